@@ -1,0 +1,63 @@
+"""The ten targets of the contract, by name, and the one entry point that converts to any."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from converters.onnx import convert_onnx
+from converters.source import CalibrationSamples, ConversionSource
+from converters.tflite import convert_tflite
+from qcheck.errors import UsageError
+from qcheck.types import Format, Precision, TargetSpec
+
+__all__ = ["DEFAULT_TARGETS", "TARGETS", "convert", "resolve_targets"]
+
+_T, _O = Format.TFLITE, Format.ONNX
+TARGETS: dict[str, TargetSpec] = {
+    spec.name: spec
+    for spec in (
+        TargetSpec("tflite-fp32", _T, Precision.FP32, True,
+                   "TFLite, float32 (a conversion check only)"),
+        TargetSpec("tflite-fp16", _T, Precision.FP16, True, "TFLite, float16 weights"),
+        TargetSpec("tflite-dynamic-int8", _T, Precision.DYNAMIC_INT8, True,
+                   "TFLite, dynamic-range int8 weights"),
+        TargetSpec("tflite-int8", _T, Precision.INT8, True,
+                   "TFLite, full-integer int8, per-channel weights"),
+        TargetSpec("tflite-int8-per-tensor", _T, Precision.INT8, False,
+                   "TFLite, full-integer int8, per-tensor weights (many NPUs and DSPs)"),
+        TargetSpec("tflite-int16x8", _T, Precision.INT16X8, True,
+                   "TFLite, int16 activations with int8 weights"),
+        TargetSpec("onnx-fp32", _O, Precision.FP32, True, "ONNX via tf2onnx"),
+        TargetSpec("onnx-fp16", _O, Precision.FP16, True, "ONNX float16 with float32 I/O"),
+        TargetSpec("onnx-int8", _O, Precision.INT8, True,
+                   "ONNX QDQ int8, static calibration, per-channel weights"),
+        TargetSpec("onnx-int8-per-tensor", _O, Precision.INT8, False,
+                   "ONNX QDQ int8, static calibration, per-tensor weights"),
+    )
+}
+
+DEFAULT_TARGETS: tuple[str, ...] = ("tflite-fp16", "tflite-int8", "onnx-fp16", "onnx-int8")
+
+
+def resolve_targets(names: Iterable[str]) -> list[TargetSpec]:
+    """Look up target names, keeping order and dropping repeats; unknown names are a usage error."""
+    specs: list[TargetSpec] = []
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            continue
+        if name not in TARGETS:
+            raise UsageError(f"unknown target {name!r}; valid targets: {', '.join(TARGETS)}")
+        if TARGETS[name] not in specs:
+            specs.append(TARGETS[name])
+    if not specs:
+        raise UsageError(f"no targets given; valid targets: {', '.join(TARGETS)}")
+    return specs
+
+
+def convert(spec: TargetSpec, source: ConversionSource, calibration: CalibrationSamples | None,
+            *, signed_io: bool = False) -> bytes:
+    """The serialized artifact for ``spec``; raises ``ConversionError`` when conversion fails."""
+    if spec.format is Format.TFLITE:
+        return convert_tflite(spec, source, calibration, signed_io=signed_io)
+    return convert_onnx(spec, source, calibration)

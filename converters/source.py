@@ -1,0 +1,65 @@
+"""What every converter starts from, derived once per model and shared by all targets."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["INPUT_NAME", "CalibrationSamples", "ConversionSource"]
+
+# Every artifact names its input the same way, so runners need no per-format lookup.
+INPUT_NAME = "image"
+ONNX_OPSET = 17
+
+# A factory of fresh iterators over single-image batches in the model's input range.
+CalibrationSamples = Callable[[], Iterator[np.ndarray]]
+
+
+class ConversionSource:
+    """A Keras model with its frozen TensorFlow graph and float ONNX, each built at most once.
+
+    Every TFLite variant converts from the same frozen function and every ONNX variant starts
+    from the same float ONNX model, so a check exports the model once per format family.
+    """
+
+    def __init__(self, model: keras.Model, input_shape: tuple[int | None, ...]):
+        self.model = model
+        self.input_shape = (None, *input_shape[1:])
+
+    @functools.cached_property
+    def input_spec(self) -> Any:
+        import tensorflow as tf
+
+        return tf.TensorSpec(self.input_shape, tf.float32, name=INPUT_NAME)
+
+    @functools.cached_property
+    def function(self) -> Any:
+        import tensorflow as tf
+
+        model = self.model
+        return tf.function(lambda image: model(image, training=False),
+                           input_signature=[self.input_spec])
+
+    @functools.cached_property
+    def frozen_function(self) -> Any:
+        from tensorflow.python.framework.convert_to_constants import (
+            convert_variables_to_constants_v2,
+        )
+
+        # Keras 3 models trace to resource-variable reads, which the TFLite calibrator cannot
+        # evaluate; freezing turns the weights into constants.
+        return convert_variables_to_constants_v2(self.function.get_concrete_function())
+
+    @functools.cached_property
+    def onnx_float(self) -> bytes:
+        import tf2onnx
+
+        proto, _ = tf2onnx.convert.from_function(self.function, input_signature=[self.input_spec],
+                                                 opset=ONNX_OPSET)
+        return bytes(proto.SerializeToString())

@@ -1,0 +1,30 @@
+"""qcheck: post-training quantization and deployment checks for Keras image models.
+
+The library API comes first; the ``qcheck`` command is a thin layer over it::
+
+    import qcheck
+    report = qcheck.check("model.keras", calib="images/", targets=["tflite-int8", "onnx-int8"])
+    report.passed, report.target("tflite-int8").metrics.delta_e_mean, report.write("out/")
+    path = qcheck.convert("model.keras", "tflite-int8", calib="images/", out="model_int8.tflite")
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("qcheck")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.1.0"
+
+from qcheck.api import convert
+from qcheck.errors import QcheckError
+from qcheck.pipeline import check
+from qcheck.report.core import Report
+from qcheck.types import Thresholds
+
+__all__ = ["QcheckError", "Report", "Thresholds", "__version__", "check", "convert"]

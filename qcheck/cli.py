@@ -1,0 +1,161 @@
+"""The ``qcheck`` command: a thin layer over the library; exit codes are data (``ExitCode``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from qcheck.errors import ExitCode, QcheckError, UsageError
+
+__all__ = ["main"]
+
+_RANGES = ("0:1", "0:255", "-1:1")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog="qcheck", description="Colour-drift checks for quantized Keras image "
+                     "models (TFLite and ONNX).")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    check = commands.add_parser("check", help="convert, run and compare every target")
+    check.add_argument("model", help="a .keras or .h5 model file")
+    _image_options(check)
+    check.add_argument("--eval", metavar="DIR", help="evaluation images (default: bundled set)")
+    check.add_argument("--targets", metavar="T,...",
+                       help="comma-separated targets (see `qcheck targets`)")
+    check.add_argument("--out", metavar="DIR", default="qcheck-report",
+                       help="output folder (default: qcheck-report)")
+    check.add_argument("--max-delta-e", type=_positive, metavar="X")
+    check.add_argument("--max-delta-e-p95", type=_positive, metavar="X")
+    check.add_argument("--max-channel-bias", type=_positive, metavar="X")
+    check.add_argument("--quiet", action="store_true", help="print nothing on success")
+    check.set_defaults(handler=_run_check)
+
+    convert = commands.add_parser("convert", help="convert to one target and write the artifact")
+    convert.add_argument("model")
+    convert.add_argument("--target", required=True, metavar="T")
+    _image_options(convert)
+    convert.add_argument("-o", "--output", required=True, metavar="FILE")
+    convert.set_defaults(handler=_run_convert)
+
+    targets = commands.add_parser("targets", help="list the targets")
+    targets.set_defaults(handler=_run_targets)
+    return parser
+
+
+def _image_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calib", metavar="DIR",
+                        help="calibration images (default: bundled set)")
+    parser.add_argument("--input-range", metavar="R", default=None,
+                        help=f"value range the model expects: {'|'.join(_RANGES)} (default 0:1)")
+
+
+def _run_targets(args: argparse.Namespace) -> int:
+    from converters import DEFAULT_TARGETS, TARGETS
+
+    width = max(len(name) for name in TARGETS)
+    for name, spec in TARGETS.items():
+        marker = "*" if name in DEFAULT_TARGETS else " "
+        print(f"{name:<{width}} {marker} {spec.summary}")
+    print("(* = default)")
+    return ExitCode.OK
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from qcheck.config import load_config
+    from qcheck.pipeline import check
+    from qcheck.report.console import print_summary
+    from qcheck.report.files import prepare_out_dir
+    from qcheck.types import Thresholds
+
+    config = load_config()
+    defaults = Thresholds()
+    thresholds = Thresholds(
+        max_delta_e=_first(args.max_delta_e, config.max_delta_e, defaults.max_delta_e),
+        max_delta_e_p95=_first(args.max_delta_e_p95, config.max_delta_e_p95,
+                               defaults.max_delta_e_p95),
+        max_channel_bias=_first(args.max_channel_bias, config.max_channel_bias,
+                                defaults.max_channel_bias),
+        min_sqnr_db=_first(None, config.min_sqnr_db, defaults.min_sqnr_db),
+    )
+    targets = args.targets.split(",") if args.targets else config.targets
+    out = prepare_out_dir(args.out)
+    progress = None if args.quiet else (lambda message: print(f"qcheck: {message}",
+                                                              file=sys.stderr))
+    report = check(
+        args.model,
+        calib=args.calib or config.calib,
+        eval=args.eval or config.eval,
+        targets=targets,
+        input_range=args.input_range or config.input_range or "0:1",
+        thresholds=thresholds,
+        progress=progress,
+    )
+    report.write(out)
+    if not args.quiet or not report.passed:
+        print_summary(report)
+        print(f"report: {out / 'report.json'}, {out / 'report.html'}, {out / 'junit.xml'}")
+    return int(report.exit_code)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from qcheck.api import convert
+
+    path = convert(args.model, args.target, calib=args.calib, out=args.output,
+                   input_range=args.input_range or "0:1")
+    print(f"wrote {path}")
+    return ExitCode.OK
+
+
+def _first(*values: float | None) -> float:
+    for value in values:
+        if value is not None:
+            return value
+    raise AssertionError("no default")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.version:
+            from qcheck import __version__
+
+            print(f"qcheck {__version__}")
+            return ExitCode.OK
+        if args.command is None:
+            parser.print_help()
+            return ExitCode.USAGE
+        return int(args.handler(args))
+    except QcheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

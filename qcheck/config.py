@@ -1,0 +1,96 @@
+"""Typed configuration from ``[tool.qcheck]`` in the user's ``pyproject.toml``.
+
+The command line wins over the file; unknown keys are warned about, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from qcheck.errors import UsageError
+
+__all__ = ["FileConfig", "find_pyproject", "load_config"]
+
+
+@dataclass(frozen=True)
+class FileConfig:
+    """Settings a project may pin; ``None`` means "not set here"."""
+
+    targets: tuple[str, ...] | None = None
+    calib: str | None = None
+    eval: str | None = None
+    input_range: str | None = None
+    max_delta_e: float | None = None
+    max_delta_e_p95: float | None = None
+    max_channel_bias: float | None = None
+    min_sqnr_db: float | None = None
+    tolerance_relative: float | None = None
+    tolerance_absolute: float | None = None
+    source: str | None = field(default=None, compare=False)
+
+
+_FLOATS = {"max_delta_e", "max_delta_e_p95", "max_channel_bias", "min_sqnr_db",
+           "tolerance_relative", "tolerance_absolute"}
+_STRINGS = {"calib", "eval", "input_range"}
+KNOWN_KEYS = tuple(f.name for f in fields(FileConfig) if f.name != "source")
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start`` (the working directory)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(pyproject: Path | None = None, *, warn: bool = True) -> FileConfig:
+    path = pyproject if pyproject is not None else find_pyproject()
+    if path is None:
+        return FileConfig()
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    table = document.get("tool", {}).get("qcheck")
+    if table is None:
+        return FileConfig()
+    if not isinstance(table, dict):
+        raise UsageError(f"[tool.qcheck] in {path} must be a table")
+    values: dict[str, Any] = {"source": str(path)}
+    base = path.parent
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in KNOWN_KEYS:
+            if warn:
+                print(f"warning: unknown key {key!r} in [tool.qcheck] of {path}; known keys: "
+                      f"{', '.join(KNOWN_KEYS)}", file=sys.stderr)
+            continue
+        values[name] = _coerce(name, value, path, base)
+    return FileConfig(**values)
+
+
+def _coerce(name: str, value: Any, path: Path, base: Path) -> Any:
+    where = f"[tool.qcheck] {name} in {path}"
+    if name == "targets":
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise UsageError(f"{where} must be a list of target names")
+    if name in _FLOATS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UsageError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if name in _STRINGS:
+        if not isinstance(value, str):
+            raise UsageError(f"{where} must be a string, got {value!r}")
+        if name in ("calib", "eval"):
+            return str((base / value).resolve()) if not Path(value).is_absolute() else value
+        return value
+    raise AssertionError(name)

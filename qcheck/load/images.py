@@ -1,0 +1,214 @@
+"""Read image folders into float RGB arrays that every backend sees identically.
+
+All pixels are kept as float32 RGB in [0, 1] until the last step, where ``ModelFeed`` maps them to
+the model's input range. 16-bit sources keep their precision; alpha is composited over white.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from qcheck.errors import ImageError
+from qcheck.types import InputRange, SkippedImage
+
+__all__ = [
+    "DYNAMIC_SIZE",
+    "IMAGE_SUFFIXES",
+    "MAX_PIXELS",
+    "ImageSet",
+    "ModelFeed",
+    "decode_image",
+    "fit_to_size",
+    "images_from_arrays",
+    "load_folder",
+]
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+# Anything larger is treated as a decompression bomb rather than a photograph.
+MAX_PIXELS = 64_000_000
+# Working size for models whose spatial input size is not fixed: bounded so batches stack.
+DYNAMIC_SIZE = 128
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A named stack of RGB images in [0, 1], all the same size."""
+
+    names: tuple[str, ...]
+    pixels: np.ndarray  # (N, H, W, 3) float32
+    source: str
+    skipped: tuple[SkippedImage, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def digest(self) -> str:
+        return hashlib.sha256(np.ascontiguousarray(self.pixels).tobytes()).hexdigest()
+
+    def subset(self, keep: Sequence[int]) -> ImageSet:
+        return ImageSet(
+            names=tuple(self.names[i] for i in keep),
+            pixels=self.pixels[list(keep)],
+            source=self.source,
+            skipped=self.skipped,
+        )
+
+
+class ModelFeed:
+    """Batches of model-ready input, in the model's value range; iterable any number of times.
+
+    One feed drives calibration for every converter and inference for every runner, so all
+    backends see the very same numbers.
+    """
+
+    def __init__(self, images: ImageSet, input_range: InputRange, batch_size: int = 16):
+        self.images = images
+        self.input_range = input_range
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for start in range(0, len(self.images), self.batch_size):
+            yield self.to_model_range(self.images.pixels[start : start + self.batch_size])
+
+    def samples(self) -> Iterator[np.ndarray]:
+        """One image at a time, with a batch axis of 1 (what calibrators expect)."""
+        for batch in self:
+            for row in batch:
+                yield row[np.newaxis]
+
+    def to_model_range(self, pixels: np.ndarray) -> np.ndarray:
+        lo, span = self.input_range.low, self.input_range.span
+        return (pixels * span + lo).astype(np.float32)
+
+
+def load_folder(
+    folder: str | Path, size: tuple[int | None, int | None], *, what: str = "images"
+) -> ImageSet:
+    """Every readable image under ``folder`` (sorted, recursive), fitted to ``size``."""
+    root = Path(folder)
+    if not root.exists():
+        raise ImageError(f"{what} folder not found: {root}")
+    if not root.is_dir():
+        raise ImageError(f"{what} path is not a folder: {root}")
+    names: list[str] = []
+    arrays: list[np.ndarray] = []
+    skipped: list[SkippedImage] = []
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    for path in files:
+        rel = str(path.relative_to(root))
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append(SkippedImage(rel, f"not an image file ({path.suffix or 'no suffix'})"))
+            continue
+        try:
+            rgb = decode_image(path)
+        except ValueError as exc:
+            skipped.append(SkippedImage(rel, str(exc)))
+            continue
+        names.append(rel)
+        arrays.append(fit_to_size(rgb, size))
+    if not arrays:
+        detail = f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""
+        raise ImageError(
+            f"no usable images in {what} folder {root} (accepted: "
+            f"{', '.join(sorted(IMAGE_SUFFIXES))}){detail}"
+        )
+    return ImageSet(tuple(names), np.stack(arrays), source=str(root), skipped=tuple(skipped))
+
+
+def images_from_arrays(arrays: Iterable[np.ndarray], size: tuple[int | None, int | None],
+                       source: str = "arrays") -> ImageSet:
+    """Accept uint8 (0-255) or float (0-1) RGB arrays from the Python API."""
+    fitted: list[np.ndarray] = []
+    for array in arrays:
+        data = np.asarray(array)
+        if data.ndim == 4:
+            fitted.extend(fit_to_size(_as_unit_float(img), size) for img in data)
+        elif data.ndim == 3 and data.shape[-1] == 3:
+            fitted.append(fit_to_size(_as_unit_float(data), size))
+        else:
+            raise ImageError(f"image arrays must be (H, W, 3) or (N, H, W, 3), got {data.shape}")
+    if not fitted:
+        raise ImageError("no images in the arrays given")
+    names = tuple(f"{source}[{i}]" for i in range(len(fitted)))
+    return ImageSet(names, np.stack(fitted), source=source)
+
+
+def decode_image(path: Path) -> np.ndarray:
+    """Decode one file to float32 RGB in [0, 1]; ``ValueError`` says why a file is unusable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_PIXELS:
+                    raise ValueError(
+                        f"refused: {width}x{height} exceeds {MAX_PIXELS} pixels "
+                        "(possible decompression bomb)"
+                    )
+                img.load()
+                oriented = ImageOps.exif_transpose(img)
+                return _to_unit_rgb(oriented)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ValueError(f"refused: possible decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ValueError("not a readable image") from None
+    except (OSError, SyntaxError, EOFError) as exc:
+        raise ValueError(f"unreadable image: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _to_unit_rgb(img: Image.Image) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        grey = np.asarray(img, dtype=np.float64)
+        # Pillow opens 16-bit greys as I;16 or I; either way the file's range is 0..65535.
+        grey = np.clip(grey / 65535.0, 0.0, 1.0)
+        return np.repeat(grey[..., np.newaxis], 3, axis=-1).astype(np.float32)
+    if mode == "F":
+        grey = np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0)
+        return np.repeat(grey[..., np.newaxis], 3, axis=-1).astype(np.float32)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        mode == "P" and "transparency" in img.info
+    )
+    if has_alpha:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3:4]
+        return (rgba[..., :3] * alpha + (1.0 - alpha)).astype(np.float32)
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _as_unit_float(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    return np.clip(array.astype(np.float32), 0.0, 1.0)
+
+
+def fit_to_size(rgb: np.ndarray, size: tuple[int | None, int | None]) -> np.ndarray:
+    """Scale so the image covers ``size``, then centre-crop; aspect ratio is kept."""
+    from skimage.transform import resize
+
+    target_h = size[0] or DYNAMIC_SIZE
+    target_w = size[1] or DYNAMIC_SIZE
+    height, width = rgb.shape[:2]
+    scale = max(target_h / height, target_w / width)
+    new_h = max(target_h, round(height * scale))
+    new_w = max(target_w, round(width * scale))
+    if (new_h, new_w) != (height, width):
+        rgb = resize(rgb, (new_h, new_w, 3), order=1, anti_aliasing=scale < 1.0,
+                     preserve_range=True)
+    top = (new_h - target_h) // 2
+    left = (new_w - target_w) // 2
+    cropped = rgb[top : top + target_h, left : left + target_w]
+    return np.clip(cropped, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,141 @@
+"""Load a Keras model without ever running code from the file."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qcheck.errors import ModelLoadError
+from qcheck.types import ModelInfo, TensorInfo
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["LoadedModel", "load_model", "model_from_memory"]
+
+SUPPORTED = ".keras (Keras 3) or legacy .h5"
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: keras.Model
+    info: ModelInfo
+
+    @property
+    def input_shape(self) -> tuple[int | None, ...]:
+        return self.info.inputs[0].shape
+
+    @property
+    def input_hw(self) -> tuple[int | None, int | None]:
+        shape = self.input_shape
+        return shape[1], shape[2]
+
+    @property
+    def output_shape(self) -> tuple[int | None, ...]:
+        return self.info.outputs[0].shape
+
+    @property
+    def is_image_output(self) -> bool:
+        shape = self.output_shape
+        return len(shape) == 4 and shape[-1] == 3
+
+    @property
+    def is_logits_output(self) -> bool:
+        shape = self.output_shape
+        return len(shape) == 2 and (shape[-1] or 0) > 1
+
+
+def load_model(path: str | os.PathLike[str]) -> LoadedModel:
+    """Load ``path`` in Keras safe mode and check it is a model qcheck can handle."""
+    text = os.fspath(path)
+    if "://" in text:
+        raise ModelLoadError(f"remote model URIs are not supported: {text!r}; pass a local file")
+    file = Path(text)
+    if not file.exists():
+        raise ModelLoadError(f"model not found: {text}")
+    if file.is_dir():
+        raise ModelLoadError(
+            f"{text} is a folder (SavedModel folders are not supported); pass a {SUPPORTED} file"
+        )
+    kind = _sniff(file)
+    model = _load_keras(file, kind)
+    return _describe(model, str(file), _sha256_file(file))
+
+
+def model_from_memory(model: keras.Model) -> LoadedModel:
+    """Wrap an in-memory model, hashing its architecture and weights for the report and caches."""
+    digest = hashlib.sha256(model.to_json().encode())
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return _describe(model, f"<in-memory {model.name}>", digest.hexdigest())
+
+
+def _sniff(file: Path) -> str:
+    suffix = file.suffix.lower()
+    with file.open("rb") as handle:
+        head = handle.read(8)
+    if suffix == ".keras":
+        if not zipfile.is_zipfile(file):
+            raise ModelLoadError(f"{file} is not a Keras archive (not a zip file)")
+        return "keras"
+    if suffix in (".h5", ".hdf5"):
+        if head != _HDF5_SIGNATURE:
+            raise ModelLoadError(f"{file} is not an HDF5 file")
+        return "h5"
+    raise ModelLoadError(f"unsupported model file {file.name!r}; qcheck loads {SUPPORTED} files")
+
+
+def _load_keras(file: Path, kind: str) -> keras.Model:
+    import keras
+
+    try:
+        model = keras.saving.load_model(file, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for bad files; all mean "cannot load".
+        raise ModelLoadError(f"cannot load {file}: {_one_line(exc)}") from None
+    if not isinstance(model, keras.Model):
+        raise ModelLoadError(f"{file} does not hold a Keras model")
+    return model
+
+
+def _describe(model: Any, path: str, sha256: str) -> LoadedModel:
+    inputs = tuple(_tensor_info(t) for t in model.inputs)
+    # Keras names output tensors "keras_tensor_N"; the producing layer's name is what users know.
+    names = list(getattr(model, "output_names", None) or [t.name for t in model.outputs])
+    outputs = tuple(_tensor_info(t, name) for t, name in zip(model.outputs, names, strict=False))
+    if len(inputs) != 1:
+        raise ModelLoadError(
+            f"{path} has {len(inputs)} inputs; qcheck supports single-input image models"
+        )
+    shape = inputs[0].shape
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ModelLoadError(
+            f"{path} input shape {list(shape)} is not an RGB image (expected [batch, H, W, 3])"
+        )
+    if len(outputs) != 1:
+        raise ModelLoadError(f"{path} has {len(outputs)} outputs; qcheck supports one output")
+    return LoadedModel(model=model, info=ModelInfo(path, sha256, inputs, outputs))
+
+
+def _tensor_info(tensor: Any, name: str | None = None) -> TensorInfo:
+    shape = tuple(None if d is None else int(d) for d in tensor.shape)
+    return TensorInfo(name=str(name or tensor.name), shape=shape, dtype=str(tensor.dtype))
+
+
+def _sha256_file(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(io.DEFAULT_BUFFER_SIZE * 64), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    return first[:300]

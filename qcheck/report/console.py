@@ -1,0 +1,63 @@
+"""The one-screen summary printed after a check."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from qcheck.report.core import Report
+
+__all__ = ["print_summary"]
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _width() -> int:
+    import shutil
+
+    # Off a terminal rich assumes 80 columns; the table needs a little more to stay readable.
+    return max(shutil.get_terminal_size((120, 24)).columns, 110)
+
+
+def print_summary(report: Report, console: Console | None = None) -> None:
+    console = console or Console(highlight=False, width=_width())
+    table = Table(title=f"qcheck · {report.model.path}", title_justify="left")
+    for column in ("target", "verdict", "ΔE mean", "ΔE p95", "bias r/g/b", "artifacts",
+                   "size", "s"):
+        table.add_column(column, justify="left" if column in ("target", "artifacts") else "right",
+                         no_wrap=column != "artifacts")
+    for target in report.targets:
+        metrics = target.metrics
+        if target.error:
+            verdict = "[bold red]ERROR[/]"
+        else:
+            verdict = "[green]pass[/]" if target.passed else "[bold red]FAIL[/]"
+        bias = metrics.channel_bias
+        bias_text = "/".join(f"{bias[c]:+.1f}" for c in "rgb") if bias else "–"
+        if not metrics.is_colour and metrics.sqnr_db is not None:
+            bias_text = f"SQNR {metrics.sqnr_db:.1f} dB"
+        size = f"{target.size_bytes / 1024:.0f} KiB" if target.size_bytes else "–"
+        table.add_row(target.name, verdict, _fmt(metrics.delta_e_mean), _fmt(metrics.delta_e_p95),
+                      bias_text, ", ".join(a.value for a in target.artifacts_seen) or "–",
+                      size, f"{target.seconds:.1f}")
+    console.print(table)
+    for target in report.targets:
+        if target.error:
+            console.print(f"[red]{target.name}[/]: {target.error}")
+        elif target.failures:
+            console.print(f"[red]{target.name}[/]: " + "; ".join(target.failures))
+    for finding in report.findings:
+        console.print(f"[yellow]{finding.severity.value}[/] {finding.layer}: "
+                      f"{finding.cause.value}: {finding.detail}")
+    if report.baseline and report.baseline.regressions:
+        for reg in report.baseline.regressions:
+            console.print(f"[red]regressed[/] {reg.target} {reg.metric}: "
+                          f"{reg.baseline:.4f} → {reg.now:.4f}")
+    verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
+    console.print(f"{verdict}  ({report.images.evaluation} evaluation images, "
+                  f"{report.images.calibration} calibration, source: {report.images.source})")

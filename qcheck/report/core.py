@@ -1,0 +1,89 @@
+"""The typed result of a check, and how it is written to disk."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qcheck.errors import ExitCode
+from qcheck.report.files import atomic_write, prepare_out_dir
+from qcheck.types import (
+    REPORT_SCHEMA,
+    BaselineResult,
+    Finding,
+    ImageSummary,
+    ModelInfo,
+    TargetResult,
+    Thresholds,
+)
+
+__all__ = ["ARTIFACTS_DIR", "Report"]
+
+ARTIFACTS_DIR = "artifacts"
+
+
+@dataclass(frozen=True)
+class Report:
+    model: ModelInfo
+    images: ImageSummary
+    thresholds: Thresholds
+    targets: tuple[TargetResult, ...]
+    findings: tuple[Finding, ...] = ()
+    baseline: BaselineResult | None = None
+    version: str = ""
+    # Serialized artifacts by target name; written under artifacts/ by ``write``.
+    artifacts: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    # Extra per-target material for the HTML page (example images, histograms).
+    visuals: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def passed(self) -> bool:
+        regressed = bool(self.baseline and self.baseline.regressions)
+        return all(t.passed for t in self.targets) and not regressed
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if any(t.error for t in self.targets):
+            return ExitCode.CRASHED
+        return ExitCode.OK if self.passed else ExitCode.FAILED
+
+    def target(self, name: str) -> TargetResult:
+        for result in self.targets:
+            if result.name == name:
+                return result
+        raise KeyError(f"no target {name!r} in this report; it has "
+                       f"{', '.join(t.name for t in self.targets)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": REPORT_SCHEMA,
+            "qcheck_version": self.version,
+            "passed": self.passed,
+            "model": self.model.to_dict(),
+            "images": self.images.to_dict(),
+            "findings": [f.to_dict() for f in self.findings],
+            "thresholds": self.thresholds.to_dict(),
+            "targets": [t.to_dict() for t in self.targets],
+            "baseline": self.baseline.to_dict() if self.baseline else None,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+    def write(self, out: str | os.PathLike[str]) -> Path:
+        """Write report.json, report.html, junit.xml and artifacts/ into ``out``."""
+        from qcheck.report.html import render_html
+        from qcheck.report.junit import render_junit
+
+        folder = prepare_out_dir(out)
+        for name, content in self.artifacts.items():
+            result = self.target(name)
+            if result.artifact:
+                atomic_write(folder / result.artifact, content)
+        atomic_write(folder / "junit.xml", render_junit(self))
+        atomic_write(folder / "report.html", render_html(self))
+        atomic_write(folder / "report.json", self.to_json())
+        return folder

@@ -1,0 +1,44 @@
+"""``junit.xml``: one test case per target, so any CI shows targets as tests."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qcheck.report.core import Report
+
+__all__ = ["render_junit"]
+
+
+def render_junit(report: Report) -> str:
+    failures = sum(1 for t in report.targets if not t.passed and t.error is None)
+    errors = sum(1 for t in report.targets if t.error is not None)
+    suite = ET.Element("testsuite", {
+        "name": "qcheck",
+        "tests": str(len(report.targets)),
+        "failures": str(failures),
+        "errors": str(errors),
+        "time": f"{sum(t.seconds for t in report.targets):.3f}",
+    })
+    for target in report.targets:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": f"qcheck.{report.model.path}",
+            "name": target.name,
+            "time": f"{target.seconds:.3f}",
+        })
+        if target.error is not None:
+            ET.SubElement(case, "error", {"message": target.error}).text = target.error
+        elif not target.passed:
+            message = "; ".join(target.failures) or "target failed"
+            ET.SubElement(case, "failure", {"message": message}).text = message
+        metrics = target.metrics
+        if metrics.delta_e_mean is not None:
+            ET.SubElement(case, "system-out").text = (
+                f"delta_e_mean={metrics.delta_e_mean:.4f} delta_e_p95={metrics.delta_e_p95:.4f} "
+                f"channel_bias={metrics.channel_bias}"
+            )
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")

@@ -1,0 +1,17 @@
+"""Run stage: one runner per backend behind ``BaseRunner``."""
+
+from __future__ import annotations
+
+from qcheck.runners.base import BaseRunner
+from qcheck.runners.keras_runner import KerasRunner
+from qcheck.runners.litert import LiteRTRunner
+from qcheck.runners.onnxrt import OnnxRuntimeRunner
+from qcheck.types import Format
+
+__all__ = ["BaseRunner", "KerasRunner", "LiteRTRunner", "OnnxRuntimeRunner", "runner_for"]
+
+
+def runner_for(fmt: Format, content: bytes, num_threads: int | None = None) -> BaseRunner:
+    if fmt is Format.TFLITE:
+        return LiteRTRunner(content, num_threads)
+    return OnnxRuntimeRunner(content, num_threads)

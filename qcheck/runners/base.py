@@ -1,0 +1,61 @@
+"""The common shape of every backend: activate, infer batches, deactivate."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from types import TracebackType
+
+import numpy as np
+
+__all__ = ["BaseRunner"]
+
+
+class BaseRunner(ABC):
+    """A backend that maps float32 input batches to float32 output batches.
+
+    Subclasses override the ``*_impl`` methods; quantized I/O is the subclass's business, so
+    callers only ever see floats in the model's own value ranges.
+    """
+
+    name: str = "runner"
+
+    def __init__(self) -> None:
+        self.is_active = False
+
+    def activate(self) -> None:
+        if not self.is_active:
+            self.activate_impl()
+            self.is_active = True
+
+    def deactivate(self) -> None:
+        if self.is_active:
+            self.deactivate_impl()
+            self.is_active = False
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        if not self.is_active:
+            raise RuntimeError(f"{self.name}: infer() before activate()")
+        return np.asarray(self.infer_impl(np.ascontiguousarray(batch, dtype=np.float32)),
+                          dtype=np.float32)
+
+    def infer_all(self, batches: Iterable[np.ndarray]) -> np.ndarray:
+        return np.concatenate([self.infer(batch) for batch in batches], axis=0)
+
+    def __enter__(self) -> BaseRunner:
+        self.activate()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.deactivate()
+
+    def activate_impl(self) -> None:  # noqa: B027 - optional hook
+        """Load sessions or interpreters."""
+
+    def deactivate_impl(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``activate_impl`` loaded."""
+
+    @abstractmethod
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        """One float32 batch in, one float32 batch out."""

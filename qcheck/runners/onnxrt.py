@@ -1,0 +1,47 @@
+"""ONNX artifacts on ONNX Runtime's CPU provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from qcheck.errors import RuntimeFailure, first_line
+from qcheck.runners.base import BaseRunner
+
+__all__ = ["OnnxRuntimeRunner"]
+
+
+class OnnxRuntimeRunner(BaseRunner):
+    name = "onnxruntime"
+
+    def __init__(self, model_content: bytes, num_threads: int | None = None):
+        super().__init__()
+        self.model_content = model_content
+        self.num_threads = num_threads
+        self._session: Any = None
+
+    def activate_impl(self) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if self.num_threads:
+            options.intra_op_num_threads = self.num_threads
+        try:
+            self._session = ort.InferenceSession(self.model_content, options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise RuntimeFailure(f"ONNX Runtime refused the model: {first_line(exc)}") from None
+
+    def deactivate_impl(self) -> None:
+        self._session = None
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        session = self._session
+        name = session.get_inputs()[0].name
+        try:
+            (result, *_rest) = session.run(None, {name: batch})
+        except Exception as exc:
+            raise RuntimeFailure(f"ONNX Runtime failed: {first_line(exc)}") from None
+        return np.asarray(result, dtype=np.float32)

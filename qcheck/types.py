@@ -1,0 +1,401 @@
+"""Enums and frozen dataclasses shared by every stage of the pipeline.
+
+The JSON shape of ``report.json`` (schema ``qcheck.report/1``) is produced here by ``to_dict``
+methods, so the contract lives in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "REPORT_SCHEMA",
+    "Action",
+    "ArtifactKind",
+    "Attribution",
+    "BaselineRegression",
+    "BaselineResult",
+    "Cause",
+    "Finding",
+    "Format",
+    "ImageSummary",
+    "InputRange",
+    "Metrics",
+    "ModelInfo",
+    "Precision",
+    "Severity",
+    "SkippedImage",
+    "Suggestion",
+    "TargetResult",
+    "TargetSpec",
+    "TensorInfo",
+    "Thresholds",
+    "Verification",
+]
+
+REPORT_SCHEMA = "qcheck.report/1"
+
+# A perfect match has infinite PSNR; JSON has no infinity, so the report caps it here.
+PSNR_CAP_DB = 100.0
+
+
+class Format(StrEnum):
+    TFLITE = "tflite"
+    ONNX = "onnx"
+
+
+class Precision(StrEnum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    DYNAMIC_INT8 = "dynamic-int8"
+    INT8 = "int8"
+    INT16X8 = "int16x8"
+
+    @property
+    def is_integer(self) -> bool:
+        return self in (Precision.INT8, Precision.INT16X8)
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.is_integer
+
+
+class Cause(StrEnum):
+    WEIGHT_ROUNDING = "weight_rounding"
+    ACTIVATION_RANGE = "activation_range"
+    CHANNEL_MIXING = "channel_mixing"
+    CALIBRATION_COVERAGE = "calibration_coverage"
+    INPUT_RANGE = "input_range"
+    FP16_RANGE = "fp16_range"
+
+
+class Action(StrEnum):
+    PER_CHANNEL_WEIGHTS = "per_channel_weights"
+    EQUALIZE_CHANNELS = "equalize_channels"
+    KEEP_FLOAT = "keep_float"
+    INT16_ACTIVATIONS = "int16_activations"
+    EXTEND_CALIBRATION = "extend_calibration"
+    FIX_INPUT_RANGE = "fix_input_range"
+    ADD_CHANNEL_MIXING = "add_channel_mixing"
+    QUANTIZATION_AWARE_TRAINING = "quantization_aware_training"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+
+
+class ArtifactKind(StrEnum):
+    TINT = "tint"
+    FRINGING = "fringing"
+    SPECKLE = "speckle"
+    BANDING = "banding"
+    CLIPPING = "clipping"
+
+
+@dataclass(frozen=True)
+class InputRange:
+    """The value range the model expects for pixels (and produces, for image outputs)."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def parse(cls, text: str) -> InputRange:
+        from qcheck.errors import UsageError
+
+        choices = {"0:1": (0.0, 1.0), "0:255": (0.0, 255.0), "-1:1": (-1.0, 1.0)}
+        if text not in choices:
+            raise UsageError(
+                f"--input-range {text!r} is not supported; choose one of {', '.join(choices)}"
+            )
+        return cls(*choices[text])
+
+    @property
+    def span(self) -> float:
+        return self.high - self.low
+
+    def __str__(self) -> str:
+        return f"{self.low:g}:{self.high:g}"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One deployment target: a format and a numeric scheme."""
+
+    name: str
+    format: Format
+    precision: Precision
+    per_channel: bool
+    summary: str
+
+    @property
+    def suffix(self) -> str:
+        return ".tflite" if self.format is Format.TFLITE else ".onnx"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_delta_e: float = 2.0
+    max_delta_e_p95: float = 5.0
+    max_channel_bias: float = 3.0
+    # Non-image outputs have no colour; they pass on signal-to-quantization-noise instead.
+    min_sqnr_db: float = 20.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "max_delta_e": self.max_delta_e,
+            "max_delta_e_p95": self.max_delta_e_p95,
+            "max_channel_bias": self.max_channel_bias,
+        }
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """What one target did to the outputs, relative to the float Keras model."""
+
+    delta_e_mean: float | None = None
+    delta_e_p95: float | None = None
+    delta_e_max: float | None = None
+    psnr_db: float | None = None
+    ssim: float | None = None
+    channel_bias: dict[str, float] | None = None
+    chroma_share: float | None = None
+    clipped_fraction: float | None = None
+    sqnr_db: float | None = None
+    max_abs_error: float | None = None
+    top1_agreement: float | None = None
+
+    @property
+    def is_colour(self) -> bool:
+        return self.delta_e_mean is not None
+
+    def failures(self, thresholds: Thresholds) -> list[str]:
+        """Human-readable reasons this target fails, empty when it passes."""
+        reasons: list[str] = []
+        if self.is_colour:
+            assert self.delta_e_mean is not None and self.delta_e_p95 is not None
+            if self.delta_e_mean > thresholds.max_delta_e:
+                reasons.append(
+                    f"delta_e_mean {self.delta_e_mean:.3f} > {thresholds.max_delta_e:g}"
+                )
+            if self.delta_e_p95 > thresholds.max_delta_e_p95:
+                reasons.append(
+                    f"delta_e_p95 {self.delta_e_p95:.3f} > {thresholds.max_delta_e_p95:g}"
+                )
+            for channel, bias in (self.channel_bias or {}).items():
+                if abs(bias) > thresholds.max_channel_bias:
+                    limit = thresholds.max_channel_bias
+                    reasons.append(f"channel_bias.{channel} {bias:+.2f} exceeds ±{limit:g}")
+        elif self.sqnr_db is not None and self.sqnr_db < thresholds.min_sqnr_db:
+            reasons.append(f"sqnr_db {self.sqnr_db:.2f} < {thresholds.min_sqnr_db:g}")
+        return reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "delta_e_mean": _num(self.delta_e_mean),
+            "delta_e_p95": _num(self.delta_e_p95),
+            "delta_e_max": _num(self.delta_e_max),
+            "psnr_db": _num(self.psnr_db),
+            "ssim": _num(self.ssim),
+            "channel_bias": (
+                {k: _num(v) for k, v in self.channel_bias.items()} if self.channel_bias else None
+            ),
+            "chroma_share": _num(self.chroma_share),
+            "clipped_fraction": _num(self.clipped_fraction),
+            "sqnr_db": _num(self.sqnr_db),
+            "max_abs_error": _num(self.max_abs_error),
+            "top1_agreement": _num(self.top1_agreement),
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    layer: str
+    cause: Cause
+    severity: Severity
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "cause": self.cause.value,
+            "severity": self.severity.value,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Attribution:
+    layer: str
+    cause: Cause
+    delta_e: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "cause": self.cause.value,
+            "delta_e": _num(self.delta_e),
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(frozen=True)
+class Verification:
+    delta_e_mean: float
+    delta_e_p95: float
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "delta_e_mean": _num(self.delta_e_mean),
+            "delta_e_p95": _num(self.delta_e_p95),
+            "passed": self.passed,
+        }
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    action: Action
+    layers: tuple[str, ...]
+    reason: str
+    verified: Verification | None = None
+    verified_note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "layers": list(self.layers),
+            "reason": self.reason,
+            "verified": self.verified.to_dict() if self.verified else None,
+            "verified_note": self.verified_note,
+        }
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    spec: TargetSpec
+    passed: bool
+    error: str | None = None
+    artifact: str | None = None
+    size_bytes: int | None = None
+    seconds: float = 0.0
+    metrics: Metrics = field(default_factory=Metrics)
+    failures: tuple[str, ...] = ()
+    artifacts_seen: tuple[ArtifactKind, ...] = ()
+    attribution: tuple[Attribution, ...] = ()
+    suggestions: tuple[Suggestion, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.spec.name,
+            "format": self.spec.format.value,
+            "precision": self.spec.precision.value,
+            "artifact": self.artifact,
+            "size_bytes": self.size_bytes,
+            "passed": self.passed,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+            "metrics": self.metrics.to_dict(),
+            "failures": list(self.failures),
+            "artifacts_seen": [a.value for a in self.artifacts_seen],
+            "attribution": [a.to_dict() for a in self.attribution],
+            "suggestions": [s.to_dict() for s in self.suggestions],
+        }
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    sha256: str
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+        }
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    file: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"file": self.file, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    calibration: int
+    evaluation: int
+    source: str
+    skipped: tuple[SkippedImage, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "calibration": self.calibration,
+            "evaluation": self.evaluation,
+            "source": self.source,
+            "skipped": [s.to_dict() for s in self.skipped],
+        }
+
+
+@dataclass(frozen=True)
+class BaselineRegression:
+    target: str
+    metric: str
+    baseline: float
+    now: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "metric": self.metric, "baseline": self.baseline,
+                "now": self.now}
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    path: str
+    regressions: tuple[BaselineRegression, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "regressions": [r.to_dict() for r in self.regressions],
+            "notes": list(self.notes),
+        }
+
+
+def _num(value: float | None) -> float | None:
+    """JSON-safe float: None stays None, infinities are capped, NaN becomes None."""
+    if value is None:
+        return None
+    value = float(value)
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return PSNR_CAP_DB if value > 0 else -PSNR_CAP_DB
+    return round(value, 6)
