@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+from tests import tiny_models  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def enhancer():  # type: ignore[no-untyped-def]
+    from qcheck.quiet import import_tensorflow
+
+    import_tensorflow()
+    return tiny_models.build_enhancer()
+
+
+@pytest.fixture(scope="session")
+def enhancer_path(enhancer, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("models") / "enhancer.keras"
+    enhancer.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def classifier_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from qcheck.quiet import import_tensorflow
+
+    import_tensorflow()
+    path = tmp_path_factory.mktemp("models") / "classifier.keras"
+    tiny_models.build_classifier().save(path)
+    return path

@@ -1,0 +1,87 @@
+"""Every target converts with the real converter and runs on the real runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import converters
+from qcheck.load import ModelFeed, bundled_images
+from qcheck.runners import KerasRunner, LiteRTRunner, runner_for
+from qcheck.runners.litert import dequantize, quantize
+from qcheck.types import Format, InputRange, Precision
+
+# How far each precision may move a [0, 1] output of the tiny enhancer (absolute).
+TOLERANCE = {
+    Precision.FP32: 1e-4,
+    Precision.FP16: 2e-2,
+    Precision.DYNAMIC_INT8: 5e-2,
+    Precision.INT16X8: 5e-2,
+    Precision.INT8: 0.15,
+}
+
+
+@pytest.fixture(scope="module")
+def setup(enhancer):  # type: ignore[no-untyped-def]
+    calib, evaluation = bundled_images((32, 32))
+    source = converters.ConversionSource(enhancer, (None, 32, 32, 3))
+    feeds = ModelFeed(calib, InputRange(0, 1)), ModelFeed(evaluation, InputRange(0, 1))
+    with KerasRunner(enhancer) as runner:
+        reference = runner.infer_all(feeds[1])
+    return source, feeds, reference
+
+
+@pytest.mark.parametrize("name", list(converters.TARGETS))
+def test_target_converts_and_runs(name: str, setup) -> None:  # type: ignore[no-untyped-def]
+    source, (calib_feed, eval_feed), reference = setup
+    spec = converters.TARGETS[name]
+    content = converters.convert(spec, source, calib_feed.samples)
+    magic_ok = content[4:8] == b"TFL3" if spec.format is Format.TFLITE else content[:2] != b""
+    assert magic_ok
+    with runner_for(spec.format, content) as runner:
+        outputs = runner.infer_all(eval_feed)
+    assert outputs.shape == reference.shape
+    assert outputs.dtype == np.float32
+    error = float(np.max(np.abs(outputs - reference)))
+    assert error <= TOLERANCE[spec.precision], f"{name}: max error {error}"
+    if spec.precision is Precision.INT8:
+        assert error > 0, "an int8 artifact cannot be bit-exact with float"
+
+
+def test_per_tensor_and_per_channel_artifacts_differ(setup) -> None:  # type: ignore[no-untyped-def]
+    source, (calib_feed, _), _ = setup
+    per_channel = converters.convert(converters.TARGETS["tflite-int8"], source, calib_feed.samples)
+    per_tensor = converters.convert(converters.TARGETS["tflite-int8-per-tensor"], source,
+                                    calib_feed.samples)
+    assert per_channel != per_tensor
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+def test_quantize_dequantize_round_trips_every_code(dtype) -> None:  # type: ignore[no-untyped-def]
+    info = np.iinfo(dtype)
+    codes = np.arange(info.min, info.max + 1, dtype=dtype)
+    scale, zero_point = 0.0173, 3
+    assert np.array_equal(quantize(dequantize(codes, scale, zero_point), scale, zero_point,
+                                   np.dtype(dtype)), codes)
+
+
+@pytest.mark.parametrize(("value_range", "expected_dtype"),
+                         [(InputRange(0, 1), np.uint8), (InputRange(-1, 1), np.int8)])
+def test_int8_artifact_io_uses_the_artifacts_own_scale(setup, value_range, expected_dtype  # type: ignore[no-untyped-def]
+                                                       ) -> None:
+    source, (calib_feed, eval_feed), _ = setup
+    feed = ModelFeed(calib_feed.images, value_range)
+    content = converters.convert(converters.TARGETS["tflite-int8"], source, feed.samples,
+                                 signed_io=value_range.low < 0)
+    runner = LiteRTRunner(content)
+    with runner:
+        details = runner.input_details
+        assert details["dtype"] == expected_dtype
+        scale, zero_point = details["quantization"]
+        batch = ModelFeed(eval_feed.images, value_range).to_model_range(eval_feed.images.pixels[:2])
+        # 8-bit pixels survive the trip through the artifact's input quantization exactly.
+        pixels8 = np.round(batch * 0 + eval_feed.images.pixels[:2] * 255) / 255
+        model_in = ModelFeed(eval_feed.images, value_range).to_model_range(pixels8)
+        codes = quantize(model_in, scale, zero_point, np.dtype(details["dtype"]))
+        assert np.max(np.abs(dequantize(codes, scale, zero_point) - model_in)) <= scale / 2 + 1e-6
+        assert runner.infer(batch).shape == (2, 32, 32, 3)

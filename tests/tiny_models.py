@@ -1,0 +1,56 @@
+"""Tiny models built in code (32×32, a few layers) that convert in well under a second."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIZE = 32
+
+
+def enhancement_target(pixels: np.ndarray) -> np.ndarray:
+    """The task the tiny enhancers learn: more contrast and a slight warm grade."""
+    warm = np.array([0.03, 0.0, -0.03], dtype=np.float32)
+    return np.clip((pixels - 0.5) * 1.15 + 0.5 + warm, 0.0, 1.0).astype(np.float32)
+
+
+def training_images(count: int = 64, seed: int = 0) -> np.ndarray:
+    """Random crops of the bundled calibration photographs and charts."""
+    from qcheck.load.bundled import bundled_images
+
+    calib, _ = bundled_images((SIZE * 2, SIZE * 2))
+    rng = np.random.default_rng(seed)
+    crops = []
+    for _ in range(count):
+        img = calib.pixels[rng.integers(len(calib))]
+        top, left = rng.integers(0, SIZE + 1, size=2)
+        crops.append(img[top : top + SIZE, left : left + SIZE])
+    return np.stack(crops).astype(np.float32)
+
+
+def build_enhancer(seed: int = 0, epochs: int = 40):  # type: ignore[no-untyped-def]
+    """A small trained image-to-image model: residual convolutions that mix channels."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_b")(x)
+    x = keras.layers.Conv2D(3, 1, name="to_rgb")(x)
+    outputs = keras.layers.Add(name="residual")([inputs, x])
+    model = keras.Model(inputs, outputs, name="tiny_enhancer")
+    images = training_images(seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
+    model.fit(images, enhancement_target(images), epochs=epochs, batch_size=16, verbose=0)
+    return model
+
+
+def build_classifier(seed: int = 0):  # type: ignore[no-untyped-def]
+    """A tiny 4-class classifier: non-image output, logits."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(4, name="logits")(x)
+    return keras.Model(inputs, outputs, name="tiny_classifier")
