@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-from tests import tiny_models  # noqa: E402
+from tests import tiny_models
 
 
 @pytest.fixture(scope="session")

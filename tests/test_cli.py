@@ -60,8 +60,8 @@ def test_check_all_ten_targets_writes_the_contract(enhancer_path: Path, tmp_path
     assert set(report["thresholds"]) == THRESHOLD_KEYS
     assert [t["name"] for t in report["targets"]] == list(converters.TARGETS)
     for target in report["targets"]:
-        assert TARGET_KEYS <= set(target)
-        assert METRIC_KEYS <= set(target["metrics"])
+        assert set(target) >= TARGET_KEYS
+        assert set(target["metrics"]) >= METRIC_KEYS
         assert set(target["metrics"]["channel_bias"]) == {"r", "g", "b"}
         assert target["error"] is None
         assert (out / target["artifact"]).stat().st_size == target["size_bytes"]
@@ -159,7 +159,7 @@ def test_convert_writes_one_artifact_and_never_overwrites(enhancer_path: Path, t
                                                           capsys: pytest.CaptureFixture[str]
                                                           ) -> None:
     target = tmp_path / "model_int8.tflite"
-    code, out, _ = _run(capsys, "convert", str(enhancer_path), "--target", "tflite-int8",
+    code, _out, _ = _run(capsys, "convert", str(enhancer_path), "--target", "tflite-int8",
                         "-o", str(target))
     assert code == 0 and target.read_bytes()[4:8] == b"TFL3"
     before = target.read_bytes()
