@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.options import ConversionOptions
 from converters.source import INPUT_NAME, CalibrationSamples, ConversionSource
 from qcheck.errors import ConversionError, first_line
 from qcheck.quiet import native_quiet
@@ -17,7 +18,8 @@ __all__ = ["convert_onnx"]
 
 
 def convert_onnx(spec: TargetSpec, source: ConversionSource,
-                 calibration: CalibrationSamples | None) -> bytes:
+                 calibration: CalibrationSamples | None,
+                 options: ConversionOptions | None = None) -> bytes:
     try:
         with native_quiet():
             float_model = source.onnx_float

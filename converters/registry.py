@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from converters.onnx import convert_onnx
+from converters.options import ConversionOptions
 from converters.source import CalibrationSamples, ConversionSource
 from converters.tflite import convert_tflite
 from qcheck.errors import UsageError
@@ -56,8 +57,10 @@ def resolve_targets(names: Iterable[str]) -> list[TargetSpec]:
 
 
 def convert(spec: TargetSpec, source: ConversionSource, calibration: CalibrationSamples | None,
-            *, signed_io: bool = False) -> bytes:
+            *, signed_io: bool = False, options: ConversionOptions | None = None) -> bytes:
     """The serialized artifact for ``spec``; raises ``ConversionError`` when conversion fails."""
+    options = options or ConversionOptions()
+    spec = options.apply(spec)
     if spec.format is Format.TFLITE:
-        return convert_tflite(spec, source, calibration, signed_io=signed_io)
-    return convert_onnx(spec, source, calibration)
+        return convert_tflite(spec, source, calibration, signed_io=signed_io, options=options)
+    return convert_onnx(spec, source, calibration, options=options)

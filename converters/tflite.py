@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from converters.options import ConversionOptions
 from converters.source import CalibrationSamples, ConversionSource
 from qcheck.errors import ConversionError, first_line
 from qcheck.quiet import native_quiet
@@ -15,7 +16,8 @@ __all__ = ["convert_tflite"]
 
 
 def convert_tflite(spec: TargetSpec, source: ConversionSource,
-                   calibration: CalibrationSamples | None, *, signed_io: bool) -> bytes:
+                   calibration: CalibrationSamples | None, *, signed_io: bool,
+                   options: ConversionOptions | None = None) -> bytes:
     """Convert with the scheme ``spec`` names; integer I/O is int8 if ``signed_io`` else uint8."""
     import tensorflow as tf
 

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import converters
-from qcheck.errors import UsageError
-from qcheck.pipeline import ImagesArg, ModelArg, prepare
+from qcheck.cache import Cache
+from qcheck.errors import ConversionError, UsageError
 from qcheck.report.files import atomic_write
+from qcheck.session import ImagesArg, Session
 from qcheck.types import InputRange
 
 __all__ = ["convert"]
 
 
-def convert(model: ModelArg, target: str, *, calib: ImagesArg = None,
-            out: str | os.PathLike[str], input_range: str | InputRange = "0:1") -> Path:
+def convert(model: Any, target: str, *, calib: ImagesArg = None,
+            out: str | os.PathLike[str], input_range: str | InputRange = "0:1",
+            cache: bool = True) -> Path:
     """Convert ``model`` for ``target`` and write the artifact to ``out`` (never overwriting)."""
     (spec,) = converters.resolve_targets([target])
     destination = Path(out)
@@ -23,9 +27,11 @@ def convert(model: ModelArg, target: str, *, calib: ImagesArg = None,
         raise UsageError(f"-o {destination} already exists; qcheck never overwrites a file")
     if destination.suffix and destination.suffix != spec.suffix:
         raise UsageError(f"-o {destination}: {spec.name} writes a {spec.suffix} file")
-    context = prepare(model, calib, None, input_range)
-    calibration = context.calibration_samples() if spec.precision.needs_calibration else None
-    content = converters.convert(spec, context.source, calibration,
-                                 signed_io=context.input_range.low < 0)
-    atomic_write(destination, content)
+    with tempfile.TemporaryDirectory(prefix="qcheck-") as workdir:
+        session = Session.open(model, calib, None, input_range, Path(workdir), Cache(enabled=cache))
+        job = session.job(spec, run=False)
+        outcome = session.run_jobs([job])[job.key]
+    if outcome.content is None:
+        raise ConversionError(outcome.error or f"{spec.name}: conversion failed")
+    atomic_write(destination, outcome.content)
     return destination

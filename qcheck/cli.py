@@ -48,6 +48,8 @@ def _build_parser() -> _Parser:
     check.add_argument("--max-delta-e", type=_positive, metavar="X")
     check.add_argument("--max-delta-e-p95", type=_positive, metavar="X")
     check.add_argument("--max-channel-bias", type=_positive, metavar="X")
+    check.add_argument("--no-cache", action="store_true",
+                       help="neither read nor write the artifact cache (QCHECK_CACHE_DIR)")
     check.add_argument("--quiet", action="store_true", help="print nothing on success")
     check.set_defaults(handler=_run_check)
 
@@ -109,6 +111,7 @@ def _run_check(args: argparse.Namespace) -> int:
         targets=targets,
         input_range=args.input_range or config.input_range or "0:1",
         thresholds=thresholds,
+        cache=not args.no_cache,
         progress=progress,
     )
     report.write(out)

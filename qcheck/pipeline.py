@@ -1,135 +1,74 @@
 """The check, end to end: load → convert → run → compare → report.
 
 Every target sees the same preprocessed images: one calibration feed drives every converter and
-one evaluation feed drives the float model and every runner.
+one evaluation feed drives the float model and every runner. Conversions run in worker
+processes (one lane per format family, in parallel) while this process computes the float
+reference.
 """
 
 from __future__ import annotations
 
-import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
-
-import numpy as np
+from typing import Any
 
 import converters
+from qcheck.cache import Cache
 from qcheck.compare.metrics import FLOAT16_MAX, compare_outputs, out_of_range_fraction
-from qcheck.errors import ImageError, QcheckError
-from qcheck.load import (
-    ImageSet,
-    LoadedModel,
-    ModelFeed,
-    bundled_images,
-    images_from_arrays,
-    load_folder,
-    load_model,
-    model_from_memory,
-)
-from qcheck.load.bundled import BUNDLED_SOURCE
-from qcheck.quiet import import_tensorflow
 from qcheck.report.core import ARTIFACTS_DIR, Report
-from qcheck.runners import KerasRunner, runner_for
-from qcheck.types import (
-    ImageSummary,
-    InputRange,
-    Precision,
-    TargetResult,
-    TargetSpec,
-    Thresholds,
-)
+from qcheck.session import ImagesArg, Outcome, Session
+from qcheck.types import InputRange, Metrics, Precision, TargetResult, TargetSpec, Thresholds
 
-if TYPE_CHECKING:
-    import keras
+__all__ = ["assess", "check"]
 
-__all__ = ["CheckContext", "ImagesArg", "ModelArg", "check", "prepare"]
-
-ModelArg = Union[str, "os.PathLike[str]", "keras.Model"]
-ImagesArg = Union[str, "os.PathLike[str]", np.ndarray, Sequence[np.ndarray], None]
 ProgressFn = Callable[[str], None]
 
 
-@dataclass
-class CheckContext:
-    """Everything shared by the targets of one check, computed once."""
-
-    loaded: LoadedModel
-    calibration: ImageSet
-    evaluation: ImageSet
-    input_range: InputRange
-    source: converters.ConversionSource
-    summary: ImageSummary
-    _references: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def calib_feed(self) -> ModelFeed:
-        return ModelFeed(self.calibration, self.input_range)
-
-    @property
-    def eval_feed(self) -> ModelFeed:
-        return ModelFeed(self.evaluation, self.input_range)
-
-    def calibration_samples(self) -> converters.CalibrationSamples:
-        return self.calib_feed.samples
-
-    def reference(self, half: str) -> np.ndarray:
-        """Float Keras outputs on the ``calibration`` or ``evaluation`` images, computed once."""
-        if half not in self._references:
-            feed = self.calib_feed if half == "calibration" else self.eval_feed
-            with KerasRunner(self.loaded.model) as runner:
-                self._references[half] = runner.infer_all(feed)
-        return self._references[half]
-
-
-def prepare(model: ModelArg, calib: ImagesArg = None, eval: ImagesArg = None,
-            input_range: str | InputRange = "0:1") -> CheckContext:
-    import_tensorflow()
-    loaded = model_from_memory(model) if _is_keras_model(model) else load_model(model)
-    value_range = input_range if isinstance(input_range, InputRange) else InputRange.parse(
-        input_range)
-    calibration, evaluation, summary = resolve_images(calib, eval, loaded.input_hw)
-    return CheckContext(
-        loaded=loaded,
-        calibration=calibration,
-        evaluation=evaluation,
-        input_range=value_range,
-        source=converters.ConversionSource(loaded.model, loaded.input_shape),
-        summary=summary,
-    )
-
-
 def check(
-    model: ModelArg,
+    model: Any,
     calib: ImagesArg = None,
     eval: ImagesArg = None,
     targets: Sequence[str] | None = None,
     *,
     input_range: str | InputRange = "0:1",
     thresholds: Thresholds | None = None,
+    cache: bool = True,
     progress: ProgressFn | None = None,
 ) -> Report:
-    """Convert ``model`` to each target, run it on real images and measure the colour drift."""
+    """Convert ``model`` to each target, run it on real images and measure the colour drift.
+
+    ``model`` is a ``.keras``/``.h5`` path or an in-memory ``keras.Model``; ``calib`` and ``eval``
+    are folders or arrays (``None``: the bundled image set's halves).
+    """
     from qcheck import __version__
 
     specs = converters.resolve_targets(targets or converters.DEFAULT_TARGETS)
     limits = thresholds or Thresholds()
-    context = prepare(model, calib, eval, input_range)
     say = progress or (lambda _message: None)
-    say(f"float reference on {len(context.evaluation)} evaluation images")
-    context.reference("evaluation")
-    results: list[TargetResult] = []
-    artifacts: dict[str, bytes] = {}
-    for spec in specs:
-        say(f"{spec.name}: converting and running")
-        result, content = run_target(spec, context, limits)
-        results.append(result)
-        if content is not None:
-            artifacts[spec.name] = content
+    with tempfile.TemporaryDirectory(prefix="qcheck-") as workdir:
+        session = Session.open(model, calib, eval, input_range, Path(workdir), Cache(enabled=cache))
+        say(f"{len(session.evaluation)} evaluation and {len(session.calibration)} calibration "
+            f"images ({session.summary.source})")
+        jobs = {spec.name: session.job(spec) for spec in specs}
+        with ThreadPoolExecutor(max_workers=1) as background:
+            references = background.submit(_references, session, specs)
+            say(f"converting and running {len(specs)} target(s) in worker processes")
+            outcomes = session.run_jobs(list(jobs.values()))
+            references.result()
+        results: list[TargetResult] = []
+        artifacts: dict[str, bytes] = {}
+        for spec in specs:
+            outcome = outcomes[jobs[spec.name].key]
+            results.append(assess(spec, outcome, session, limits))
+            if outcome.content is not None:
+                artifacts[spec.name] = outcome.content
+            say(f"{spec.name}: {_verdict(results[-1])}")
     return Report(
-        model=context.loaded.info,
-        images=context.summary,
+        model=session.info,
+        images=session.summary,
         thresholds=limits,
         targets=tuple(results),
         version=__version__,
@@ -137,48 +76,45 @@ def check(
     )
 
 
-def run_target(spec: TargetSpec, context: CheckContext, thresholds: Thresholds
-               ) -> tuple[TargetResult, bytes | None]:
-    """Convert, run and compare one target; failures become the result's ``error``."""
+def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thresholds
+           ) -> TargetResult:
+    """Compare one target's outputs with the float reference and give the verdict."""
     started = time.perf_counter()
-    calibration = context.calibration_samples() if spec.precision.needs_calibration else None
+    if outcome.error is not None or outcome.outputs is None or outcome.content is None:
+        return TargetResult(spec=spec, passed=False, error=outcome.error or "no outputs",
+                            seconds=outcome.seconds)
+    info = session.info
     try:
-        content = converters.convert(spec, context.source, calibration,
-                                     signed_io=context.input_range.low < 0)
-        with runner_for(spec.format, content) as runner:
-            outputs = runner.infer_all(context.eval_feed)
-    except QcheckError as exc:
-        return TargetResult(spec=spec, passed=False, error=str(exc),
-                            seconds=time.perf_counter() - started), None
-    loaded = context.loaded
-    comparison = compare_outputs(
-        context.reference("evaluation"), outputs,
-        image_output=loaded.is_image_output, logits=loaded.is_logits_output,
-        output_range=context.input_range, clipped_fraction=_clipped_fraction(spec, context),
-    )
+        comparison = compare_outputs(
+            session.reference("evaluation"), outcome.outputs,
+            image_output=info.is_image_output, logits=info.is_logits_output,
+            output_range=session.input_range, clipped_fraction=clipped_fraction(spec, session),
+        )
+    except ValueError as exc:
+        return TargetResult(spec=spec, passed=False, error=f"{spec.name}: {exc}",
+                            seconds=outcome.seconds)
     failures = tuple(comparison.metrics.failures(thresholds))
-    result = TargetResult(
+    return TargetResult(
         spec=spec,
         passed=not failures,
         artifact=f"{ARTIFACTS_DIR}/{spec.name}{spec.suffix}",
-        size_bytes=len(content),
-        seconds=time.perf_counter() - started,
+        size_bytes=len(outcome.content),
+        seconds=outcome.seconds + time.perf_counter() - started,
         metrics=comparison.metrics,
         failures=failures,
         artifacts_seen=comparison.artifacts_seen,
     )
-    return result, content
 
 
-def _clipped_fraction(spec: TargetSpec, context: CheckContext) -> float:
+def clipped_fraction(spec: TargetSpec, session: Session) -> float:
     """Share of evaluation outputs beyond what the target can represent.
 
     Integer targets calibrate their output range on the calibration images (min/max), so an
     evaluation output outside that range is clipped; float16 clips beyond its finite range.
     """
-    evaluation = context.reference("evaluation")
+    evaluation = session.reference("evaluation")
     if spec.precision.needs_calibration:
-        calibration = context.reference("calibration")
+        calibration = session.reference("calibration")
         return out_of_range_fraction(evaluation, float(calibration.min()),
                                      float(calibration.max()))
     if spec.precision is Precision.FP16:
@@ -186,47 +122,17 @@ def _clipped_fraction(spec: TargetSpec, context: CheckContext) -> float:
     return 0.0
 
 
-def resolve_images(calib: ImagesArg, eval: ImagesArg, size: tuple[int | None, int | None]
-                   ) -> tuple[ImageSet, ImageSet, ImageSummary]:
-    """Calibration and evaluation sets; a side not given falls back to its bundled half."""
-    bundled: tuple[ImageSet, ImageSet] | None = None
-    if calib is None or eval is None:
-        bundled = bundled_images(size)
-    calibration = _images(calib, size, "calibration") if calib is not None else bundled[0]  # type: ignore[index]
-    evaluation = _images(eval, size, "evaluation") if eval is not None else bundled[1]  # type: ignore[index]
-    evaluation = _without_calibration_images(evaluation, calibration)
-    if calibration.source == evaluation.source == BUNDLED_SOURCE:
-        source = BUNDLED_SOURCE
-    else:
-        source = f"calibration: {calibration.source}; evaluation: {evaluation.source}"
-    skipped = calibration.skipped + tuple(s for s in evaluation.skipped
-                                          if s not in calibration.skipped)
-    summary = ImageSummary(len(calibration), len(evaluation), source, skipped)
-    return calibration, evaluation, summary
+def _references(session: Session, specs: Sequence[TargetSpec]) -> None:
+    session.reference("evaluation")
+    if any(spec.precision.needs_calibration for spec in specs):
+        session.reference("calibration")
 
 
-def _images(arg: ImagesArg, size: tuple[int | None, int | None], what: str) -> ImageSet:
-    if isinstance(arg, str | os.PathLike):
-        return load_folder(Path(arg), size, what=f"{what} images")
-    if isinstance(arg, np.ndarray):
-        return images_from_arrays([arg], size, source=f"{what} array")
-    return images_from_arrays(list(arg or ()), size, source=f"{what} arrays")
-
-
-def _without_calibration_images(evaluation: ImageSet, calibration: ImageSet) -> ImageSet:
-    """Evaluation images are never calibration images: drop any identical pixel stack."""
-    seen = {np.ascontiguousarray(img).tobytes() for img in calibration.pixels}
-    keep = [i for i, img in enumerate(evaluation.pixels)
-            if np.ascontiguousarray(img).tobytes() not in seen]
-    if not keep:
-        raise ImageError("every evaluation image is also a calibration image; give disjoint "
-                         "--calib and --eval folders")
-    return evaluation if len(keep) == len(evaluation) else evaluation.subset(keep)
-
-
-def _is_keras_model(value: Any) -> bool:
-    if isinstance(value, str | os.PathLike):
-        return False
-    import keras
-
-    return isinstance(value, keras.Model)
+def _verdict(result: TargetResult) -> str:
+    if result.error:
+        return f"error: {result.error}"
+    metrics: Metrics = result.metrics
+    if metrics.delta_e_mean is not None:
+        return (f"{'pass' if result.passed else 'FAIL'} (ΔE {metrics.delta_e_mean:.2f}, "
+                f"{result.seconds:.1f} s)")
+    return f"{'pass' if result.passed else 'FAIL'} ({result.seconds:.1f} s)"

@@ -321,6 +321,10 @@ class TensorInfo:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorInfo:
+        return cls(data["name"], tuple(data["shape"]), data["dtype"])
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -336,6 +340,30 @@ class ModelInfo:
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
+        return cls(data["path"], data["sha256"],
+                   tuple(TensorInfo.from_dict(t) for t in data["inputs"]),
+                   tuple(TensorInfo.from_dict(t) for t in data["outputs"]))
+
+    @property
+    def input_shape(self) -> tuple[int | None, ...]:
+        return self.inputs[0].shape
+
+    @property
+    def input_hw(self) -> tuple[int | None, int | None]:
+        return self.input_shape[1], self.input_shape[2]
+
+    @property
+    def is_image_output(self) -> bool:
+        shape = self.outputs[0].shape
+        return len(shape) == 4 and shape[-1] == 3
+
+    @property
+    def is_logits_output(self) -> bool:
+        shape = self.outputs[0].shape
+        return len(shape) == 2 and (shape[-1] or 0) > 1
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.table import Table
 
-import qcheck  # noqa: E402
-from sample_models.catalog import DEMO_TARGETS, SAMPLES  # noqa: E402
+import qcheck
+from sample_models.catalog import DEMO_TARGETS, SAMPLES
 
 
 def main() -> int:

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from qcheck.types import ModelInfo, TensorInfo
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["LoadedModel", "load_model", "model_from_memory"]
+__all__ = ["LoadedModel", "ModelHandle", "load_model", "model_from_memory"]
 
 SUPPORTED = ".keras (Keras 3) or legacy .h5"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -29,30 +30,52 @@ class LoadedModel:
 
     @property
     def input_shape(self) -> tuple[int | None, ...]:
-        return self.info.inputs[0].shape
+        return self.info.input_shape
+
+
+class ModelHandle:
+    """A model qcheck has validated, as a file workers can load, with Keras loaded only on need.
+
+    When the cache already knows a file's content (same SHA-256) its description comes from
+    there, and TensorFlow is not imported unless something needs the weights.
+    """
+
+    def __init__(self, path: Path, info: ModelInfo, loaded: LoadedModel | None = None):
+        self.path = path
+        self.info = info
+        self._loaded = loaded
 
     @property
-    def input_hw(self) -> tuple[int | None, int | None]:
-        shape = self.input_shape
-        return shape[1], shape[2]
+    def model(self) -> keras.Model:
+        if self._loaded is None:
+            self._loaded = load_model(self.path)
+        return self._loaded.model
 
-    @property
-    def output_shape(self) -> tuple[int | None, ...]:
-        return self.info.outputs[0].shape
-
-    @property
-    def is_image_output(self) -> bool:
-        shape = self.output_shape
-        return len(shape) == 4 and shape[-1] == 3
-
-    @property
-    def is_logits_output(self) -> bool:
-        shape = self.output_shape
-        return len(shape) == 2 and (shape[-1] or 0) > 1
+    @classmethod
+    def open(cls, source: Any, workdir: Path, known: Callable[[str], ModelInfo | None]
+             ) -> ModelHandle:
+        """``source`` is a path or an in-memory ``keras.Model``; ``known`` looks up by hash."""
+        if isinstance(source, str | os.PathLike):
+            file = _checked_path(source)
+            digest = _sha256_file(file)
+            info = known(digest)
+            if info is not None:
+                return cls(file, ModelInfo(str(source), digest, info.inputs, info.outputs))
+            loaded = _describe(_load_keras(file), str(source), digest)
+            return cls(file, loaded.info, loaded)
+        loaded = model_from_memory(source)
+        file = workdir / "model.keras"
+        loaded.model.save(file)
+        return cls(file, loaded.info, loaded)
 
 
 def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     """Load ``path`` in Keras safe mode and check it is a model qcheck can handle."""
+    file = _checked_path(path)
+    return _describe(_load_keras(file), str(file), _sha256_file(file))
+
+
+def _checked_path(path: str | os.PathLike[str]) -> Path:
     text = os.fspath(path)
     if "://" in text:
         raise ModelLoadError(f"remote model URIs are not supported: {text!r}; pass a local file")
@@ -63,9 +86,8 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
         raise ModelLoadError(
             f"{text} is a folder (SavedModel folders are not supported); pass a {SUPPORTED} file"
         )
-    kind = _sniff(file)
-    model = _load_keras(file, kind)
-    return _describe(model, str(file), _sha256_file(file))
+    _sniff(file)
+    return file
 
 
 def model_from_memory(model: keras.Model) -> LoadedModel:
@@ -76,22 +98,25 @@ def model_from_memory(model: keras.Model) -> LoadedModel:
     return _describe(model, f"<in-memory {model.name}>", digest.hexdigest())
 
 
-def _sniff(file: Path) -> str:
+def _sniff(file: Path) -> None:
     suffix = file.suffix.lower()
     with file.open("rb") as handle:
         head = handle.read(8)
     if suffix == ".keras":
         if not zipfile.is_zipfile(file):
             raise ModelLoadError(f"{file} is not a Keras archive (not a zip file)")
-        return "keras"
+        return
     if suffix in (".h5", ".hdf5"):
         if head != _HDF5_SIGNATURE:
             raise ModelLoadError(f"{file} is not an HDF5 file")
-        return "h5"
+        return
     raise ModelLoadError(f"unsupported model file {file.name!r}; qcheck loads {SUPPORTED} files")
 
 
-def _load_keras(file: Path, kind: str) -> keras.Model:
+def _load_keras(file: Path) -> keras.Model:
+    from qcheck.quiet import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     try:

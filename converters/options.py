@@ -1,0 +1,40 @@
+"""Adjustments to a target's scheme, as the advisor's fixes need them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from qcheck.types import TargetSpec
+
+__all__ = ["CALIBRATION_METHODS", "ConversionOptions"]
+
+CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
+
+
+@dataclass(frozen=True)
+class ConversionOptions:
+    """``None``/empty means "as the target says"."""
+
+    per_channel: bool | None = None
+    keep_float: tuple[str, ...] = ()  # Keras layer names left unquantized
+    int16_activations: bool = False
+    calibration_method: str = "minmax"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ConversionOptions:
+        if not data:
+            return cls()
+        values = dict(data)
+        if "keep_float" in values:
+            values["keep_float"] = tuple(values["keep_float"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
+                if v != getattr(ConversionOptions(), k)}
+
+    def apply(self, spec: TargetSpec) -> TargetSpec:
+        if self.per_channel is None or self.per_channel == spec.per_channel:
+            return spec
+        return replace(spec, per_channel=self.per_channel)

@@ -1,0 +1,100 @@
+"""What a worker process does with one job: convert, write the artifact, run it, save outputs."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["WorkerState"]
+
+
+class WorkerState:
+    """Per-worker memory: one ``ConversionSource`` per model, so each lane exports once."""
+
+    def __init__(self, workdir: Path, calibration: Path, evaluation: Path, input_range: str):
+        from qcheck.quiet import import_tensorflow
+
+        import_tensorflow()
+        self.workdir = workdir
+        self.calibration_path = calibration
+        self.evaluation_path = evaluation
+        self.input_range = input_range
+        self._sources: dict[str, Any] = {}
+
+    def handle(self, job: Any) -> dict[str, Any]:
+        import converters
+        from qcheck.errors import QcheckError
+        from qcheck.runners import runner_for
+
+        started = time.perf_counter()
+        spec = converters.TARGETS[job.target]
+        try:
+            source = self._source(job.model_path)
+            calibration = self._feed(self.calibration_path).samples \
+                if spec.precision.needs_calibration else None
+            content = converters.convert(spec, source, calibration, signed_io=job.signed_io,
+                                         options=converters.ConversionOptions.from_dict(
+                                             job.options))
+            content = _inject_fault(job.target, content)
+            artifact = self.workdir / f"{job.key}{spec.suffix}"
+            artifact.write_bytes(content)
+            reply: dict[str, Any] = {"artifact": str(artifact)}
+            if job.run:
+                with runner_for(spec.format, content) as runner:
+                    outputs = runner.infer_all(self._feed(self.evaluation_path))
+                target = self.workdir / f"{job.key}.npy"
+                np.save(target, outputs)
+                reply["outputs"] = str(target)
+        except QcheckError as exc:
+            reply = {"error": str(exc)}
+        reply["seconds"] = time.perf_counter() - started
+        return reply
+
+    def _source(self, model_path: str) -> Any:
+        if model_path not in self._sources:
+            import converters
+            from qcheck.load import load_model
+
+            loaded = load_model(model_path)
+            self._sources[model_path] = converters.ConversionSource(loaded.model,
+                                                                    loaded.input_shape)
+        return self._sources[model_path]
+
+    def _feed(self, path: Path) -> Any:
+        from qcheck.load.images import ImageSet, ModelFeed
+        from qcheck.types import InputRange
+
+        pixels = np.load(path, mmap_mode="r")
+        images = ImageSet(tuple(str(i) for i in range(len(pixels))), pixels, source=str(path))
+        return ModelFeed(images, InputRange.parse(self.input_range))
+
+
+def _inject_fault(target: str, content: bytes) -> bytes:
+    """qcheck's own tests set ``QCHECK_FAULT_INJECTION=target:mode`` to prove isolation works.
+
+    The modes are real failures of this process: ``segv`` (a null-pointer read), ``abort``,
+    ``hang`` (until the step timeout) and ``corrupt`` (damaged artifact bytes for the runtime).
+    """
+    spec = os.environ.get("QCHECK_FAULT_INJECTION", "")
+    victim, _, mode = spec.partition(":")
+    if victim != target:
+        return content
+    if mode == "segv":
+        import ctypes
+
+        ctypes.string_at(0)
+    elif mode == "abort":
+        os.abort()
+    elif mode == "hang":
+        while True:
+            time.sleep(1)
+    elif mode == "corrupt":
+        damaged = bytearray(content)
+        for index in range(8, len(damaged), 7):
+            damaged[index] ^= 0xA5
+        return bytes(damaged)
+    return content

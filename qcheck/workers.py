@@ -1,0 +1,195 @@
+"""Conversions and interpreters run in worker processes, so a crash cannot take qcheck down.
+
+TensorFlow's and LiteRT's security notes say to treat a model as untrusted code and that their
+interpreters are not sandboxes; a segfault, an abort or an out-of-memory kill in one conversion
+becomes that target's ``error`` here, and the other targets still finish.
+
+Jobs are grouped into *lanes* (one per format family). A lane is one long-lived worker that
+exports the model once and converts and runs every target of its family in turn; the two lanes
+run in parallel on the machine's two cores. A worker that dies or overruns its step timeout is
+replaced, and its lane carries on with the jobs left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_STEP_TIMEOUT", "ConvertJob", "JobResult", "WorkerLanes"]
+
+# Seconds one conversion-and-run step may take before its worker is stopped.
+DEFAULT_STEP_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class ConvertJob:
+    """Convert ``target`` from ``model_path`` and run it on the evaluation images."""
+
+    key: str  # unique per job; names the files the worker writes
+    target: str
+    model_path: str
+    signed_io: bool
+    lane: str
+    options: dict[str, Any] = field(default_factory=dict)
+    run: bool = True
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job: ConvertJob
+    artifact: Path | None = None
+    outputs: Path | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class _Lane:
+    name: str
+    queue: deque[ConvertJob]
+    process: Any = None
+    conn: Connection | None = None
+    current: ConvertJob | None = None
+    started: float = 0.0
+
+
+class WorkerLanes:
+    """Runs ``ConvertJob``s in one worker process per lane and yields results as they finish."""
+
+    def __init__(self, workdir: Path, calibration: Path, evaluation: Path, input_range: str,
+                 step_timeout: float | None = None):
+        self.workdir = workdir
+        self.calibration = calibration
+        self.evaluation = evaluation
+        self.input_range = input_range
+        self.step_timeout = step_timeout or float(
+            os.environ.get("QCHECK_STEP_TIMEOUT") or DEFAULT_STEP_TIMEOUT)
+        self._context = mp.get_context("spawn")
+
+    def run(self, jobs: Sequence[ConvertJob]) -> Iterator[JobResult]:
+        lanes: dict[str, _Lane] = {}
+        for job in jobs:
+            lanes.setdefault(job.lane, _Lane(job.lane, deque())).queue.append(job)
+        try:
+            for lane in lanes.values():
+                self._dispatch(lane)
+            while any(lane.current for lane in lanes.values()):
+                yield from self._collect([lane for lane in lanes.values() if lane.current])
+        finally:
+            for lane in lanes.values():
+                self._stop(lane)
+
+    def _dispatch(self, lane: _Lane) -> None:
+        if not lane.queue:
+            lane.current = None
+            return
+        if lane.process is None or not lane.process.is_alive():
+            self._start(lane)
+        job = lane.queue.popleft()
+        assert lane.conn is not None
+        lane.conn.send(job)
+        lane.current, lane.started = job, time.monotonic()
+
+    def _collect(self, busy: list[_Lane]) -> Iterator[JobResult]:
+        deadline = min(lane.started for lane in busy) + self.step_timeout
+        ready = wait([lane.conn for lane in busy if lane.conn is not None],
+                     timeout=max(0.0, deadline - time.monotonic()))
+        for lane in busy:
+            job = lane.current
+            assert job is not None and lane.conn is not None
+            elapsed = time.monotonic() - lane.started
+            if lane.conn in ready:
+                try:
+                    message = lane.conn.recv()
+                except (EOFError, OSError):
+                    yield JobResult(job, seconds=elapsed, error=self._death(lane, job))
+                    self._stop(lane)
+                else:
+                    yield _result(job, message)
+                self._dispatch(lane)
+            elif elapsed >= self.step_timeout:
+                self._stop(lane)
+                yield JobResult(job, seconds=elapsed, error=(
+                    f"{job.target}: timed out after {self.step_timeout:g} s (worker stopped)"))
+                self._dispatch(lane)
+
+    def _death(self, lane: _Lane, job: ConvertJob) -> str:
+        process = lane.process
+        process.join(timeout=5)
+        code = process.exitcode
+        if code is not None and code < 0:
+            try:
+                how = signal.Signals(-code).name
+            except ValueError:
+                how = f"signal {-code}"
+            if how == "SIGKILL":
+                how += ", possibly out of memory"
+        else:
+            how = f"exit code {code}"
+        return f"{job.target}: the converter or runtime crashed ({how}); qcheck isolated it"
+
+    def _start(self, lane: _Lane) -> None:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_worker_main,
+            args=(child, str(self.workdir), str(self.calibration), str(self.evaluation),
+                  self.input_range),
+            name=f"qcheck-{lane.name}",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        lane.process, lane.conn = process, parent
+
+    def _stop(self, lane: _Lane) -> None:
+        if lane.conn is not None:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                lane.conn.send(None)
+            lane.conn.close()
+        if lane.process is not None:
+            lane.process.join(timeout=2)
+            if lane.process.is_alive():
+                lane.process.kill()
+                lane.process.join()
+        lane.process, lane.conn = None, None
+
+
+def _result(job: ConvertJob, message: dict[str, Any]) -> JobResult:
+    return JobResult(
+        job=job,
+        artifact=Path(message["artifact"]) if message.get("artifact") else None,
+        outputs=Path(message["outputs"]) if message.get("outputs") else None,
+        seconds=float(message.get("seconds", 0.0)),
+        error=message.get("error"),
+    )
+
+
+def _worker_main(conn: Connection, workdir: str, calibration: str, evaluation: str,
+                 input_range: str) -> None:
+    """One worker: convert and run jobs until told to stop (``None``)."""
+    from qcheck.worker_tasks import WorkerState
+
+    state = WorkerState(Path(workdir), Path(calibration), Path(evaluation), input_range)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            reply = state.handle(job)
+        except Exception as exc:  # a bug, not a model problem: report it, keep the worker alive
+            reply = {"error": f"{job.target}: internal error: {exc!r}",
+                     "trace": traceback.format_exc()}
+        conn.send(reply)

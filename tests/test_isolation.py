@@ -1,0 +1,65 @@
+"""A crash or hang in a converter or interpreter becomes that target's error (exit 3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qcheck.cli import main
+from qcheck.errors import RuntimeFailure
+from qcheck.runners import LiteRTRunner, OnnxRuntimeRunner
+
+
+def _check(enhancer_path: Path, out: Path, targets: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    code = main(["check", str(enhancer_path), "--targets", targets, "--out", str(out),
+                 "--no-cache", "--quiet"])
+    return code, json.loads((out / "report.json").read_text())
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("segv", "SIGSEGV"), ("abort", "SIGABRT")])
+def test_a_crashing_worker_is_isolated(mode: str, expected: str, enhancer_path: Path,
+                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QCHECK_FAULT_INJECTION", f"tflite-int8:{mode}")
+    code, report = _check(enhancer_path, tmp_path / "r", "tflite-int8,tflite-fp16,onnx-int8")
+    capsys.readouterr()
+    assert code == 3
+    by_name = {t["name"]: t for t in report["targets"]}
+    assert expected in by_name["tflite-int8"]["error"]
+    # The lane restarts for the next TFLite target, and the ONNX lane is untouched.
+    assert by_name["tflite-fp16"]["error"] is None and by_name["tflite-fp16"]["passed"]
+    assert by_name["onnx-int8"]["error"] is None
+    assert (tmp_path / "r" / "junit.xml").exists()
+
+
+def test_a_hanging_worker_times_out(enhancer_path: Path, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QCHECK_FAULT_INJECTION", "onnx-int8:hang")
+    monkeypatch.setenv("QCHECK_STEP_TIMEOUT", "20")
+    code, report = _check(enhancer_path, tmp_path / "r", "onnx-int8,tflite-fp16")
+    capsys.readouterr()
+    assert code == 3
+    by_name = {t["name"]: t for t in report["targets"]}
+    assert "timed out" in by_name["onnx-int8"]["error"]
+    assert by_name["tflite-fp16"]["passed"]
+
+
+def test_a_corrupted_artifact_is_refused_not_fatal(enhancer_path: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QCHECK_FAULT_INJECTION", "tflite-int8:corrupt")
+    code, report = _check(enhancer_path, tmp_path / "r", "tflite-int8,onnx-fp16")
+    capsys.readouterr()
+    assert code == 3
+    by_name = {t["name"]: t for t in report["targets"]}
+    assert by_name["tflite-int8"]["error"]
+    assert by_name["onnx-fp16"]["passed"]
+
+
+@pytest.mark.parametrize("runner", [LiteRTRunner, OnnxRuntimeRunner])
+def test_runtimes_refuse_garbage_with_a_runtime_failure(runner) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(RuntimeFailure), runner(b"\x00garbage" * 64):
+        pass
