@@ -16,9 +16,6 @@ class WorkerState:
     """Per-worker memory: one ``ConversionSource`` per model, so each lane exports once."""
 
     def __init__(self, workdir: Path, calibration: Path, evaluation: Path, input_range: str):
-        from qcheck.quiet import import_tensorflow
-
-        import_tensorflow()
         self.workdir = workdir
         self.calibration_path = calibration
         self.evaluation_path = evaluation
@@ -33,15 +30,13 @@ class WorkerState:
         started = time.perf_counter()
         spec = converters.TARGETS[job.target]
         try:
-            source = self._source(job.model_path)
-            calibration = self._feed(self.calibration_path).samples \
-                if spec.precision.needs_calibration else None
-            content = converters.convert(spec, source, calibration, signed_io=job.signed_io,
-                                         options=converters.ConversionOptions.from_dict(
-                                             job.options))
-            content = _inject_fault(job.target, content)
-            artifact = self.workdir / f"{job.key}{spec.suffix}"
-            artifact.write_bytes(content)
+            if job.artifact is not None:
+                content = Path(job.artifact).read_bytes()
+                artifact = Path(job.artifact)
+            else:
+                content = _inject_fault(job.target, self._convert(job, spec))
+                artifact = self.workdir / f"{job.key}{spec.suffix}"
+                artifact.write_bytes(content)
             reply: dict[str, Any] = {"artifact": str(artifact)}
             if job.run:
                 with runner_for(spec.format, content) as runner:
@@ -53,6 +48,16 @@ class WorkerState:
             reply = {"error": str(exc)}
         reply["seconds"] = time.perf_counter() - started
         return reply
+
+    def _convert(self, job: Any, spec: Any) -> bytes:
+        import converters
+
+        source = self._source(job.model_path)
+        calibration = self._feed(self.calibration_path).samples \
+            if spec.precision.needs_calibration else None
+        options = converters.ConversionOptions.from_dict(job.options)
+        return converters.convert(spec, source, calibration, signed_io=job.signed_io,
+                                  options=options)
 
     def _source(self, model_path: str) -> Any:
         if model_path not in self._sources:

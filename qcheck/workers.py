@@ -42,6 +42,7 @@ class ConvertJob:
     lane: str
     options: dict[str, Any] = field(default_factory=dict)
     run: bool = True
+    artifact: str | None = None  # run this existing artifact instead of converting
 
 
 @dataclass(frozen=True)

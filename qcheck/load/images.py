@@ -7,7 +7,6 @@ the model's input range. 16-bit sources keep their precision; alpha is composite
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +116,8 @@ def load_folder(
         names.append(rel)
         arrays.append(fit_to_size(rgb, size))
     if not arrays:
-        detail = f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""
+        detail = (f"; skipped {len(skipped)} file(s), e.g. {skipped[0].file}: {skipped[0].reason}"
+                  if skipped else "")
         raise ImageError(
             f"no usable images in {what} folder {root} (accepted: "
             f"{', '.join(sorted(IMAGE_SUFFIXES))}){detail}"
@@ -146,24 +146,18 @@ def images_from_arrays(arrays: Iterable[np.ndarray], size: tuple[int | None, int
 def decode_image(path: Path) -> np.ndarray:
     """Decode one file to float32 RGB in [0, 1]; ``ValueError`` says why a file is unusable."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > MAX_PIXELS:
-                    raise ValueError(
-                        f"refused: {width}x{height} exceeds {MAX_PIXELS} pixels "
-                        "(possible decompression bomb)"
-                    )
-                img.load()
-                oriented = ImageOps.exif_transpose(img)
-                return _to_unit_rgb(oriented)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ValueError(f"refused: possible decompression bomb ({exc})") from None
+        # Opening reads only the header; qcheck applies its own size limit before decoding.
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise ValueError(f"refused: {width}x{height} exceeds {MAX_PIXELS} pixels "
+                                 "(possible decompression bomb)")
+            img.load()
+            return _to_unit_rgb(ImageOps.exif_transpose(img))
     except UnidentifiedImageError:
         raise ValueError("not a readable image") from None
-    except (OSError, SyntaxError, EOFError) as exc:
+    except (OSError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise ValueError(f"unreadable image: {str(exc).splitlines()[0][:200]}") from None
 
 

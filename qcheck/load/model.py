@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qcheck.errors import ModelLoadError
+from qcheck.load.safety import inspect_h5, inspect_keras_archive
 from qcheck.types import ModelInfo, TensorInfo
 
 if TYPE_CHECKING:
@@ -105,10 +106,12 @@ def _sniff(file: Path) -> None:
     if suffix == ".keras":
         if not zipfile.is_zipfile(file):
             raise ModelLoadError(f"{file} is not a Keras archive (not a zip file)")
+        inspect_keras_archive(file)
         return
     if suffix in (".h5", ".hdf5"):
         if head != _HDF5_SIGNATURE:
             raise ModelLoadError(f"{file} is not an HDF5 file")
+        inspect_h5(file, file)
         return
     raise ModelLoadError(f"unsupported model file {file.name!r}; qcheck loads {SUPPORTED} files")
 
@@ -122,7 +125,10 @@ def _load_keras(file: Path) -> keras.Model:
     try:
         model = keras.saving.load_model(file, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for bad files; all mean "cannot load".
-        raise ModelLoadError(f"cannot load {file}: {_one_line(exc)}") from None
+        message = _one_line(exc)
+        if "safe_mode" in message or "arbitrary code" in message:
+            message = "it carries Python code, which qcheck never runs (Keras safe mode)"
+        raise ModelLoadError(f"cannot load {file}: {message}") from None
     if not isinstance(model, keras.Model):
         raise ModelLoadError(f"{file} does not hold a Keras model")
     return model
