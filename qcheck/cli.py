@@ -48,6 +48,10 @@ def _build_parser() -> _Parser:
     check.add_argument("--max-delta-e", type=_positive, metavar="X")
     check.add_argument("--max-delta-e-p95", type=_positive, metavar="X")
     check.add_argument("--max-channel-bias", type=_positive, metavar="X")
+    check.add_argument("--no-analysis", action="store_true",
+                       help="skip findings and attribution (fastest)")
+    check.add_argument("--analyze-all", action="store_true",
+                       help="attribute drift for every target, not only failing ones")
     check.add_argument("--no-cache", action="store_true",
                        help="neither read nor write the artifact cache (QCHECK_CACHE_DIR)")
     check.add_argument("--quiet", action="store_true", help="print nothing on success")
@@ -111,6 +115,8 @@ def _run_check(args: argparse.Namespace) -> int:
         targets=targets,
         input_range=args.input_range or config.input_range or "0:1",
         thresholds=thresholds,
+        analysis=not args.no_analysis,
+        analyze_all=args.analyze_all,
         cache=not args.no_cache,
         progress=progress,
     )

@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,15 @@ from qcheck.cache import Cache
 from qcheck.compare.metrics import FLOAT16_MAX, compare_outputs, out_of_range_fraction
 from qcheck.report.core import ARTIFACTS_DIR, Report
 from qcheck.session import ImagesArg, Outcome, Session
-from qcheck.types import InputRange, Metrics, Precision, TargetResult, TargetSpec, Thresholds
+from qcheck.types import (
+    Finding,
+    InputRange,
+    Metrics,
+    Precision,
+    TargetResult,
+    TargetSpec,
+    Thresholds,
+)
 
 __all__ = ["assess", "check"]
 
@@ -35,6 +44,8 @@ def check(
     *,
     input_range: str | InputRange = "0:1",
     thresholds: Thresholds | None = None,
+    analysis: bool = True,
+    analyze_all: bool = False,
     cache: bool = True,
     progress: ProgressFn | None = None,
 ) -> Report:
@@ -66,14 +77,41 @@ def check(
             if outcome.content is not None:
                 artifacts[spec.name] = outcome.content
             say(f"{spec.name}: {_verdict(results[-1])}")
+        findings: tuple[Finding, ...] = ()
+        if analysis:
+            findings, results = _analyze(session, results, outcomes, jobs, analyze_all, say)
     return Report(
         model=session.info,
         images=session.summary,
         thresholds=limits,
         targets=tuple(results),
+        findings=findings,
         version=__version__,
         artifacts=artifacts,
     )
+
+
+def _analyze(session: Session, results: list[TargetResult], outcomes: dict[str, Outcome],
+             jobs: dict[str, Any], analyze_all: bool, say: ProgressFn
+             ) -> tuple[tuple[Finding, ...], list[TargetResult]]:
+    """Findings on the model, then attribution for failing targets (all with ``analyze_all``)."""
+    from qcheck.analyze import attribute, find, gather_evidence
+
+    say("analyzing the model (findings)")
+    evidence = gather_evidence(session)
+    findings = find(evidence)
+    analyzed = []
+    for result in results:
+        outputs = outcomes[jobs[result.name].key].outputs
+        wanted = analyze_all or not result.passed
+        if not wanted or result.error or outputs is None or not session.info.is_image_output:
+            analyzed.append(result)
+            continue
+        say(f"{result.name}: attributing drift to layers")
+        analysis = attribute(evidence, session, result.spec, outputs)
+        analyzed.append(replace(result, attribution=analysis.attribution,
+                                analysis=analysis.summary))
+    return findings, analyzed
 
 
 def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thresholds

@@ -289,6 +289,8 @@ class TargetResult:
     artifacts_seen: tuple[ArtifactKind, ...] = ()
     attribution: tuple[Attribution, ...] = ()
     suggestions: tuple[Suggestion, ...] = ()
+    # How attribution was done: images used, simulated vs real ΔE, seconds (None: not analyzed).
+    analysis: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -309,6 +311,7 @@ class TargetResult:
             "artifacts_seen": [a.value for a in self.artifacts_seen],
             "attribution": [a.to_dict() for a in self.attribution],
             "suggestions": [s.to_dict() for s in self.suggestions],
+            "analysis": self.analysis,
         }
 
 

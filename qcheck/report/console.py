@@ -51,6 +51,8 @@ def print_summary(report: Report, console: Console | None = None) -> None:
             console.print(f"[red]{target.name}[/]: {target.error}")
         elif target.failures:
             console.print(f"[red]{target.name}[/]: " + "; ".join(target.failures))
+        for item in target.attribution[:3]:
+            console.print(f"    {item.layer:<24} {item.cause.value:<21} ΔE {item.delta_e:.2f}")
     for finding in report.findings:
         console.print(f"[yellow]{finding.severity.value}[/] {finding.layer}: "
                       f"{finding.cause.value}: {finding.detail}")

@@ -1,0 +1,106 @@
+"""Analyze stage: findings on the model, and per-target attribution of colour drift to Keras
+layers and causes, by simulating the target's quantization one layer at a time."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qcheck.analyze import (
+    activation_range,
+    calibration_coverage,
+    channel_mixing,
+    fp16_range,
+    input_range,
+    weight_rounding,
+)
+from qcheck.analyze.evidence import ModelEvidence
+from qcheck.analyze.graph import activation_stats, layer_facts
+from qcheck.analyze.schemes import scheme_for
+from qcheck.analyze.simulate import Simulation
+from qcheck.compare.color import compare_colour, to_unit_rgb
+from qcheck.types import Attribution, Finding, Severity, TargetSpec
+
+if TYPE_CHECKING:
+    from qcheck.session import Session
+
+__all__ = ["MAX_ATTRIBUTIONS", "TargetAnalysis", "attribute", "find", "gather_evidence"]
+
+MAX_ATTRIBUTIONS = 20
+MIN_DELTA_E = 0.01  # attributions below this are noise and left out
+MAX_IMAGES = 16
+
+
+@dataclass(frozen=True)
+class TargetAnalysis:
+    attribution: tuple[Attribution, ...]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def gather_evidence(session: Session) -> ModelEvidence:
+    """One pass of the float model over each image half, recording every layer's range."""
+    model = session.handle.model
+    input_stats, calib_stats = activation_stats(model, session.feed("calibration"))
+    _, eval_stats = activation_stats(model, session.feed("evaluation"))
+    return ModelEvidence(
+        model=model,
+        facts=layer_facts(model),
+        input_name=model.inputs[0]._keras_history[0].name,
+        input_range=session.input_range,
+        input_stats=input_stats,
+        calib_stats=calib_stats,
+        eval_stats=eval_stats,
+        calib_pixels=session.calibration.pixels,
+        eval_pixels=session.evaluation.pixels,
+    )
+
+
+def find(evidence: ModelEvidence) -> tuple[Finding, ...]:
+    found = [*channel_mixing.findings(evidence), *weight_rounding.findings(evidence),
+             *input_range.findings(evidence), *activation_range.findings(evidence),
+             *fp16_range.findings(evidence)]
+    found.sort(key=lambda f: f.severity is not Severity.WARNING)
+    return tuple(found)
+
+
+def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
+              outputs: np.ndarray, max_images: int = MAX_IMAGES) -> TargetAnalysis:
+    """Which Keras layers, for which causes, make ``spec``'s outputs drift (ΔE each)."""
+    started = time.perf_counter()
+    reference = session.reference("evaluation")
+    chosen = _worst_images(reference, outputs, session, max_images)
+    sim = Simulation(
+        model=evidence.model, facts=evidence.facts, scheme=scheme_for(spec),
+        inputs=session.feed("evaluation").to_model_range(session.evaluation.pixels[chosen]),
+        reference=reference[chosen], output_range=session.input_range,
+        input_stats=evidence.input_stats, calib_stats=evidence.calib_stats,
+        eval_stats=evidence.eval_stats,
+    )
+    items = [*weight_rounding.attribute(sim), *activation_range.attribute(sim),
+             *calibration_coverage.attribute(sim, evidence),
+             *input_range.attribute(sim, evidence.input_name), *fp16_range.attribute(sim)]
+    items = channel_mixing.attribute(items, evidence)
+    items = sorted((i for i in items if i.delta_e >= MIN_DELTA_E), key=lambda i: -i.delta_e)
+    real = outputs[chosen]
+    full = sim.full()
+    summary = {
+        "images": len(chosen),
+        "real_delta_e": round(sim.measure(real).delta_e, 4),
+        "simulated_delta_e": round(sim.measure(full).delta_e, 4),
+        "simulation_vs_real_delta_e": round(sim.measure(full, against=real).delta_e, 4),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return TargetAnalysis(tuple(items[:MAX_ATTRIBUTIONS]), summary)
+
+
+def _worst_images(reference: np.ndarray, outputs: np.ndarray, session: Session, count: int
+                  ) -> list[int]:
+    if len(reference) <= count:
+        return list(range(len(reference)))
+    comparison = compare_colour(to_unit_rgb(reference, session.input_range),
+                                to_unit_rgb(outputs, session.input_range))
+    per_image = comparison.delta_e.reshape(len(reference), -1).mean(axis=1)
+    return sorted(int(i) for i in np.argsort(per_image)[::-1][:count])

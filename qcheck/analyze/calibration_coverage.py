@@ -1,0 +1,76 @@
+"""``calibration_coverage``: evaluation activations beyond the calibrated ranges, and the colours
+the calibration images lack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from skimage import color
+
+from qcheck.analyze.evidence import ModelEvidence
+from qcheck.analyze.graph import forward
+from qcheck.analyze.simulate import Simulation
+from qcheck.types import Attribution, Cause
+
+__all__ = ["attribute", "clipped_fractions", "missing_colours"]
+
+_HUES = ("red", "orange", "yellow", "chartreuse", "green", "spring green", "cyan", "azure",
+         "blue", "violet", "magenta", "rose")
+MIN_SATURATION = 0.35
+
+
+def missing_colours(calib: np.ndarray, evaluation: np.ndarray) -> list[str]:
+    """Hues that make up ≥ 2 % of the evaluation's saturated pixels but < 0.5 % of calibration's."""
+    def share(pixels: np.ndarray) -> np.ndarray:
+        hsv = color.rgb2hsv(pixels.reshape(-1, 3)[None])[0]
+        saturated = hsv[(hsv[:, 1] >= MIN_SATURATION) & (hsv[:, 2] >= 0.2)]
+        if not len(saturated):
+            return np.zeros(len(_HUES))
+        bins = np.floor((saturated[:, 0] * len(_HUES) + 0.5) % len(_HUES)).astype(int)
+        return np.bincount(bins, minlength=len(_HUES)) / len(saturated)
+
+    calib_share, eval_share = share(calib), share(evaluation)
+    return [_HUES[i] for i in range(len(_HUES))
+            if eval_share[i] >= 0.02 and calib_share[i] < 0.005]
+
+
+def clipped_fractions(sim: Simulation) -> dict[str, float]:
+    """Per layer, the share of evaluation values outside the calibrated range."""
+    counts: dict[str, list[int]] = {}
+
+    def count(layer: Any, output: Any) -> Any:
+        stats = sim.calib_stats.get(layer.name)
+        if stats is not None and not isinstance(output, list | tuple):
+            values = np.asarray(output)
+            outside = int(np.count_nonzero((values < stats.low) | (values > stats.high)))
+            total = counts.setdefault(layer.name, [0, 0])
+            total[0] += outside
+            total[1] += values.size
+        return output
+
+    for start in range(0, len(sim.inputs), sim.batch_size):
+        forward(sim.model, sim.inputs[start : start + sim.batch_size], count)
+    return {name: outside / total for name, (outside, total) in counts.items() if total}
+
+
+def attribute(sim: Simulation, evidence: ModelEvidence) -> list[Attribution]:
+    if sim.scheme.activations not in ("uint8", "int16"):
+        return []
+    fractions = clipped_fractions(sim)
+    lacking = missing_colours(evidence.calib_pixels, evidence.eval_pixels)
+    result = []
+    for name, fraction in fractions.items():
+        if fraction <= 0:
+            continue
+        measured = sim.measure(sim.outputs(clip_only=[name]))
+        calib = sim.calib_stats[name]
+        seen = sim.eval_stats.get(name)
+        result.append(Attribution(name, Cause.CALIBRATION_COVERAGE, measured.delta_e, {
+            "clipped_fraction": round(fraction, 6),
+            "calibrated_range": [round(calib.low, 6), round(calib.high, 6)],
+            "evaluation_range": [round(seen.low, 6), round(seen.high, 6)] if seen else None,
+            "colours_missing_from_calibration": lacking,
+            "chroma_share": round(measured.chroma_share, 3),
+        }))
+    return result

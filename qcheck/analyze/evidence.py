@@ -1,0 +1,35 @@
+"""What every analyzer reads: the model's layers and its measured activation ranges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qcheck.analyze.graph import ActivationStats, LayerFacts
+from qcheck.types import InputRange
+
+__all__ = ["ModelEvidence"]
+
+
+@dataclass(frozen=True)
+class ModelEvidence:
+    model: Any
+    facts: list[LayerFacts]
+    input_name: str
+    input_range: InputRange
+    input_stats: ActivationStats
+    calib_stats: dict[str, ActivationStats]  # per layer, over the calibration images
+    eval_stats: dict[str, ActivationStats]  # per layer, over the evaluation images
+    calib_pixels: np.ndarray  # RGB in [0, 1]
+    eval_pixels: np.ndarray
+
+    def layer(self, name: str) -> LayerFacts:
+        for facts in self.facts:
+            if facts.name == name:
+                return facts
+        raise KeyError(name)
+
+    def consumers(self, name: str) -> list[LayerFacts]:
+        return [f for f in self.facts if name in f.inbound]

@@ -1,0 +1,158 @@
+"""The model as the analyzers see it: its layers by Keras name, and forward passes with hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ActivationStats", "Kernel", "LayerFacts", "activation_stats", "forward",
+           "layer_facts"]
+
+Hook = Callable[[Any, Any], Any]  # (layer, output tensor) -> output tensor
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A weight tensor and the axes that index its output channels."""
+
+    variable: Any
+    channel_axes: tuple[int, ...]
+
+    def per_channel_absmax(self) -> np.ndarray:
+        values = np.abs(np.asarray(self.variable))
+        other = tuple(a for a in range(values.ndim) if a not in self.channel_axes)
+        return values.max(axis=other).reshape(-1)
+
+
+@dataclass(frozen=True)
+class LayerFacts:
+    name: str
+    kind: str
+    inbound: tuple[str, ...]
+    kernels: tuple[Kernel, ...] = ()
+    biases: tuple[Any, ...] = ()
+    in_channels: int | None = None
+    out_channels: int | None = None
+    layer: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def weighted(self) -> bool:
+        return bool(self.kernels)
+
+    @property
+    def depthwise(self) -> bool:
+        return self.kind in ("DepthwiseConv2D", "DepthwiseConv1D") or (
+            getattr(self.layer, "groups", 1) not in (1, None))
+
+
+def _kernels(layer: Any) -> tuple[Kernel, ...]:
+    kind = type(layer).__name__
+    found = []
+    for variable in layer.weights:
+        path = getattr(variable, "path", variable.name)
+        if not str(path).endswith("kernel"):
+            continue
+        rank = len(variable.shape)
+        if "depthwise" in str(path).split("/")[-1] or kind.startswith("DepthwiseConv"):
+            axes: tuple[int, ...] = (rank - 2, rank - 1)  # (…, in, multiplier)
+        elif kind.endswith("Transpose"):
+            axes = (rank - 2,)
+        else:
+            axes = (rank - 1,)
+        found.append(Kernel(variable, axes))
+    return tuple(found)
+
+
+def layer_facts(model: Any) -> list[LayerFacts]:
+    """Every layer but the inputs, in the order the graph runs them."""
+    facts = []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        inbound: list[str] = []
+        for node in getattr(layer, "_inbound_nodes", []):
+            for tensor in node.input_tensors:
+                history = getattr(tensor, "_keras_history", None)
+                if history is not None:
+                    inbound.append(history[0].name)
+        in_shape = _shape(getattr(layer, "input", None))
+        out_shape = _shape(getattr(layer, "output", None))
+        facts.append(LayerFacts(
+            name=layer.name, kind=type(layer).__name__, inbound=tuple(inbound),
+            kernels=_kernels(layer),
+            biases=tuple(v for v in layer.weights
+                         if str(getattr(v, "path", v.name)).endswith("bias")),
+            in_channels=in_shape[-1] if in_shape else None,
+            out_channels=out_shape[-1] if out_shape else None,
+            layer=layer,
+        ))
+    return facts
+
+
+def _shape(tensor: Any) -> tuple[Any, ...] | None:
+    if tensor is None or isinstance(tensor, list | tuple):
+        return None
+    try:
+        return tuple(tensor.shape)
+    except (AttributeError, ValueError):
+        return None
+
+
+def forward(model: Any, inputs: np.ndarray, hook: Hook | None = None) -> np.ndarray:
+    """Run the functional graph, passing each layer's output through ``hook``."""
+    if hook is None:
+        return np.asarray(model(inputs, training=False))
+
+    def wrap(layer: Any) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            kwargs.pop("training", None)
+            return hook(layer, layer(*args, **kwargs))
+        return call
+
+    outputs = model._run_through_graph(inputs, operation_fn=wrap)
+    if isinstance(outputs, list | tuple):
+        outputs = outputs[0]
+    return np.asarray(outputs)
+
+
+@dataclass
+class ActivationStats:
+    """Per-layer output ranges over some images (what min/max calibration records)."""
+
+    low: float = np.inf
+    high: float = -np.inf
+    channel_low: np.ndarray | None = None
+    channel_high: np.ndarray | None = None
+
+    def update(self, values: np.ndarray) -> None:
+        flat = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values[:, None]
+        low, high = flat.min(axis=0), flat.max(axis=0)
+        self.low = min(self.low, float(low.min()))
+        self.high = max(self.high, float(high.max()))
+        self.channel_low = low if self.channel_low is None else np.minimum(self.channel_low, low)
+        self.channel_high = high if self.channel_high is None else np.maximum(
+            self.channel_high, high)
+
+    @property
+    def absmax(self) -> float:
+        return max(abs(self.low), abs(self.high))
+
+
+def activation_stats(model: Any, batches: Iterable[np.ndarray]
+                     ) -> tuple[ActivationStats, dict[str, ActivationStats]]:
+    """Ranges of the model input and of every layer's output over ``batches``."""
+    stats: dict[str, ActivationStats] = {}
+    input_stats = ActivationStats()
+
+    def record(layer: Any, output: Any) -> Any:
+        if not isinstance(output, list | tuple):
+            stats.setdefault(layer.name, ActivationStats()).update(np.asarray(output))
+        return output
+
+    for batch in batches:
+        input_stats.update(batch)
+        forward(model, batch, record)
+    return input_stats, stats

@@ -1,0 +1,91 @@
+"""How a target quantizes, simulated in float: weight rounding and fake-quantized activations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qcheck.types import Precision, TargetSpec
+
+__all__ = ["ONNX_FP16_CLAMP", "Scheme", "fake_quantize", "quantize_kernel", "scheme_for",
+           "to_float16"]
+
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+ONNX_FP16_CLAMP = (1e-7, 1e4)
+TFLITE_FP16_CLAMP = (0.0, FLOAT16_MAX)  # TFLite saturates rather than storing infinities
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """``weights``: "int8" or "fp16" or None; ``activations``: "uint8", "int16", "fp16" or None."""
+
+    weights: str | None
+    per_channel: bool
+    activations: str | None
+    quantized_input: bool
+    # Converters clamp weight magnitudes before casting to float16 (see the *_FP16_CLAMP values).
+    fp16_clamp: tuple[float, float] | None = None
+
+
+def scheme_for(spec: TargetSpec, *, per_channel: bool | None = None) -> Scheme:
+    channel = spec.per_channel if per_channel is None else per_channel
+    precision = spec.precision
+    if precision is Precision.INT8:
+        return Scheme("int8", channel, "uint8", True)
+    if precision is Precision.INT16X8:
+        return Scheme("int8", channel, "int16", False)
+    if precision is Precision.DYNAMIC_INT8:
+        return Scheme("int8", channel, None, False)
+    if precision is Precision.FP16:
+        # Both keep float32 compute on this CPU: TFLite dequantizes float16 weights, and ONNX
+        # Runtime's CPU provider runs most float16 nodes through inserted casts.
+        onnx = spec.format.value == "onnx"
+        return Scheme("fp16", channel, None, False,
+                      ONNX_FP16_CLAMP if onnx else TFLITE_FP16_CLAMP)
+    return Scheme(None, channel, None, False)
+
+
+def quantize_kernel(kernel: np.ndarray, channel_axes: tuple[int, ...], scheme: Scheme
+                    ) -> np.ndarray:
+    """The kernel as the target stores it, dequantized back to float32."""
+    if scheme.weights == "fp16":
+        return to_float16(kernel, scheme.fp16_clamp)
+    if scheme.weights != "int8":
+        return kernel
+    if scheme.per_channel:
+        other = tuple(a for a in range(kernel.ndim) if a not in channel_axes)
+        absmax = np.abs(kernel).max(axis=other, keepdims=True)
+    else:
+        absmax = np.abs(kernel).max(keepdims=True)
+    scale = np.where(absmax > 0, absmax / 127.0, 1.0)
+    return (np.clip(np.round(kernel / scale), -127, 127) * scale).astype(np.float32)
+
+
+def to_float16(values: np.ndarray, clamp: tuple[float, float] | None = None) -> np.ndarray:
+    """Float16 storage, after the converter's own clamping of magnitudes when it has one."""
+    if clamp is not None:
+        low, high = clamp
+        magnitude = np.abs(values)
+        clamped = np.where(magnitude > 0, np.clip(magnitude, low, high), 0.0)
+        values = np.sign(values) * clamped
+    with np.errstate(over="ignore"):
+        return values.astype(np.float16).astype(np.float32)
+
+
+def fake_quantize(values: np.ndarray, low: float, high: float, kind: str | None) -> np.ndarray:
+    """Round ``values`` as a tensor calibrated to [low, high] would be stored, then dequantize."""
+    if kind is None:
+        return values
+    if kind == "fp16":
+        return to_float16(values)
+    if kind == "int16":
+        bound = max(abs(low), abs(high), 1e-12)
+        scale = bound / 32767.0
+        return (np.clip(np.round(values / scale), -32767, 32767) * scale).astype(np.float32)
+    # Asymmetric 8-bit with a zero point: the range is widened to include 0, as converters do.
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = (high - low) / 255.0 if high > low else 1.0
+    zero_point = np.round(-low / scale)
+    codes = np.clip(np.round(values / scale) + zero_point, 0, 255)
+    return ((codes - zero_point) * scale).astype(np.float32)

@@ -1,0 +1,112 @@
+"""Quantize chosen layers of the float model the way a target does, and measure the ΔE.
+
+Attribution never converts per layer: weights are rounded in place (and restored) with the
+target's scheme, and activations are fake-quantized on the fly with the ranges the target's
+calibration recorded, through hooks on the Keras graph. Each configuration is one forward pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qcheck.analyze.graph import ActivationStats, LayerFacts, forward
+from qcheck.analyze.schemes import Scheme, fake_quantize, quantize_kernel, to_float16
+from qcheck.compare.color import compare_colour, to_unit_rgb
+from qcheck.types import InputRange
+
+__all__ = ["Measured", "Simulation"]
+
+
+@dataclass(frozen=True)
+class Measured:
+    delta_e: float
+    chroma_share: float
+
+
+@dataclass
+class Simulation:
+    model: Any
+    facts: list[LayerFacts]
+    scheme: Scheme
+    inputs: np.ndarray  # model-range evaluation batch
+    reference: np.ndarray  # float outputs on ``inputs``
+    output_range: InputRange
+    input_stats: ActivationStats
+    calib_stats: dict[str, ActivationStats]
+    eval_stats: dict[str, ActivationStats]
+    batch_size: int = 16
+
+    @property
+    def layers(self) -> dict[str, LayerFacts]:
+        return {f.name: f for f in self.facts}
+
+    def outputs(self, *, weights: Collection[str] = (), activations: Collection[str] = (),
+                clip_only: Collection[str] = (), quantize_input: bool = False,
+                activation_kind: str | None = None) -> np.ndarray:
+        """Forward pass with only the named layers quantized (weights, outputs or both)."""
+        kind = activation_kind if activation_kind is not None else self.scheme.activations
+
+        def hook(layer: Any, output: Any) -> Any:
+            name = layer.name
+            if name not in activations and name not in clip_only:
+                return output
+            stats = self.calib_stats.get(name)
+            if stats is None or isinstance(output, list | tuple):
+                return output
+            values = np.asarray(output)
+            if name in clip_only:
+                values = np.clip(values, stats.low, stats.high)
+            if name in activations:
+                values = fake_quantize(values, stats.low, stats.high, kind)
+            return values
+
+        inputs = self.inputs
+        if quantize_input:
+            inputs = fake_quantize(inputs, self.input_stats.low, self.input_stats.high,
+                                   "uint8")
+        with self._quantized_weights(weights):
+            needs_hook = bool(activations) or bool(clip_only)
+            batches = [forward(self.model, inputs[i : i + self.batch_size],
+                               hook if needs_hook else None)
+                       for i in range(0, len(inputs), self.batch_size)]
+        return np.concatenate(batches, axis=0)
+
+    def measure(self, outputs: np.ndarray, against: np.ndarray | None = None) -> Measured:
+        reference = self.reference if against is None else against
+        with np.errstate(invalid="ignore", over="ignore"):
+            candidate = np.nan_to_num(outputs, nan=0.0, posinf=1e6, neginf=-1e6)
+        comparison = compare_colour(to_unit_rgb(reference, self.output_range),
+                                    to_unit_rgb(candidate, self.output_range))
+        return Measured(comparison.delta_e_mean, comparison.chroma_share)
+
+    def full(self) -> np.ndarray:
+        """Every layer quantized as the target does: the simulation of the whole artifact."""
+        quantized = [f.name for f in self.facts if f.weighted] if self.scheme.weights else []
+        activations = list(self.calib_stats) if self.scheme.activations else []
+        return self.outputs(weights=quantized, activations=activations,
+                            quantize_input=self.scheme.quantized_input)
+
+    @contextlib.contextmanager
+    def _quantized_weights(self, names: Collection[str]) -> Iterator[None]:
+        saved: list[tuple[Any, np.ndarray]] = []
+        try:
+            for name in names:
+                for kernel in self.layers[name].kernels:
+                    original = np.asarray(kernel.variable)
+                    saved.append((kernel.variable, original))
+                    kernel.variable.assign(quantize_kernel(original, kernel.channel_axes,
+                                                           self.scheme))
+                if self.scheme.weights == "fp16":  # int8 targets keep int32 biases: exact enough
+                    for bias in self.layers[name].biases:
+                        original = np.asarray(bias)
+                        saved.append((bias, original))
+                        bias.assign(to_float16(original, self.scheme.fp16_clamp))
+            yield
+        finally:
+            for variable, original in saved:
+                variable.assign(original)

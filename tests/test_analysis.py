@@ -1,0 +1,151 @@
+"""Attribution names the planted defect's layer and cause; a clean model draws no warnings.
+
+Each defect is planted in a tiny trained model in a way that leaves the float function
+unchanged, so only quantization can reveal it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import qcheck
+from qcheck.types import Cause, Severity
+from tests import tiny_models
+
+
+def _clone(model):  # type: ignore[no-untyped-def]
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _float_outputs(model) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.asarray(model(tiny_models.training_images(8, seed=9), training=False))
+
+
+def _scale_channel_and_consumer(model, factor: float):  # type: ignore[no-untyped-def]
+    """conv_a's channel 0 grows by ``factor``; conv_b reads it ÷ ``factor`` (ReLU commutes)."""
+    planted = _clone(model)
+    kernel, bias = planted.get_layer("conv_a").get_weights()
+    kernel[..., 0] *= factor
+    bias[0] *= factor
+    planted.get_layer("conv_a").set_weights([kernel, bias])
+    consumer, consumer_bias = planted.get_layer("conv_b").get_weights()
+    consumer[:, :, 0, :] /= factor
+    planted.get_layer("conv_b").set_weights([consumer, consumer_bias])
+    return planted
+
+
+def _dead_channel_with_huge_weights(model):  # type: ignore[no-untyped-def]
+    """conv_b gains a ninth channel that never fires (huge negative bias, weights ×500)."""
+    import keras
+
+    inputs = keras.Input((tiny_models.SIZE, tiny_models.SIZE, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a")(inputs)
+    x = keras.layers.Conv2D(9, 3, padding="same", activation="relu", name="conv_b")(x)
+    x = keras.layers.Conv2D(3, 1, name="to_rgb")(x)
+    planted = keras.Model(inputs, keras.layers.Add(name="residual")([inputs, x]))
+    planted.get_layer("conv_a").set_weights(model.get_layer("conv_a").get_weights())
+    kernel, bias = model.get_layer("conv_b").get_weights()
+    huge = 500.0 * float(np.abs(kernel).max())
+    extra = np.where(np.arange(kernel[..., :1].size).reshape(kernel[..., :1].shape) % 2, huge,
+                     -huge)
+    # Dead for any input its ReLU inputs can take (bounded well above what the images give),
+    # yet small enough that its int32 bias still fits once quantized.
+    bound = 4.0 * float(np.max(model.get_layer("conv_a")(
+        tiny_models.training_images(16, seed=5)))) + 1.0
+    planted.get_layer("conv_b").set_weights([np.concatenate([kernel, extra], axis=-1),
+                                             np.append(bias, -np.abs(extra).sum() * bound)])
+    consumer, consumer_bias = model.get_layer("to_rgb").get_weights()
+    rows = np.concatenate([consumer, np.ones_like(consumer[:, :, :1, :])], axis=2)
+    planted.get_layer("to_rgb").set_weights([rows, consumer_bias])
+    return planted
+
+
+@pytest.fixture(scope="module")
+def clean(enhancer):  # type: ignore[no-untyped-def]
+    return enhancer
+
+
+def _top(report, target: str):  # type: ignore[no-untyped-def]
+    result = report.target(target)
+    assert result.attribution, f"{target} has no attribution"
+    return result.attribution[0]
+
+
+def test_activation_outlier_is_attributed_to_its_layer(clean) -> None:  # type: ignore[no-untyped-def]
+    planted = _scale_channel_and_consumer(clean, 60.0)
+    np.testing.assert_allclose(_float_outputs(planted), _float_outputs(clean), atol=1e-4)
+    report = qcheck.check(planted, targets=["tflite-int8", "onnx-int8"], analyze_all=True)
+    for target in ("tflite-int8", "onnx-int8"):
+        top = _top(report, target)
+        assert (top.layer, top.cause) == ("conv_a", Cause.ACTIVATION_RANGE), target
+        assert top.evidence["dominant_channels"][0]["channel"] == 0
+    assert any(f.layer == "conv_a" and f.cause is Cause.ACTIVATION_RANGE
+               and f.severity is Severity.WARNING for f in report.findings)
+
+
+def test_dead_channel_with_huge_weights_is_weight_rounding(clean) -> None:  # type: ignore[no-untyped-def]
+    planted = _dead_channel_with_huge_weights(clean)
+    np.testing.assert_allclose(_float_outputs(planted), _float_outputs(clean), atol=1e-4)
+    report = qcheck.check(planted, targets=["tflite-int8-per-tensor", "tflite-int8"],
+                          analyze_all=True)
+    top = _top(report, "tflite-int8-per-tensor")
+    assert (top.layer, top.cause) == ("conv_b", Cause.WEIGHT_ROUNDING)
+    assert top.evidence["crushed_count"] >= 1
+    per_channel = report.target("tflite-int8")
+    assert all(not (a.layer == "conv_b" and a.cause is Cause.WEIGHT_ROUNDING
+                    and a.delta_e > 0.5) for a in per_channel.attribution)
+    assert any(f.layer == "conv_b" and f.cause is Cause.WEIGHT_ROUNDING
+               for f in report.findings)
+
+
+@pytest.mark.parametrize("target", ["onnx-fp16", "tflite-fp16"])
+def test_values_past_float16_are_fp16_range(clean, target: str) -> None:  # type: ignore[no-untyped-def]
+    planted = _scale_channel_and_consumer(clean, 3e5)
+    np.testing.assert_allclose(_float_outputs(planted), _float_outputs(clean), atol=1e-3)
+    report = qcheck.check(planted, targets=[target], analyze_all=True)
+    top = _top(report, target)
+    assert top.layer in ("conv_a", "conv_b")
+    assert top.cause is Cause.FP16_RANGE
+    assert any(f.cause is Cause.FP16_RANGE for f in report.findings)
+    summary = report.target(target).analysis
+    assert summary is not None
+    assert summary["simulation_vs_real_delta_e"] <= max(0.5 * summary["real_delta_e"], 0.05)
+
+
+def test_clean_model_draws_no_warning_and_no_attribution_above_threshold(clean) -> None:  # type: ignore[no-untyped-def]
+    report = qcheck.check(clean, targets=["tflite-int8", "onnx-int8", "tflite-fp16"],
+                          analyze_all=True)
+    assert not [f for f in report.findings if f.severity is Severity.WARNING]
+    for target in report.targets:
+        assert target.passed
+        assert all(a.delta_e < report.thresholds.max_delta_e for a in target.attribution)
+
+
+@pytest.mark.parametrize("target", ["tflite-int8", "tflite-int8-per-tensor", "onnx-int8",
+                                    "tflite-int16x8", "onnx-fp16"])
+def test_simulation_tracks_the_real_converter(clean, target: str) -> None:  # type: ignore[no-untyped-def]
+    report = qcheck.check(clean, targets=[target], analyze_all=True)
+    summary = report.target(target).analysis
+    assert summary is not None
+    # The simulated drift is the real drift within a third, and the simulated outputs are
+    # closer to the real artifact's than the float model's are.
+    assert summary["simulated_delta_e"] == pytest.approx(summary["real_delta_e"], rel=0.34,
+                                                          abs=0.02)
+    assert summary["simulation_vs_real_delta_e"] <= max(summary["real_delta_e"], 0.02)
+
+
+def test_attribution_uses_keras_layer_names(clean) -> None:  # type: ignore[no-untyped-def]
+    report = qcheck.check(clean, targets=["tflite-int8"], analyze_all=True)
+    names = {layer.name for layer in clean.layers}
+    assert {a.layer for a in report.target("tflite-int8").attribution} <= names
+
+
+def test_no_analysis_skips_findings_and_attribution(clean) -> None:  # type: ignore[no-untyped-def]
+    report = qcheck.check(clean, targets=["tflite-int8"], analysis=False,
+                          thresholds=qcheck.Thresholds(max_delta_e=0.0001))
+    assert report.findings == () and report.target("tflite-int8").attribution == ()
