@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.naming import matching_names
 from converters.options import ConversionOptions
 from converters.source import INPUT_NAME, CalibrationSamples, ConversionSource
 from qcheck.errors import ConversionError, first_line
@@ -32,7 +33,7 @@ def convert_onnx(spec: TargetSpec, source: ConversionSource,
     if spec.precision is Precision.INT8:
         if calibration is None:
             raise ConversionError(f"{spec.name} needs calibration images")
-        return _quantize_qdq(spec, float_model, calibration)
+        return _quantize_qdq(spec, float_model, calibration, options or ConversionOptions())
     raise ConversionError(f"{spec.name}: precision {spec.precision.value} has no ONNX converter")
 
 
@@ -63,9 +64,23 @@ class _SampleReader:
         return iter(self.get_next, None)
 
 
-def _quantize_qdq(spec: TargetSpec, float_model: bytes, calibration: CalibrationSamples) -> bytes:
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+def _quantize_qdq(spec: TargetSpec, float_model: bytes, calibration: CalibrationSamples,
+                  options: ConversionOptions) -> bytes:
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+               "entropy": CalibrationMethod.Entropy}
+    excluded = _nodes_of(options.keep_float, onnx.load_from_string(float_model))
+    if options.keep_float and not excluded:
+        raise ConversionError(f"{spec.name}: no ONNX nodes belong to "
+                              f"{', '.join(options.keep_float)}")
+    extra: dict[str, object] = {}
+    activation = QuantType.QUInt8
+    if options.int16_activations:
+        # 16-bit QDQ needs the com.microsoft QuantizeLinear at this opset.
+        activation = QuantType.QUInt16
+        extra["UseQDQContribOps"] = True
     with tempfile.TemporaryDirectory(prefix="qcheck-ort-") as tmp:
         source_path = Path(tmp) / "float.onnx"
         target_path = Path(tmp) / "int8.onnx"
@@ -75,9 +90,29 @@ def _quantize_qdq(spec: TargetSpec, float_model: bytes, calibration: Calibration
                 quantize_static(
                     str(source_path), str(target_path), _SampleReader(calibration()),
                     quant_format=QuantFormat.QDQ, per_channel=spec.per_channel,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    activation_type=activation, weight_type=QuantType.QInt8,
+                    nodes_to_exclude=excluded,
+                    calibrate_method=methods[options.calibration_method],
+                    extra_options=extra,
                 )
         except Exception as exc:
             raise ConversionError(f"{spec.name}: ONNX Runtime quantization failed: "
                                   f"{first_line(exc)}") from None
         return target_path.read_bytes()
+
+
+def _nodes_of(layers: tuple[str, ...], model: object) -> list[str]:
+    """ONNX nodes that belong to Keras ``layers``: by name, output or constant input.
+
+    tf2onnx renames some nodes (``Conv__25``) but their weights and outputs keep the scope.
+    """
+    if not layers:
+        return []
+    graph = model.graph  # type: ignore[attr-defined]
+    constants = {init.name for init in graph.initializer}
+    found = []
+    for node in graph.node:
+        names = [node.name, *node.output, *(i for i in node.input if i in constants)]
+        if matching_names(layers, names):
+            found.append(node.name)
+    return found

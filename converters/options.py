@@ -20,6 +20,8 @@ class ConversionOptions:
     keep_float: tuple[str, ...] = ()  # Keras layer names left unquantized
     int16_activations: bool = False
     calibration_method: str = "minmax"
+    # Add the bundled synthetic colour references (calibration half only) to calibration.
+    extra_calibration: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ConversionOptions:

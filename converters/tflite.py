@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
+from converters.naming import matching_names
 from converters.options import ConversionOptions
 from converters.source import CalibrationSamples, ConversionSource
 from qcheck.errors import ConversionError, first_line
@@ -24,6 +26,12 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
     with native_quiet():
         converter = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
     precision = spec.precision
+    if options is not None and options.int16_activations and precision is Precision.INT8:
+        precision = Precision.INT16X8
+    if options is not None and options.keep_float and precision.needs_calibration:
+        if calibration is None:
+            raise ConversionError(f"{spec.name} needs calibration images")
+        return _selective(spec, source, calibration, options)
     if precision is not Precision.FP32:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision is Precision.FP16:
@@ -49,6 +57,46 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
             return bytes(converter.convert())
     except Exception as exc:  # The converter raises many types; all are a failed conversion.
         raise ConversionError(f"{spec.name}: TFLite conversion failed: {first_line(exc)}") from None
+
+
+def _selective(spec: TargetSpec, source: ConversionSource, calibration: CalibrationSamples,
+               options: ConversionOptions) -> bytes:
+    """Integer quantization except the named Keras layers, which stay float (float I/O)."""
+    import tensorflow as tf
+
+    def fresh() -> Any:
+        with native_quiet():
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: _as_lists(calibration())
+        if not spec.per_channel:
+            converter._experimental_disable_per_channel = True
+        return converter
+
+    try:
+        with native_quiet():
+            plain = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
+            names = _tensor_names(bytes(plain.convert()))
+            denied = matching_names(options.keep_float, names)
+            if not denied:
+                raise ConversionError(f"{spec.name}: no TFLite tensors belong to "
+                                      f"{', '.join(options.keep_float)}")
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=fresh(), debug_dataset=lambda: _as_lists(calibration()),
+                debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                    denylisted_nodes=denied))
+            return bytes(debugger.get_nondebug_quantized_model())
+    except ConversionError:
+        raise
+    except Exception as exc:
+        raise ConversionError(f"{spec.name}: selective TFLite quantization failed: "
+                              f"{first_line(exc)}") from None
+
+
+def _tensor_names(content: bytes) -> list[str]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return [detail["name"] for detail in Interpreter(model_content=content).get_tensor_details()]
 
 
 def _as_lists(samples: Iterator[np.ndarray]) -> Iterator[list[np.ndarray]]:

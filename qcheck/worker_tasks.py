@@ -53,9 +53,11 @@ class WorkerState:
         import converters
 
         source = self._source(job.model_path)
-        calibration = self._feed(self.calibration_path).samples \
-            if spec.precision.needs_calibration else None
         options = converters.ConversionOptions.from_dict(job.options)
+        calibration = None
+        if spec.precision.needs_calibration:
+            feed = self._feed(self.calibration_path, extra=options.extra_calibration)
+            calibration = feed.samples
         return converters.convert(spec, source, calibration, signed_io=job.signed_io,
                                   options=options)
 
@@ -69,11 +71,15 @@ class WorkerState:
                                                                     loaded.input_shape)
         return self._sources[model_path]
 
-    def _feed(self, path: Path) -> Any:
+    def _feed(self, path: Path, extra: bool = False) -> Any:
         from qcheck.load.images import ImageSet, ModelFeed
         from qcheck.types import InputRange
 
         pixels = np.load(path, mmap_mode="r")
+        if extra:
+            from qcheck.load.bundled import bundled_references
+
+            pixels = np.concatenate([pixels, bundled_references(pixels.shape[1:3])])
         images = ImageSet(tuple(str(i) for i in range(len(pixels))), pixels, source=str(path))
         return ModelFeed(images, InputRange.parse(self.input_range))
 

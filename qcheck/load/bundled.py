@@ -16,7 +16,7 @@ from skimage import color
 
 from qcheck.load.images import ImageSet, fit_to_size
 
-__all__ = ["BUNDLED_SOURCE", "COLOR_CHECKER_SRGB", "bundled_images"]
+__all__ = ["BUNDLED_SOURCE", "COLOR_CHECKER_SRGB", "bundled_images", "bundled_references"]
 
 BUNDLED_SOURCE = "bundled"
 _CANVAS = 256
@@ -43,6 +43,13 @@ def bundled_images(size: tuple[int | None, int | None]) -> tuple[ImageSet, Image
     """The (calibration, evaluation) halves, fitted to ``size``."""
     calib, evaluation = _sources()
     return _fitted(calib, size, "calibration"), _fitted(evaluation, size, "evaluation")
+
+
+def bundled_references(size: tuple[int | None, int | None]) -> np.ndarray:
+    """The synthetic colour references of the calibration half (never evaluation images)."""
+    calib, _ = _sources()
+    charts = [rgb for name, rgb in calib if name.endswith("-a")]
+    return np.stack([fit_to_size(rgb, size) for rgb in charts])
 
 
 def _fitted(sources: tuple[tuple[str, np.ndarray], ...], size: tuple[int | None, int | None],
