@@ -10,11 +10,12 @@ from typing import Any
 import converters
 from qcheck.cache import Cache
 from qcheck.errors import ConversionError, UsageError
+from qcheck.report.core import Report
 from qcheck.report.files import atomic_write
 from qcheck.session import ImagesArg, Session
-from qcheck.types import InputRange
+from qcheck.types import InputRange, Thresholds
 
-__all__ = ["convert"]
+__all__ = ["convert", "fix"]
 
 
 def convert(model: Any, target: str, *, calib: ImagesArg = None,
@@ -35,3 +36,42 @@ def convert(model: Any, target: str, *, calib: ImagesArg = None,
         raise ConversionError(outcome.error or f"{spec.name}: conversion failed")
     atomic_write(destination, outcome.content)
     return destination
+
+
+def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesArg = None,
+        eval: ImagesArg = None, input_range: str | InputRange = "0:1",
+        thresholds: Thresholds | None = None, qat: bool = False, cache: bool = True,
+        progress: Any = None) -> tuple[Report, Path | None]:
+    """Check ``target``, verify fixes, and write the best passing artifact into ``out``.
+
+    Returns the report and the shipped artifact's path (``None`` when nothing passed). The
+    folder gets ``report.json`` and friends, ``<target>.tflite|.onnx`` and, when equalization
+    was the fix, ``<model>.equalized.keras``.
+    """
+    from qcheck.pipeline import check
+    from qcheck.report.files import prepare_out_dir
+
+    folder = prepare_out_dir(out)
+    report = check(model, calib, eval, [target], input_range=input_range, thresholds=thresholds,
+                   analysis=True, fix_verification=True, qat=qat, cache=cache,
+                   progress=progress)
+    report.write(folder)
+    result = report.target(target)
+    spec = result.spec
+    shipped: Path | None = None
+    if result.passed and target in report.artifacts:
+        shipped = folder / f"{spec.name}{spec.suffix}"
+        atomic_write(shipped, report.artifacts[target])
+    elif target in report.fixes:
+        fixed = report.fixes[target]
+        shipped = folder / f"{spec.name}{spec.suffix}"
+        atomic_write(shipped, fixed.content)
+        if fixed.equalized_model is not None:
+            stem = Path(str(report.model.path)).stem if not str(report.model.path).startswith(
+                "<") else "model"
+            equalized = folder / f"{stem}.equalized.keras"
+            with tempfile.TemporaryDirectory(prefix="qcheck-") as tmp:
+                temp = Path(tmp) / equalized.name
+                fixed.equalized_model.save(temp)
+                atomic_write(equalized, temp.read_bytes())
+    return report, shipped

@@ -7,7 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from qcheck.config import FileConfig
 from qcheck.errors import ExitCode, QcheckError, UsageError
+from qcheck.report.core import Report
+from qcheck.types import Thresholds
 
 __all__ = ["main"]
 
@@ -52,6 +55,10 @@ def _build_parser() -> _Parser:
                        help="skip findings and attribution (fastest)")
     check.add_argument("--analyze-all", action="store_true",
                        help="attribute drift for every target, not only failing ones")
+    check.add_argument("--no-fix-verification", action="store_true",
+                       help="suggest fixes without converting again to verify them")
+    check.add_argument("--qat", action="store_true",
+                       help="also verify quantization-aware training (fine-tunes the model)")
     check.add_argument("--no-cache", action="store_true",
                        help="neither read nor write the artifact cache (QCHECK_CACHE_DIR)")
     check.add_argument("--quiet", action="store_true", help="print nothing on success")
@@ -63,6 +70,18 @@ def _build_parser() -> _Parser:
     _image_options(convert)
     convert.add_argument("-o", "--output", required=True, metavar="FILE")
     convert.set_defaults(handler=_run_convert)
+
+    fix = commands.add_parser("fix", help="apply the best verified fix and write the artifact")
+    fix.add_argument("model")
+    fix.add_argument("--target", required=True, metavar="T")
+    _image_options(fix)
+    fix.add_argument("--eval", metavar="DIR", help="evaluation images (default: bundled set)")
+    fix.add_argument("-o", "--output", required=True, metavar="DIR")
+    fix.add_argument("--qat", action="store_true",
+                     help="also try quantization-aware training (fine-tunes the model)")
+    fix.add_argument("--no-cache", action="store_true")
+    fix.add_argument("--quiet", action="store_true")
+    fix.set_defaults(handler=_run_fix)
 
     targets = commands.add_parser("targets", help="list the targets")
     targets.set_defaults(handler=_run_targets)
@@ -92,18 +111,8 @@ def _run_check(args: argparse.Namespace) -> int:
     from qcheck.pipeline import check
     from qcheck.report.console import print_summary
     from qcheck.report.files import prepare_out_dir
-    from qcheck.types import Thresholds
-
     config = load_config()
-    defaults = Thresholds()
-    thresholds = Thresholds(
-        max_delta_e=_first(args.max_delta_e, config.max_delta_e, defaults.max_delta_e),
-        max_delta_e_p95=_first(args.max_delta_e_p95, config.max_delta_e_p95,
-                               defaults.max_delta_e_p95),
-        max_channel_bias=_first(args.max_channel_bias, config.max_channel_bias,
-                                defaults.max_channel_bias),
-        min_sqnr_db=_first(None, config.min_sqnr_db, defaults.min_sqnr_db),
-    )
+    thresholds = _thresholds(args, config)
     targets = args.targets.split(",") if args.targets else config.targets
     out = prepare_out_dir(args.out)
     progress = None if args.quiet else (lambda message: print(f"qcheck: {message}",
@@ -117,6 +126,8 @@ def _run_check(args: argparse.Namespace) -> int:
         thresholds=thresholds,
         analysis=not args.no_analysis,
         analyze_all=args.analyze_all,
+        fix_verification=not args.no_fix_verification,
+        qat=args.qat,
         cache=not args.no_cache,
         progress=progress,
     )
@@ -125,6 +136,59 @@ def _run_check(args: argparse.Namespace) -> int:
         print_summary(report)
         print(f"report: {out / 'report.json'}, {out / 'report.html'}, {out / 'junit.xml'}")
     return int(report.exit_code)
+
+
+def _thresholds(args: argparse.Namespace, config: FileConfig) -> Thresholds:
+    defaults = Thresholds()
+    return Thresholds(
+        max_delta_e=_first(getattr(args, "max_delta_e", None), config.max_delta_e,
+                           defaults.max_delta_e),
+        max_delta_e_p95=_first(getattr(args, "max_delta_e_p95", None), config.max_delta_e_p95,
+                               defaults.max_delta_e_p95),
+        max_channel_bias=_first(getattr(args, "max_channel_bias", None),
+                                config.max_channel_bias, defaults.max_channel_bias),
+        min_sqnr_db=_first(None, config.min_sqnr_db, defaults.min_sqnr_db),
+    )
+
+
+def _run_fix(args: argparse.Namespace) -> int:
+    from qcheck.api import fix
+    from qcheck.config import load_config
+    from qcheck.report.console import print_summary
+
+    config = load_config()
+    progress = None if args.quiet else (lambda message: print(f"qcheck: {message}",
+                                                              file=sys.stderr))
+    report, shipped = fix(args.model, args.target, out=args.output,
+                          calib=args.calib or config.calib, eval=args.eval or config.eval,
+                          input_range=args.input_range or config.input_range or "0:1",
+                          thresholds=_thresholds(args, config), qat=args.qat,
+                          cache=not args.no_cache, progress=progress)
+    if not args.quiet or shipped is None:
+        print_summary(report)
+    result = report.target(args.target)
+    if result.error:
+        return ExitCode.CRASHED
+    if shipped is None:
+        print(f"no verified fix makes {args.target} pass; see {args.output}/report.json")
+        return ExitCode.FAILED
+    if not args.quiet:
+        print(f"{args.target} {_how_fixed(report, args.target)}: wrote {shipped}")
+    return ExitCode.OK
+
+
+def _how_fixed(report: Report, target: str) -> str:
+    result = report.target(target)
+    if result.passed:
+        return "already passes"
+    shipped = report.fixes[target].suggestion
+    assert shipped.verified is not None
+    text = f"fixed by {shipped.action.value} (ΔE {shipped.verified.delta_e_mean:.2f})"
+    cheaper = next((s for s in result.suggestions if s.best), None)
+    if cheaper is not None and cheaper.action is not shipped.action:
+        text += (f"; {cheaper.action.value} also passes if your hardware allows it, but it "
+                 f"changes what {target} means")
+    return text
 
 
 def _run_convert(args: argparse.Namespace) -> int:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import converters
+from qcheck.advise import FixedArtifact, advise
+from qcheck.analyze.evidence import ModelEvidence
 from qcheck.cache import Cache
 from qcheck.compare.metrics import FLOAT16_MAX, compare_outputs, out_of_range_fraction
 from qcheck.report.core import ARTIFACTS_DIR, Report
@@ -46,6 +48,8 @@ def check(
     thresholds: Thresholds | None = None,
     analysis: bool = True,
     analyze_all: bool = False,
+    fix_verification: bool = True,
+    qat: bool = False,
     cache: bool = True,
     progress: ProgressFn | None = None,
 ) -> Report:
@@ -78,8 +82,15 @@ def check(
                 artifacts[spec.name] = outcome.content
             say(f"{spec.name}: {_verdict(results[-1])}")
         findings: tuple[Finding, ...] = ()
+        fixes: dict[str, FixedArtifact] = {}
         if analysis:
-            findings, results = _analyze(session, results, outcomes, jobs, analyze_all, say)
+            evidence, findings, results = _analyze(session, results, outcomes, jobs,
+                                                   analyze_all, say)
+            if any(not r.passed and r.attribution for r in results):
+                say("verifying suggested fixes (converting again)" if fix_verification
+                    else "suggesting fixes")
+                results, fixes = advise(session, evidence, results, limits,
+                                        verify=fix_verification, qat=qat)
     return Report(
         model=session.info,
         images=session.summary,
@@ -88,12 +99,13 @@ def check(
         findings=findings,
         version=__version__,
         artifacts=artifacts,
+        fixes=fixes,
     )
 
 
 def _analyze(session: Session, results: list[TargetResult], outcomes: dict[str, Outcome],
              jobs: dict[str, Any], analyze_all: bool, say: ProgressFn
-             ) -> tuple[tuple[Finding, ...], list[TargetResult]]:
+             ) -> tuple[ModelEvidence, tuple[Finding, ...], list[TargetResult]]:
     """Findings on the model, then attribution for failing targets (all with ``analyze_all``)."""
     from qcheck.analyze import attribute, find, gather_evidence
 
@@ -111,7 +123,7 @@ def _analyze(session: Session, results: list[TargetResult], outcomes: dict[str, 
         analysis = attribute(evidence, session, result.spec, outputs)
         analyzed.append(replace(result, attribution=analysis.attribution,
                                 analysis=analysis.summary))
-    return findings, analyzed
+    return evidence, findings, analyzed
 
 
 def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thresholds

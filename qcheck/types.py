@@ -265,6 +265,7 @@ class Suggestion:
     reason: str
     verified: Verification | None = None
     verified_note: str | None = None
+    best: bool = False  # the cheapest fix that passed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -273,6 +274,7 @@ class Suggestion:
             "reason": self.reason,
             "verified": self.verified.to_dict() if self.verified else None,
             "verified_note": self.verified_note,
+            "best": self.best,
         }
 
 

@@ -38,6 +38,8 @@ class Report:
     artifacts: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
     # Extra per-target material for the HTML page (example images, histograms).
     visuals: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # The best verified fix of each failing target (``qcheck fix`` ships these).
+    fixes: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
