@@ -9,7 +9,9 @@ from typing import NoReturn
 
 from qcheck.config import FileConfig
 from qcheck.errors import ExitCode, QcheckError, UsageError
+from qcheck.report.baseline import Tolerances
 from qcheck.report.core import Report
+from qcheck.report.progress import progress_reporter
 from qcheck.types import Thresholds
 
 __all__ = ["main"]
@@ -51,6 +53,10 @@ def _build_parser() -> _Parser:
     check.add_argument("--max-delta-e", type=_positive, metavar="X")
     check.add_argument("--max-delta-e-p95", type=_positive, metavar="X")
     check.add_argument("--max-channel-bias", type=_positive, metavar="X")
+    check.add_argument("--baseline", metavar="FILE",
+                       help="fail (exit 1) when a metric is worse than in this baseline")
+    check.add_argument("--save-baseline", metavar="FILE",
+                       help="store this run's metrics and output digests as a baseline")
     check.add_argument("--no-analysis", action="store_true",
                        help="skip findings and attribution (fastest)")
     check.add_argument("--analyze-all", action="store_true",
@@ -115,22 +121,27 @@ def _run_check(args: argparse.Namespace) -> int:
     thresholds = _thresholds(args, config)
     targets = args.targets.split(",") if args.targets else config.targets
     out = prepare_out_dir(args.out)
-    progress = None if args.quiet else (lambda message: print(f"qcheck: {message}",
-                                                              file=sys.stderr))
-    report = check(
-        args.model,
-        calib=args.calib or config.calib,
-        eval=args.eval or config.eval,
-        targets=targets,
-        input_range=args.input_range or config.input_range or "0:1",
-        thresholds=thresholds,
-        analysis=not args.no_analysis,
-        analyze_all=args.analyze_all,
-        fix_verification=not args.no_fix_verification,
-        qat=args.qat,
-        cache=not args.no_cache,
-        progress=progress,
-    )
+    tolerances = Tolerances(
+        relative=_first(config.tolerance_relative, Tolerances.relative),
+        absolute=_first(config.tolerance_absolute, Tolerances.absolute))
+    with progress_reporter(quiet=args.quiet) as progress:
+        report = check(
+            args.model,
+            calib=args.calib or config.calib,
+            eval=args.eval or config.eval,
+            targets=targets,
+            input_range=args.input_range or config.input_range or "0:1",
+            thresholds=thresholds,
+            analysis=not args.no_analysis,
+            analyze_all=args.analyze_all,
+            fix_verification=not args.no_fix_verification,
+            qat=args.qat,
+            baseline=args.baseline,
+            save_baseline=args.save_baseline,
+            tolerances=tolerances,
+            cache=not args.no_cache,
+            progress=progress,
+        )
     report.write(out)
     if not args.quiet or not report.passed:
         print_summary(report)
@@ -157,13 +168,12 @@ def _run_fix(args: argparse.Namespace) -> int:
     from qcheck.report.console import print_summary
 
     config = load_config()
-    progress = None if args.quiet else (lambda message: print(f"qcheck: {message}",
-                                                              file=sys.stderr))
-    report, shipped = fix(args.model, args.target, out=args.output,
-                          calib=args.calib or config.calib, eval=args.eval or config.eval,
-                          input_range=args.input_range or config.input_range or "0:1",
-                          thresholds=_thresholds(args, config), qat=args.qat,
-                          cache=not args.no_cache, progress=progress)
+    with progress_reporter(quiet=args.quiet) as progress:
+        report, shipped = fix(args.model, args.target, out=args.output,
+                              calib=args.calib or config.calib, eval=args.eval or config.eval,
+                              input_range=args.input_range or config.input_range or "0:1",
+                              thresholds=_thresholds(args, config), qat=args.qat,
+                              cache=not args.no_cache, progress=progress)
     if not args.quiet or shipped is None:
         print_summary(report)
     result = report.target(args.target)

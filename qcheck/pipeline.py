@@ -8,6 +8,7 @@ reference.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,15 @@ from qcheck.advise import FixedArtifact, advise
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.cache import Cache
 from qcheck.compare.metrics import FLOAT16_MAX, compare_outputs, out_of_range_fraction
+from qcheck.report.baseline import (
+    Tolerances,
+    compare_baseline,
+    load_baseline,
+    output_digests,
+)
+from qcheck.report.baseline import save_baseline as save
 from qcheck.report.core import ARTIFACTS_DIR, Report
+from qcheck.report.visuals import TargetVisuals, capture
 from qcheck.session import ImagesArg, Outcome, Session
 from qcheck.types import (
     Finding,
@@ -50,6 +59,9 @@ def check(
     analyze_all: bool = False,
     fix_verification: bool = True,
     qat: bool = False,
+    baseline: str | os.PathLike[str] | None = None,
+    save_baseline: str | os.PathLike[str] | None = None,
+    tolerances: Tolerances | None = None,
     cache: bool = True,
     progress: ProgressFn | None = None,
 ) -> Report:
@@ -61,6 +73,8 @@ def check(
     from qcheck import __version__
 
     specs = converters.resolve_targets(targets or converters.DEFAULT_TARGETS)
+    if baseline is not None:
+        load_baseline(Path(baseline))  # a bad baseline is a usage error before any work
     limits = thresholds or Thresholds()
     say = progress or (lambda _message: None)
     with tempfile.TemporaryDirectory(prefix="qcheck-") as workdir:
@@ -75,12 +89,25 @@ def check(
             references.result()
         results: list[TargetResult] = []
         artifacts: dict[str, bytes] = {}
+        visuals: dict[str, TargetVisuals] = {}
         for spec in specs:
             outcome = outcomes[jobs[spec.name].key]
-            results.append(assess(spec, outcome, session, limits))
+            results.append(assess(spec, outcome, session, limits, visuals))
             if outcome.content is not None:
                 artifacts[spec.name] = outcome.content
             say(f"{spec.name}: {_verdict(results[-1])}")
+        digests = {}
+        for spec in specs:
+            produced = outcomes[jobs[spec.name].key].outputs
+            if produced is not None:
+                digests[spec.name] = output_digests(produced, session.info.is_image_output,
+                                                    session.input_range)
+        images = list(session.evaluation.names)
+        compared = compare_baseline(Path(baseline), results, digests, images,
+                                    tolerances or Tolerances()) if baseline else None
+        if save_baseline is not None:
+            save(Path(save_baseline), session.info.sha256, images, results, digests)
+            say(f"baseline saved to {save_baseline}")
         findings: tuple[Finding, ...] = ()
         fixes: dict[str, FixedArtifact] = {}
         if analysis:
@@ -97,9 +124,11 @@ def check(
         thresholds=limits,
         targets=tuple(results),
         findings=findings,
+        baseline=compared,
         version=__version__,
         artifacts=artifacts,
         fixes=fixes,
+        visuals=visuals,
     )
 
 
@@ -126,9 +155,12 @@ def _analyze(session: Session, results: list[TargetResult], outcomes: dict[str, 
     return evidence, findings, analyzed
 
 
-def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thresholds
-           ) -> TargetResult:
-    """Compare one target's outputs with the float reference and give the verdict."""
+def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thresholds,
+           visuals: dict[str, TargetVisuals] | None = None) -> TargetResult:
+    """Compare one target's outputs with the float reference and give the verdict.
+
+    With ``visuals``, the worst images and the ΔE histogram are kept there for the HTML page.
+    """
     started = time.perf_counter()
     if outcome.error is not None or outcome.outputs is None or outcome.content is None:
         return TargetResult(spec=spec, passed=False, error=outcome.error or "no outputs",
@@ -143,6 +175,8 @@ def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thr
     except ValueError as exc:
         return TargetResult(spec=spec, passed=False, error=f"{spec.name}: {exc}",
                             seconds=outcome.seconds)
+    if visuals is not None and comparison.colour is not None:
+        visuals[spec.name] = capture(comparison.colour, session.evaluation.names)
     failures = tuple(comparison.metrics.failures(thresholds))
     return TargetResult(
         spec=spec,

@@ -1,0 +1,135 @@
+"""Baselines: store what each target produced, and fail when a later run is worse.
+
+A baseline holds, per target, the metrics and a digest of every evaluation output (rounded to
+8-bit levels for images, so float noise between runs does not count as a change). Comparing
+against it lists each metric that worsened beyond the tolerance as a regression (exit 1), and
+reports outputs that changed while the metrics held as information.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qcheck.errors import UsageError
+from qcheck.report.files import atomic_write
+from qcheck.types import BaselineRegression, BaselineResult, InputRange, Metrics, TargetResult
+
+__all__ = ["BASELINE_SCHEMA", "Tolerances", "compare_baseline", "output_digests",
+           "save_baseline"]
+
+BASELINE_SCHEMA = "qcheck.baseline/1"
+# metric -> True when lower is better
+_TRACKED = {"delta_e_mean": True, "delta_e_p95": True, "delta_e_max": True,
+            "max_abs_channel_bias": True, "clipped_fraction": True, "psnr_db": False,
+            "ssim": False, "sqnr_db": False, "top1_agreement": False}
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """A metric regresses when it is worse by more than ``relative`` × baseline + ``absolute``."""
+
+    relative: float = 0.10
+    absolute: float = 0.05
+
+
+def output_digests(outputs: np.ndarray, image_output: bool, output_range: InputRange
+                   ) -> list[str]:
+    rounded: np.ndarray
+    if image_output:
+        unit = np.clip((outputs - output_range.low) / output_range.span, 0.0, 1.0)
+        rounded = np.round(unit * 255.0).astype(np.uint8)
+    else:
+        rounded = np.round(outputs.astype(np.float64), 4)
+    return [hashlib.sha256(np.ascontiguousarray(row).tobytes()).hexdigest()[:16]
+            for row in rounded]
+
+
+def _tracked(metrics: Metrics) -> dict[str, float]:
+    values = metrics.to_dict()
+    bias = values.get("channel_bias")
+    if bias:
+        values["max_abs_channel_bias"] = max(abs(v) for v in bias.values())
+    return {k: float(values[k]) for k in _TRACKED if values.get(k) is not None}
+
+
+def save_baseline(path: Path, model_sha: str, images: list[str],
+                  targets: list[TargetResult], digests: dict[str, list[str]]) -> None:
+    if path.exists():
+        try:
+            existing = json.loads(path.read_text())
+        except (OSError, ValueError):
+            existing = None
+        if not isinstance(existing, dict) or existing.get("schema") != BASELINE_SCHEMA:
+            raise UsageError(f"--save-baseline {path} exists and is not a qcheck baseline; "
+                             "qcheck will not overwrite it")
+    document = {
+        "schema": BASELINE_SCHEMA,
+        "model_sha256": model_sha,
+        "images": images,
+        "targets": {t.name: {"metrics": _tracked(t.metrics), "outputs": digests.get(t.name, [])}
+                    for t in targets if t.error is None},
+    }
+    atomic_write(path, json.dumps(document, indent=2) + "\n")
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--baseline {path} not found") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--baseline {path} is not readable JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("schema") != BASELINE_SCHEMA:
+        raise UsageError(f"--baseline {path} is not a qcheck baseline "
+                         f"(expected schema {BASELINE_SCHEMA})")
+    return document
+
+
+def compare_baseline(path: Path, targets: list[TargetResult], digests: dict[str, list[str]],
+                     images: list[str], tolerances: Tolerances) -> BaselineResult:
+    document = load_baseline(path)
+    regressions: list[BaselineRegression] = []
+    notes: list[str] = []
+    if document.get("images") != images:
+        notes.append("the evaluation images differ from the baseline's; outputs are compared "
+                     "only where the image names match")
+    stored = document.get("targets", {})
+    for target in targets:
+        before = stored.get(target.name)
+        if before is None:
+            notes.append(f"{target.name}: not in the baseline (new target)")
+            continue
+        if target.error is not None:
+            regressions.append(BaselineRegression(target.name, "error", 0.0, 1.0))
+            continue
+        now = _tracked(target.metrics)
+        for metric, lower_is_better in _TRACKED.items():
+            if metric not in now or metric not in before["metrics"]:
+                continue
+            old, new = float(before["metrics"][metric]), now[metric]
+            margin = tolerances.relative * abs(old) + tolerances.absolute
+            worse = new > old + margin if lower_is_better else new < old - margin
+            if worse:
+                regressions.append(BaselineRegression(target.name, metric, old, new))
+        changed = _changed_outputs(before.get("outputs", []), digests.get(target.name, []),
+                                   document.get("images", []), images)
+        if changed and not any(r.target == target.name for r in regressions):
+            notes.append(f"{target.name}: {changed} evaluation output(s) changed while the "
+                         "metrics stayed within tolerance")
+    for name in stored:
+        if name not in {t.name for t in targets}:
+            notes.append(f"{name}: in the baseline but not checked this time")
+    return BaselineResult(str(path), tuple(regressions), tuple(notes))
+
+
+def _changed_outputs(before: list[str], now: list[str], old_images: list[str],
+                     images: list[str]) -> int:
+    previous = dict(zip(old_images, before, strict=False))
+    return sum(1 for name, digest in zip(images, now, strict=False)
+               if name in previous and previous[name] != digest)

@@ -1,0 +1,102 @@
+"""Charts for the HTML page, drawn with matplotlib and inlined as PNG data URIs (no network)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from qcheck.report.visuals import HISTOGRAM_EDGES, TargetVisuals
+from qcheck.types import Attribution
+
+__all__ = ["attribution_chart", "bias_chart", "histogram_chart", "image_rows"]
+
+_CHANNEL_COLOURS = {"r": "#d1242f", "g": "#1a7f37", "b": "#0969da"}
+
+
+def _figure(width: float, height: float) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height), dpi=110)
+
+
+def _png(figure: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def bias_chart(channel_bias: dict[str, float], limit: float) -> str:
+    figure, axes = _figure(3.2, 2.2)
+    names = list(channel_bias)
+    values = [channel_bias[n] for n in names]
+    axes.bar(names, values, color=[_CHANNEL_COLOURS.get(n, "grey") for n in names])
+    for sign in (1, -1):
+        axes.axhline(sign * limit, color="#888", linestyle="--", linewidth=0.8)
+    span = max(limit * 1.3, max(abs(v) for v in values) * 1.2, 0.5)
+    axes.set_ylim(-span, span)
+    axes.axhline(0, color="black", linewidth=0.6)
+    axes.set_ylabel("mean bias (8-bit levels)")
+    axes.set_title("channel bias", fontsize=9)
+    return _png(figure)
+
+
+def histogram_chart(visuals: TargetVisuals, limit: float) -> str:
+    figure, axes = _figure(3.6, 2.2)
+    edges = HISTOGRAM_EDGES[:-1]
+    counts = visuals.histogram.astype(float)
+    share = counts / max(counts.sum(), 1.0)
+    axes.bar(edges, share[: len(edges)], width=0.25, align="edge", color="#6e7781")
+    axes.axvline(limit, color="#cf222e", linestyle="--", linewidth=0.8)
+    axes.set_xlabel("CIEDE2000 per pixel")
+    axes.set_ylabel("share of pixels")
+    axes.set_yscale("log")
+    axes.set_title(f"ΔE histogram ({share[-1]:.2%} ≥ 10)", fontsize=9)
+    return _png(figure)
+
+
+def attribution_chart(attribution: Sequence[Attribution], threshold: float) -> str:
+    top = list(attribution[:10])[::-1]
+    figure, axes = _figure(5.4, 0.35 * len(top) + 0.9)
+    labels = [f"{a.layer} · {a.cause.value}" for a in top]
+    values = [a.delta_e for a in top]
+    colours = ["#cf222e" if v > threshold else "#6e7781" for v in values]
+    axes.barh(labels, values, color=colours)
+    axes.axvline(threshold, color="#cf222e", linestyle="--", linewidth=0.8)
+    axes.set_xlabel("ΔE when only this layer is quantized this way")
+    axes.tick_params(axis="y", labelsize=8)
+    axes.set_title("attribution by Keras layer", fontsize=9)
+    return _png(figure)
+
+
+def image_rows(visuals: TargetVisuals) -> list[dict[str, Any]]:
+    """float | target | ΔE heatmap, for each of the worst evaluation images."""
+    rows = []
+    vmax = max(5.0, float(np.percentile(visuals.delta_e, 99)))
+    for index, name in enumerate(visuals.names):
+        figure, _ = _figure(7.5, 2.6)
+        figure.clf()
+        panels = figure.subplots(1, 3)
+        panels[0].imshow(np.clip(visuals.reference[index], 0, 1), interpolation="nearest")
+        panels[0].set_title("float", fontsize=9)
+        panels[1].imshow(np.clip(visuals.candidate[index], 0, 1), interpolation="nearest")
+        panels[1].set_title("target", fontsize=9)
+        heat = panels[2].imshow(visuals.delta_e[index], cmap="magma", vmin=0, vmax=vmax,
+                                interpolation="nearest")
+        panels[2].set_title("ΔE", fontsize=9)
+        figure.colorbar(heat, ax=panels[2], fraction=0.046)
+        for panel in panels:
+            panel.axis("off")
+        rows.append({"name": name, "delta_e": visuals.image_delta_e[index],
+                     "image": _png(figure)})
+    return rows
