@@ -30,8 +30,11 @@ def convert(model: Any, target: str, *, calib: ImagesArg = None,
         raise UsageError(f"-o {destination}: {spec.name} writes a {spec.suffix} file")
     with tempfile.TemporaryDirectory(prefix="qcheck-") as workdir:
         session = Session.open(model, calib, None, input_range, Path(workdir), Cache(enabled=cache))
-        job = session.job(spec, run=False)
-        outcome = session.run_jobs([job])[job.key]
+        try:
+            job = session.job(spec, run=False)
+            outcome = session.run_jobs([job])[job.key]
+        finally:
+            session.close()
     if outcome.content is None:
         raise ConversionError(outcome.error or f"{spec.name}: conversion failed")
     atomic_write(destination, outcome.content)

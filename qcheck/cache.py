@@ -101,6 +101,12 @@ class Cache:
         except OSError:
             pass
 
+    def put_text(self, key: str, name: str, text: str) -> None:
+        if not self.enabled:
+            return
+        with contextlib.suppress(OSError):
+            atomic_write(self._entry(key) / name, text)
+
     def get_json(self, key: str, name: str) -> Any:
         path = self.get_file(key, name)
         if path is None:

@@ -12,8 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from qcheck.report.core import ARTIFACTS_DIR, Report
 from qcheck.report.visuals import TargetVisuals, capture
 from qcheck.session import ImagesArg, Outcome, Session
 from qcheck.types import (
+    ArtifactKind,
     Finding,
     InputRange,
     Metrics,
@@ -41,6 +41,7 @@ from qcheck.types import (
     TargetSpec,
     Thresholds,
 )
+from qcheck.workers import WorkerLanes
 
 __all__ = ["assess", "check"]
 
@@ -77,25 +78,49 @@ def check(
         load_baseline(Path(baseline))  # a bad baseline is a usage error before any work
     limits = thresholds or Thresholds()
     say = progress or (lambda _message: None)
-    with tempfile.TemporaryDirectory(prefix="qcheck-") as workdir:
-        session = Session.open(model, calib, eval, input_range, Path(workdir), Cache(enabled=cache))
+    with tempfile.TemporaryDirectory(prefix="qcheck-") as workdir, \
+            WorkerLanes(Path(workdir)) as lanes:
+        # Workers load TensorFlow while this process reads the images.
+        lanes.prestart([spec.format.value for spec in specs])
+        session = Session.open(model, calib, eval, input_range, Path(workdir),
+                               Cache(enabled=cache), lanes)
         say(f"{len(session.evaluation)} evaluation and {len(session.calibration)} calibration "
             f"images ({session.summary.source})")
         jobs = {spec.name: session.job(spec) for spec in specs}
-        with ThreadPoolExecutor(max_workers=1) as background:
-            references = background.submit(_references, session, specs)
-            say(f"converting and running {len(specs)} target(s) in worker processes")
-            outcomes = session.run_jobs(list(jobs.values()))
-            references.result()
-        results: list[TargetResult] = []
-        artifacts: dict[str, bytes] = {}
+        by_key = {job.key: name for name, job in jobs.items()}
+        reference = session.reference_job()
         visuals: dict[str, TargetVisuals] = {}
+        assessed: dict[str, TargetResult] = {}
+        waiting: list[Outcome] = []
+
+        def on_result(outcome: Outcome) -> None:
+            """Compare each target as soon as it and the float reference are there."""
+            waiting.append(outcome)
+            if reference is not None and not session.has_references():
+                return
+            while waiting:
+                done = waiting.pop(0)
+                spec = converters.TARGETS[by_key[done.job.key]]
+                assessed[spec.name] = assess(spec, done, session, limits, visuals)
+                say(f"{spec.name}: {_verdict(assessed[spec.name])}")
+
+        say(f"converting and running {len(specs)} target(s) in worker processes")
+        outcomes = session.run_jobs(([reference] if reference else []) + list(jobs.values()),
+                                    on_result)
+        _references(session, specs)  # from the workers or the cache; computed here on failure
+        for outcome in list(waiting):
+            on_result(outcome)
+        waiting.clear()
+        for name, job in jobs.items():
+            if name not in assessed:
+                assessed[name] = assess(converters.TARGETS[name], outcomes[job.key], session,
+                                        limits, visuals)
+        results = [assessed[spec.name] for spec in specs]
+        artifacts: dict[str, bytes] = {}
         for spec in specs:
-            outcome = outcomes[jobs[spec.name].key]
-            results.append(assess(spec, outcome, session, limits, visuals))
-            if outcome.content is not None:
-                artifacts[spec.name] = outcome.content
-            say(f"{spec.name}: {_verdict(results[-1])}")
+            content = outcomes[jobs[spec.name].key].content
+            if content is not None:
+                artifacts[spec.name] = content
         digests = {}
         for spec in specs:
             produced = outcomes[jobs[spec.name].key].outputs
@@ -129,6 +154,7 @@ def check(
         artifacts=artifacts,
         fixes=fixes,
         visuals=visuals,
+        cache=session.cache,
     )
 
 
@@ -166,17 +192,37 @@ def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thr
         return TargetResult(spec=spec, passed=False, error=outcome.error or "no outputs",
                             seconds=outcome.seconds)
     info = session.info
+    key = Cache.key(kind="assessment", job=outcome.job.key,
+                    reference=session.reference_digest())
+    cached = _cached_assessment(session.cache, key, visuals is not None)
+    if cached is not None:
+        metrics, seen, target_visuals = cached
+        if visuals is not None and target_visuals is not None:
+            visuals[spec.name] = target_visuals
+        failures = tuple(metrics.failures(thresholds))
+        return TargetResult(spec=spec, passed=not failures,
+                            artifact=f"{ARTIFACTS_DIR}/{spec.name}{spec.suffix}",
+                            size_bytes=len(outcome.content),
+                            seconds=outcome.seconds + time.perf_counter() - started,
+                            metrics=metrics, failures=failures, artifacts_seen=seen)
     try:
         comparison = compare_outputs(
             session.reference("evaluation"), outcome.outputs,
             image_output=info.is_image_output, logits=info.is_logits_output,
             output_range=session.input_range, clipped_fraction=clipped_fraction(spec, session),
+            lab_reference=session.reference_lab() if info.is_image_output else None,
         )
     except ValueError as exc:
         return TargetResult(spec=spec, passed=False, error=f"{spec.name}: {exc}",
                             seconds=outcome.seconds)
-    if visuals is not None and comparison.colour is not None:
-        visuals[spec.name] = capture(comparison.colour, session.evaluation.names)
+    captured = None
+    if comparison.delta_e is not None:
+        captured = capture(comparison.delta_e, session.reference("evaluation"), outcome.outputs,
+                           session.evaluation.names, session.input_range)
+        if visuals is not None:
+            visuals[spec.name] = captured
+    _store_assessment(session.cache, key, comparison.metrics, comparison.artifacts_seen,
+                      captured)
     failures = tuple(comparison.metrics.failures(thresholds))
     return TargetResult(
         spec=spec,
@@ -188,6 +234,37 @@ def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thr
         failures=failures,
         artifacts_seen=comparison.artifacts_seen,
     )
+
+
+def _cached_assessment(cache: Cache, key: str, want_visuals: bool
+                       ) -> tuple[Metrics, tuple[ArtifactKind, ...], TargetVisuals | None] | None:
+    stored = cache.get_json(key, "assessment.json")
+    if stored is None:
+        return None
+    metrics = Metrics(**stored["metrics"])
+    seen = tuple(ArtifactKind(a) for a in stored["artifacts_seen"])
+    visuals = None
+    if stored.get("visuals"):
+        path = cache.get_file(key, "visuals.npz")
+        if path is None:
+            return None
+        visuals = TargetVisuals.load(path, tuple(stored["visuals"]["names"]),
+                                     tuple(stored["visuals"]["image_delta_e"]))
+    return metrics, seen, visuals
+
+
+def _store_assessment(cache: Cache, key: str, metrics: Metrics,
+                      seen: tuple[ArtifactKind, ...], visuals: TargetVisuals | None) -> None:
+    stored: dict[str, Any] = {"metrics": asdict(metrics),
+                              "artifacts_seen": [a.value for a in seen], "visuals": None}
+    if visuals is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "visuals.npz"
+            visuals.save(path)
+            cache.put_file(key, "visuals.npz", path)
+        stored["visuals"] = {"names": list(visuals.names),
+                             "image_delta_e": list(visuals.image_delta_e)}
+    cache.put_json(key, "assessment.json", stored)
 
 
 def clipped_fraction(spec: TargetSpec, session: Session) -> float:

@@ -8,7 +8,7 @@ artifact is converted once (in a worker process) and reused by verification and 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from qcheck.load.bundled import BUNDLED_SOURCE
 from qcheck.load.images import images_from_arrays, load_folder
 from qcheck.quiet import import_tensorflow
 from qcheck.runners import KerasRunner
-from qcheck.types import ImageSummary, InputRange, ModelInfo, TargetSpec
+from qcheck.types import ImageSummary, InputRange, ModelInfo, SkippedImage, TargetSpec
 from qcheck.workers import ConvertJob, WorkerLanes
 
 __all__ = ["ImagesArg", "Outcome", "Session", "resolve_images"]
@@ -52,20 +52,31 @@ class Session:
     summary: ImageSummary
     workdir: Path
     cache: Cache
+    lanes: WorkerLanes = field(default=None)  # type: ignore[assignment]
     _references: dict[str, np.ndarray] = field(default_factory=dict)
     _image_files: tuple[Path, Path] | None = None
+    _reference_lab: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.lanes is None:
+            self.lanes = WorkerLanes(self.workdir)
+
+    def close(self) -> None:
+        self.lanes.close()
 
     @classmethod
     def open(cls, model: Any, calib: ImagesArg, eval: ImagesArg, input_range: str | InputRange,
-             workdir: Path, cache: Cache) -> Session:
+             workdir: Path, cache: Cache, lanes: WorkerLanes | None = None) -> Session:
         value_range = input_range if isinstance(input_range, InputRange) \
             else InputRange.parse(input_range)
         if not isinstance(model, str | os.PathLike):
             import_tensorflow()
         handle = ModelHandle.open(model, workdir, lambda digest: _known_model(cache, digest))
         cache.put_json(_info_key(handle.info.sha256), "model.json", handle.info.to_dict())
-        calibration, evaluation, summary = resolve_images(calib, eval, handle.info.input_hw)
-        return cls(handle, calibration, evaluation, value_range, summary, workdir, cache)
+        calibration, evaluation, summary = resolve_images(calib, eval, handle.info.input_hw,
+                                                          cache)
+        return cls(handle, calibration, evaluation, value_range, summary, workdir, cache,
+                   lanes or WorkerLanes(workdir))
 
     @property
     def info(self) -> ModelInfo:
@@ -80,20 +91,60 @@ class Session:
         return ModelFeed(images, self.input_range)
 
     def reference(self, half: str) -> np.ndarray:
-        """Float Keras outputs on the ``calibration`` or ``evaluation`` half, computed once."""
+        """Float Keras outputs on the ``calibration`` or ``evaluation`` half, computed once.
+
+        ``reference_job`` lets a worker compute them alongside the conversions; otherwise (or
+        when that failed) this process runs the model itself.
+        """
         if half in self._references:
             return self._references[half]
         images = self.calibration if half == "calibration" else self.evaluation
-        key = Cache.key(kind="reference", model=self.info.sha256, images=images.digest(),
-                        input_range=str(self.input_range))
-        outputs = self.cache.get_array(key, "reference.npy")
-        if outputs is None:
+        key = self._reference_key(images)
+        path = self.cache.get_file(key, "reference.npy")
+        if path is not None:
+            outputs = np.load(path, mmap_mode="r")
+        else:
             import_tensorflow()
             with KerasRunner(self.handle.model) as runner:
                 outputs = runner.infer_all(self.feed(half))
             self.cache.put_array(key, "reference.npy", outputs)
         self._references[half] = outputs
         return outputs
+
+    def _reference_key(self, images: ImageSet) -> str:
+        return Cache.key(kind="reference", model=self.info.sha256, images=images.digest(),
+                         input_range=str(self.input_range))
+
+    def reference_digest(self) -> str:
+        """Identifies both reference halves (what every comparison is made against)."""
+        return Cache.key(calibration=self._reference_key(self.calibration),
+                         evaluation=self._reference_key(self.evaluation))
+
+    def reference_job(self) -> ConvertJob | None:
+        """A worker job for the float outputs, unless the cache already has both halves."""
+        keys = [self._reference_key(self.calibration), self._reference_key(self.evaluation)]
+        if all(self.cache.get_file(k, "reference.npy") for k in keys):
+            return None
+        return ConvertJob(key=f"reference-{keys[1][:16]}", target="reference",
+                          model_path=str(self.handle.path.resolve()), signed_io=self.signed_io,
+                          lane="tflite", kind="reference")
+
+    def keep_reference(self, outcome: Outcome, files: tuple[Path, Path] | None) -> None:
+        """Adopt a worker's reference outputs (and cache them)."""
+        if files is None:
+            return
+        for half, images, path in (("calibration", self.calibration, files[0]),
+                                   ("evaluation", self.evaluation, files[1])):
+            self.cache.put_file(self._reference_key(images), "reference.npy", path)
+            self._references[half] = np.load(path, mmap_mode="r")
+
+    def reference_lab(self) -> np.ndarray:
+        """The evaluation reference in CIELAB, shared by every target's comparison."""
+        if self._reference_lab is None:
+            from qcheck.compare.metrics import reference_lab
+
+            self._reference_lab = reference_lab(self.reference("evaluation"), self.input_range)
+        return self._reference_lab
 
     def job(self, spec: TargetSpec, *, options: converters.ConversionOptions | None = None,
             model: ModelHandle | None = None, run: bool = True) -> ConvertJob:
@@ -109,21 +160,38 @@ class Session:
                           signed_io=self.signed_io, lane=spec.format.value,
                           options=options.to_dict(), run=run)
 
-    def run_jobs(self, jobs: Sequence[ConvertJob]) -> dict[str, Outcome]:
-        """Convert (and run) every job, from the cache where possible, in worker processes."""
+    def run_jobs(self, jobs: Sequence[ConvertJob],
+                 on_result: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+        """Convert (and run) every job, from the cache where possible, in worker processes.
+
+        ``on_result`` sees each outcome as soon as it exists, so work on it can overlap the
+        conversions still running.
+        """
         outcomes: dict[str, Outcome] = {}
         pending: list[ConvertJob] = []
         for job in jobs:
             hit = self._cached(job)
             if hit is not None:
                 outcomes[job.key] = hit
+                if on_result is not None:
+                    on_result(hit)
             elif job.key not in {p.key for p in pending}:
                 pending.append(job)
         if pending:
-            lanes = WorkerLanes(self.workdir, *self.image_files(), str(self.input_range))
-            for result in lanes.run(pending):
+            self.lanes.images(*self.image_files(), str(self.input_range))
+            for result in self.lanes.run(pending):
+                if result.job.kind == "reference":
+                    files = (result.artifact, result.outputs) if result.error is None and \
+                        result.artifact and result.outputs else None
+                    self.keep_reference(Outcome(result.job, error=result.error), files)
+                    continue
                 outcomes[result.job.key] = self._store(result)
+                if on_result is not None:
+                    on_result(outcomes[result.job.key])
         return outcomes
+
+    def has_references(self) -> bool:
+        return {"calibration", "evaluation"} <= set(self._references)
 
     def image_files(self) -> tuple[Path, Path]:
         """The preprocessed pixels, written once for the workers to memory-map."""
@@ -136,14 +204,17 @@ class Session:
         return self._image_files
 
     def _cached(self, job: ConvertJob) -> Outcome | None:
+        if job.kind == "reference":
+            return None
         artifact = self.cache.get_file(job.key, "artifact")
         if artifact is None:
             return None
         outputs = None
         if job.run:
-            outputs = self.cache.get_array(job.key, "outputs.npy")
-            if outputs is None:
+            path = self.cache.get_file(job.key, "outputs.npy")
+            if path is None:
                 return None
+            outputs = np.load(path, mmap_mode="r")
         return Outcome(job, artifact.read_bytes(), outputs, cached=True)
 
     def _store(self, result: Any) -> Outcome:
@@ -151,7 +222,7 @@ class Session:
         if result.error is not None or result.artifact is None:
             return Outcome(job, seconds=result.seconds, error=result.error or "no artifact")
         content = result.artifact.read_bytes()
-        outputs = np.load(result.outputs) if result.outputs is not None else None
+        outputs = np.load(result.outputs, mmap_mode="r") if result.outputs is not None else None
         self.cache.put_file(job.key, "artifact", result.artifact)
         if result.outputs is not None:
             self.cache.put_file(job.key, "outputs.npy", result.outputs)
@@ -167,12 +238,14 @@ def _known_model(cache: Cache, digest: str) -> ModelInfo | None:
     return ModelInfo.from_dict(data) if data else None
 
 
-def resolve_images(calib: ImagesArg, eval: ImagesArg, size: tuple[int | None, int | None]
-                   ) -> tuple[ImageSet, ImageSet, ImageSummary]:
+def resolve_images(calib: ImagesArg, eval: ImagesArg, size: tuple[int | None, int | None],
+                   cache: Cache | None = None) -> tuple[ImageSet, ImageSet, ImageSummary]:
     """Calibration and evaluation sets; a side not given falls back to its bundled half."""
     bundled = bundled_images(size) if calib is None or eval is None else None
-    calibration = _images(calib, size, "calibration") if calib is not None else bundled[0]  # type: ignore[index]
-    evaluation = _images(eval, size, "evaluation") if eval is not None else bundled[1]  # type: ignore[index]
+    calibration = _images(calib, size, "calibration", cache) if calib is not None \
+        else bundled[0]  # type: ignore[index]
+    evaluation = _images(eval, size, "evaluation", cache) if eval is not None \
+        else bundled[1]  # type: ignore[index]
     evaluation = _without_calibration_images(evaluation, calibration)
     if calibration.source == evaluation.source == BUNDLED_SOURCE:
         source = BUNDLED_SOURCE
@@ -184,12 +257,39 @@ def resolve_images(calib: ImagesArg, eval: ImagesArg, size: tuple[int | None, in
                                                  skipped)
 
 
-def _images(arg: ImagesArg, size: tuple[int | None, int | None], what: str) -> ImageSet:
+def _images(arg: ImagesArg, size: tuple[int | None, int | None], what: str,
+            cache: Cache | None = None) -> ImageSet:
     if isinstance(arg, str | os.PathLike):
+        if cache is not None and cache.enabled:
+            return _cached_folder(Path(arg), size, what, cache)
         return load_folder(Path(arg), size, what=f"{what} images")
     if isinstance(arg, np.ndarray):
         return images_from_arrays([arg], size, source=f"{what} array")
     return images_from_arrays(list(arg or ()), size, source=f"{what} arrays")
+
+
+def _cached_folder(folder: Path, size: tuple[int | None, int | None], what: str,
+                   cache: Cache) -> ImageSet:
+    """Decoded, fitted pixels keyed by the files' contents: a re-run skips decoding."""
+    import hashlib
+
+    if not folder.is_dir():
+        return load_folder(folder, size, what=f"{what} images")
+    digest = hashlib.sha256(repr(size).encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    key = Cache.key(kind="images", content=digest.hexdigest())
+    stored = cache.get_json(key, "images.json")
+    pixels = cache.get_array(key, "pixels.npy") if stored else None
+    if stored is not None and pixels is not None:
+        skipped = tuple(SkippedImage(**s) for s in stored["skipped"])
+        return ImageSet(tuple(stored["names"]), pixels, str(folder), skipped)
+    images = load_folder(folder, size, what=f"{what} images")
+    cache.put_array(key, "pixels.npy", images.pixels)
+    cache.put_json(key, "images.json", {"names": list(images.names),
+                                        "skipped": [s.to_dict() for s in images.skipped]})
+    return images
 
 
 def _without_calibration_images(evaluation: ImageSet, calibration: ImageSet) -> ImageSet:

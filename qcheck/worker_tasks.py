@@ -15,11 +15,8 @@ __all__ = ["WorkerState"]
 class WorkerState:
     """Per-worker memory: one ``ConversionSource`` per model, so each lane exports once."""
 
-    def __init__(self, workdir: Path, calibration: Path, evaluation: Path, input_range: str):
+    def __init__(self, workdir: Path):
         self.workdir = workdir
-        self.calibration_path = calibration
-        self.evaluation_path = evaluation
-        self.input_range = input_range
         self._sources: dict[str, Any] = {}
 
     def handle(self, job: Any) -> dict[str, Any]:
@@ -28,6 +25,8 @@ class WorkerState:
         from qcheck.runners import runner_for
 
         started = time.perf_counter()
+        if job.kind == "reference":
+            return {**self._reference(job), "seconds": time.perf_counter() - started}
         spec = converters.TARGETS[job.target]
         try:
             if job.artifact is not None:
@@ -40,7 +39,7 @@ class WorkerState:
             reply: dict[str, Any] = {"artifact": str(artifact)}
             if job.run:
                 with runner_for(spec.format, content) as runner:
-                    outputs = runner.infer_all(self._feed(self.evaluation_path))
+                    outputs = runner.infer_all(self._feed(job.evaluation, job.input_range))
                 target = self.workdir / f"{job.key}.npy"
                 np.save(target, outputs)
                 reply["outputs"] = str(target)
@@ -49,6 +48,19 @@ class WorkerState:
         reply["seconds"] = time.perf_counter() - started
         return reply
 
+    def _reference(self, job: Any) -> dict[str, Any]:
+        from qcheck.runners import KerasRunner
+
+        model = self._source(job.model_path).model
+        paths = {}
+        with KerasRunner(model) as runner:
+            for half, source in (("calibration", job.calibration),
+                                 ("evaluation", job.evaluation)):
+                target = self.workdir / f"{job.key}-{half}.npy"
+                np.save(target, runner.infer_all(self._feed(source, job.input_range)))
+                paths[half] = str(target)
+        return {"artifact": paths["calibration"], "outputs": paths["evaluation"]}
+
     def _convert(self, job: Any, spec: Any) -> bytes:
         import converters
 
@@ -56,7 +68,7 @@ class WorkerState:
         options = converters.ConversionOptions.from_dict(job.options)
         calibration = None
         if spec.precision.needs_calibration:
-            feed = self._feed(self.calibration_path, extra=options.extra_calibration)
+            feed = self._feed(job.calibration, job.input_range, extra=options.extra_calibration)
             calibration = feed.samples
         return converters.convert(spec, source, calibration, signed_io=job.signed_io,
                                   options=options)
@@ -71,7 +83,7 @@ class WorkerState:
                                                                     loaded.input_shape)
         return self._sources[model_path]
 
-    def _feed(self, path: Path, extra: bool = False) -> Any:
+    def _feed(self, path: str, input_range: str, extra: bool = False) -> Any:
         from qcheck.load.images import ImageSet, ModelFeed
         from qcheck.types import InputRange
 
@@ -81,7 +93,7 @@ class WorkerState:
 
             pixels = np.concatenate([pixels, bundled_references(pixels.shape[1:3])])
         images = ImageSet(tuple(str(i) for i in range(len(pixels))), pixels, source=str(path))
-        return ModelFeed(images, InputRange.parse(self.input_range))
+        return ModelFeed(images, InputRange.parse(input_range))
 
 
 def _inject_fault(target: str, content: bytes) -> bytes:

@@ -20,7 +20,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,11 @@ class ConvertJob:
     options: dict[str, Any] = field(default_factory=dict)
     run: bool = True
     artifact: str | None = None  # run this existing artifact instead of converting
+    kind: str = "convert"  # or "reference": the float Keras outputs on both image halves
+    # Filled in by ``WorkerLanes`` when the job is dispatched.
+    calibration: str = ""
+    evaluation: str = ""
+    input_range: str = "0:1"
 
 
 @dataclass(frozen=True)
@@ -62,43 +67,74 @@ class _Lane:
     conn: Connection | None = None
     current: ConvertJob | None = None
     started: float = 0.0
+    used: bool = False  # a prestarted worker that never got a job is simply killed
 
 
 class WorkerLanes:
-    """Runs ``ConvertJob``s in one worker process per lane and yields results as they finish."""
+    """Runs ``ConvertJob``s in one worker process per lane and yields results as they finish.
 
-    def __init__(self, workdir: Path, calibration: Path, evaluation: Path, input_range: str,
-                 step_timeout: float | None = None):
+    Lanes live until ``close``: a check starts them early (``prestart``) so TensorFlow loads
+    while images are read, and later verification jobs reuse the warm workers.
+    """
+
+    def __init__(self, workdir: Path, step_timeout: float | None = None):
         self.workdir = workdir
-        self.calibration = calibration
-        self.evaluation = evaluation
-        self.input_range = input_range
         self.step_timeout = step_timeout or float(
             os.environ.get("QCHECK_STEP_TIMEOUT") or DEFAULT_STEP_TIMEOUT)
+        self.calibration = ""
+        self.evaluation = ""
+        self.input_range = "0:1"
         self._context = mp.get_context("spawn")
+        self._lanes: dict[str, _Lane] = {}
+
+    def images(self, calibration: Path, evaluation: Path, input_range: str) -> None:
+        self.calibration, self.evaluation = str(calibration), str(evaluation)
+        self.input_range = input_range
+
+    def prestart(self, names: Sequence[str]) -> None:
+        for name in names:
+            lane = self._lanes.setdefault(name, _Lane(name, deque()))
+            if lane.process is None:
+                self._start(lane, preload=True)
 
     def run(self, jobs: Sequence[ConvertJob]) -> Iterator[JobResult]:
-        lanes: dict[str, _Lane] = {}
+        active: list[_Lane] = []
         for job in jobs:
-            lanes.setdefault(job.lane, _Lane(job.lane, deque())).queue.append(job)
+            lane = self._lanes.setdefault(job.lane, _Lane(job.lane, deque()))
+            lane.queue.append(replace(job, calibration=self.calibration,
+                                      evaluation=self.evaluation,
+                                      input_range=self.input_range))
+            if lane not in active:
+                active.append(lane)
         try:
-            for lane in lanes.values():
+            for lane in active:
                 self._dispatch(lane)
-            while any(lane.current for lane in lanes.values()):
-                yield from self._collect([lane for lane in lanes.values() if lane.current])
-        finally:
-            for lane in lanes.values():
-                self._stop(lane)
+            while any(lane.current for lane in active):
+                yield from self._collect([lane for lane in active if lane.current])
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        for lane in self._lanes.values():
+            self._stop(lane)
+
+    def __enter__(self) -> WorkerLanes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _dispatch(self, lane: _Lane) -> None:
         if not lane.queue:
             lane.current = None
             return
         if lane.process is None or not lane.process.is_alive():
-            self._start(lane)
+            self._start(lane, preload=False)
         job = lane.queue.popleft()
         assert lane.conn is not None
         lane.conn.send(job)
+        lane.used = True
         lane.current, lane.started = job, time.monotonic()
 
     def _collect(self, busy: list[_Lane]) -> Iterator[JobResult]:
@@ -139,20 +175,19 @@ class WorkerLanes:
             how = f"exit code {code}"
         return f"{job.target}: the converter or runtime crashed ({how}); qcheck isolated it"
 
-    def _start(self, lane: _Lane) -> None:
+    def _start(self, lane: _Lane, *, preload: bool) -> None:
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_worker_main,
-            args=(child, str(self.workdir), str(self.calibration), str(self.evaluation),
-                  self.input_range),
-            name=f"qcheck-{lane.name}",
-            daemon=True,
+            target=_worker_main, args=(child, str(self.workdir), preload),
+            name=f"qcheck-{lane.name}", daemon=True,
         )
         process.start()
         child.close()
         lane.process, lane.conn = process, parent
 
     def _stop(self, lane: _Lane) -> None:
+        if lane.process is not None and not lane.used:
+            lane.process.kill()
         if lane.conn is not None:
             with contextlib.suppress(OSError, BrokenPipeError):
                 lane.conn.send(None)
@@ -162,7 +197,7 @@ class WorkerLanes:
             if lane.process.is_alive():
                 lane.process.kill()
                 lane.process.join()
-        lane.process, lane.conn = None, None
+        lane.process, lane.conn, lane.current, lane.used = None, None, None, False
 
 
 def _result(job: ConvertJob, message: dict[str, Any]) -> JobResult:
@@ -175,12 +210,15 @@ def _result(job: ConvertJob, message: dict[str, Any]) -> JobResult:
     )
 
 
-def _worker_main(conn: Connection, workdir: str, calibration: str, evaluation: str,
-                 input_range: str) -> None:
+def _worker_main(conn: Connection, workdir: str, preload: bool) -> None:
     """One worker: convert and run jobs until told to stop (``None``)."""
     from qcheck.worker_tasks import WorkerState
 
-    state = WorkerState(Path(workdir), Path(calibration), Path(evaluation), input_range)
+    if preload:
+        from qcheck.quiet import import_tensorflow
+
+        import_tensorflow()
+    state = WorkerState(Path(workdir))
     while True:
         try:
             job = conn.recv()

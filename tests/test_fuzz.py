@@ -86,10 +86,10 @@ def test_mutated_tflite_artifacts_never_take_qcheck_down(enhancer, tmp_path: Pat
         path.write_bytes(data)
         jobs.append(ConvertJob(key=f"fuzz{index}", target="tflite-int8", model_path="",
                                signed_io=False, lane="tflite", artifact=str(path)))
-    lanes = WorkerLanes(tmp_path, tmp_path / "calib.npy", tmp_path / "eval.npy", "0:1",
-                        step_timeout=30)
     started = time.monotonic()
-    results = list(lanes.run(jobs))
+    with WorkerLanes(tmp_path, step_timeout=30) as lanes:
+        lanes.images(tmp_path / "calib.npy", tmp_path / "eval.npy", "0:1")
+        results = list(lanes.run(jobs))
     assert len(results) == len(jobs)
     assert all((r.error is None) == (r.outputs is not None) for r in results)
     assert any(r.error for r in results)

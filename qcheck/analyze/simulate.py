@@ -40,6 +40,7 @@ class Simulation:
     calib_stats: dict[str, ActivationStats]
     eval_stats: dict[str, ActivationStats]
     batch_size: int = 16
+    _recorded: dict[str, np.ndarray] | None = None
 
     @property
     def layers(self) -> dict[str, LayerFacts]:
@@ -69,12 +70,45 @@ class Simulation:
         if quantize_input:
             inputs = fake_quantize(inputs, self.input_stats.low, self.input_stats.high,
                                    "uint8")
+        changed = set(weights) | set(activations) | set(clip_only)
+        # Layers upstream of every change compute what the float model does: replay those.
+        replay = None if quantize_input else self._unaffected(changed)
+        if replay:
+            self._float_outputs()  # recorded before any weight is touched
         with self._quantized_weights(weights):
-            needs_hook = bool(activations) or bool(clip_only)
-            batches = [forward(self.model, inputs[i : i + self.batch_size],
-                               hook if needs_hook else None)
+            batches = [forward(self.model, inputs[i : i + self.batch_size], hook,
+                               replay=self._float_slice(replay, i))
                        for i in range(0, len(inputs), self.batch_size)]
         return np.concatenate(batches, axis=0)
+
+    def _unaffected(self, changed: set[str]) -> set[str]:
+        affected = set(changed)
+        for facts in self.facts:  # topological order: inbound layers come first
+            if affected & set(facts.inbound):
+                affected.add(facts.name)
+        return {f.name for f in self.facts} - affected
+
+    def _float_slice(self, names: set[str] | None, start: int) -> dict[str, np.ndarray] | None:
+        if not names:
+            return None
+        outputs = self._float_outputs()
+        stop = start + self.batch_size
+        return {name: outputs[name][start:stop] for name in names if name in outputs}
+
+    def _float_outputs(self) -> dict[str, np.ndarray]:
+        """Every layer's float output on ``inputs``, recorded once for replay."""
+        if self._recorded is None:
+            recorded: dict[str, list[np.ndarray]] = {}
+
+            def record(layer: Any, output: Any) -> Any:
+                if not isinstance(output, list | tuple):
+                    recorded.setdefault(layer.name, []).append(np.asarray(output))
+                return output
+
+            for i in range(0, len(self.inputs), self.batch_size):
+                forward(self.model, self.inputs[i : i + self.batch_size], record)
+            self._recorded = {name: np.concatenate(parts) for name, parts in recorded.items()}
+        return self._recorded
 
     def measure(self, outputs: np.ndarray, against: np.ndarray | None = None) -> Measured:
         reference = self.reference if against is None else against

@@ -22,14 +22,16 @@ Every rule compares the target's output with the float model's on the evaluation
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import ndimage
 
 from qcheck.compare.color import ColourComparison
 from qcheck.types import ArtifactKind
 
-__all__ = ["detect_artifacts", "has_banding", "has_clipping", "has_fringing", "has_speckle",
-           "has_tint"]
+__all__ = ["add_stats", "artifact_stats", "decide_artifacts", "detect_artifacts", "has_banding",
+           "has_clipping", "has_fringing", "has_speckle", "has_tint"]
 
 TINT_MIN_LEVELS = 1.5
 TINT_MIN_SYSTEMATIC = 0.5
@@ -48,78 +50,161 @@ CLIP_MIN_FRACTION = 0.002
 CLIP_MIN_OUT_OF_RANGE = 0.01
 
 
+Stats = dict[str, float]
+
+
 def detect_artifacts(comparison: ColourComparison, clipped_fraction: float = 0.0
                      ) -> tuple[ArtifactKind, ...]:
-    checks = (
-        (ArtifactKind.TINT, has_tint(comparison)),
-        (ArtifactKind.FRINGING, has_fringing(comparison)),
-        (ArtifactKind.SPECKLE, has_speckle(comparison)),
-        (ArtifactKind.BANDING, has_banding(comparison)),
-        (ArtifactKind.CLIPPING, has_clipping(comparison, clipped_fraction)),
-    )
-    return tuple(kind for kind, seen in checks if seen)
+    return decide_artifacts(artifact_stats(comparison), clipped_fraction)
 
 
-def has_tint(c: ColourComparison) -> bool:
+def artifact_stats(c: ColourComparison) -> dict[ArtifactKind, Stats]:
+    """Sums each rule needs; add them over chunks of images, then ``decide_artifacts``."""
+    return {kind: measure(c) for kind, (measure, _) in _RULES.items()}
+
+
+def add_stats(total: dict[ArtifactKind, Stats], part: dict[ArtifactKind, Stats]) -> None:
+    for kind, values in part.items():
+        into = total.setdefault(kind, {})
+        for key, value in values.items():
+            into[key] = into.get(key, 0.0) + value
+
+
+def decide_artifacts(stats: dict[ArtifactKind, Stats], clipped_fraction: float = 0.0
+                     ) -> tuple[ArtifactKind, ...]:
+    seen = []
+    for kind, (_, decide) in _RULES.items():
+        values = {**stats.get(kind, {}), "clipped_fraction": clipped_fraction}
+        if decide(values):
+            seen.append(kind)
+    return tuple(seen)
+
+
+def _tint_stats(c: ColourComparison) -> Stats:
     error = (c.candidate - c.reference) * 255.0
-    bias = np.abs(np.mean(error, axis=(0, 1, 2)))
-    rms = np.sqrt(np.mean(error**2, axis=(0, 1, 2)))
-    systematic = bias >= TINT_MIN_SYSTEMATIC * np.maximum(rms, 1e-12)
-    return bool(np.any((bias >= TINT_MIN_LEVELS) & systematic))
+    sums = np.sum(error, axis=(0, 1, 2))
+    squares = np.sum(error**2, axis=(0, 1, 2))
+    stats = {"n": float(error[..., 0].size)}
+    for index in range(3):
+        stats[f"sum{index}"] = float(sums[index])
+        stats[f"sq{index}"] = float(squares[index])
+    return stats
 
 
-def has_fringing(c: ColourComparison) -> bool:
+def _tint(stats: Stats) -> bool:
+    n = max(stats.get("n", 0.0), 1.0)
+    for index in range(3):
+        bias = abs(stats.get(f"sum{index}", 0.0)) / n
+        rms = np.sqrt(stats.get(f"sq{index}", 0.0) / n)
+        if bias >= TINT_MIN_LEVELS and bias >= TINT_MIN_SYSTEMATIC * max(rms, 1e-12):
+            return True
+    return False
+
+
+def _fringe_stats(c: ColourComparison) -> Stats:
     lightness = c.lab_reference[..., 0]
     gradient = np.hypot(ndimage.sobel(lightness, axis=1), ndimage.sobel(lightness, axis=2)) / 8.0
     threshold = max(float(np.quantile(gradient, EDGE_QUANTILE)), EDGE_MIN_GRADIENT)
     edges = gradient >= threshold
-    if not edges.any() or edges.all():
-        return False
     chroma = c.chroma_error
-    on_edges = float(np.mean(chroma[edges]))
-    elsewhere = float(np.mean(chroma[~edges]))
+    return {"on_sum": float(chroma[edges].sum()), "on_n": float(edges.sum()),
+            "off_sum": float(chroma[~edges].sum()), "off_n": float((~edges).sum())}
+
+
+def _fringing(stats: Stats) -> bool:
+    if not stats.get("on_n") or not stats.get("off_n"):
+        return False
+    on_edges = stats["on_sum"] / stats["on_n"]
+    elsewhere = stats["off_sum"] / stats["off_n"]
     return on_edges >= FRINGE_MIN_CHROMA and on_edges >= FRINGE_EDGE_RATIO * max(elsewhere, 1e-6)
 
 
-def has_speckle(c: ColourComparison) -> bool:
+def _speckle_stats(c: ColourComparison) -> Stats:
     chroma = c.chroma_error
     strong = chroma > SPECKLE_MIN_CHROMA
-    if not strong.any():
+    isolated = 0.0
+    if strong.any():
+        local = ndimage.median_filter(chroma, size=(1, 3, 3), mode="nearest")
+        isolated = float((strong & (local < SPECKLE_MAX_MEDIAN)).sum())
+    return {"strong": float(strong.sum()), "isolated": isolated, "n": float(chroma.size)}
+
+
+def _speckle(stats: Stats) -> bool:
+    if not stats.get("strong"):
         return False
-    local = ndimage.median_filter(chroma, size=(1, 3, 3), mode="nearest")
-    isolated = strong & (local < SPECKLE_MAX_MEDIAN)
-    return bool(isolated.mean() >= SPECKLE_MIN_FRACTION and isolated.sum() >= 0.5 * strong.sum())
+    return (stats["isolated"] / max(stats["n"], 1.0) >= SPECKLE_MIN_FRACTION
+            and stats["isolated"] >= 0.5 * stats["strong"])
 
 
-def has_banding(c: ColourComparison) -> bool:
+def _banding_stats(c: ColourComparison) -> Stats:
     ref = np.round(c.reference * 255.0)
     cand = np.round(c.candidate * 255.0)
-    region = flats = changes = jumps = 0
-    tv_ref = tv_cand = 0.0
+    stats = {"region": 0.0, "flats": 0.0, "changes": 0.0, "jumps": 0.0, "tv_ref": 0.0,
+             "tv_cand": 0.0, "total": float(2 * ref.size)}
     for axis in (1, 2):
         d_ref = np.abs(np.diff(ref, axis=axis))
         d_cand = np.abs(np.diff(cand, axis=axis))
         # Gently varying: small steps, but the neighbourhood does change.
         activity = ndimage.uniform_filter1d(d_ref, size=9, axis=axis)
         smooth = (d_ref <= 2) & (activity >= 0.3)
-        region += int(smooth.sum())
         changing = smooth & (d_ref > 0)
-        changes += int(changing.sum())
-        flats += int((changing & (d_cand == 0)).sum())
-        jumps += int((smooth & (d_cand >= 2) & (d_cand > d_ref)).sum())
-        tv_ref += float(d_ref[smooth].sum())
-        tv_cand += float(d_cand[smooth].sum())
-    total = 2 * ref.size
-    if region < BANDING_MIN_REGION * total or changes == 0 or tv_ref == 0:
+        stats["region"] += float(smooth.sum())
+        stats["changes"] += float(changing.sum())
+        stats["flats"] += float((changing & (d_cand == 0)).sum())
+        stats["jumps"] += float((smooth & (d_cand >= 2) & (d_cand > d_ref)).sum())
+        stats["tv_ref"] += float(d_ref[smooth].sum())
+        stats["tv_cand"] += float(d_cand[smooth].sum())
+    return stats
+
+
+def _banding(stats: Stats) -> bool:
+    region, changes, tv_ref = stats.get("region", 0.0), stats.get("changes", 0.0), \
+        stats.get("tv_ref", 0.0)
+    if region < BANDING_MIN_REGION * stats.get("total", 1.0) or changes == 0 or tv_ref == 0:
         return False
-    return (flats / changes >= BANDING_MIN_FLAT and jumps / region >= BANDING_MIN_JUMPS
-            and tv_cand / tv_ref <= BANDING_MAX_TV_RATIO)
+    return (stats["flats"] / changes >= BANDING_MIN_FLAT
+            and stats["jumps"] / region >= BANDING_MIN_JUMPS
+            and stats["tv_cand"] / tv_ref <= BANDING_MAX_TV_RATIO)
+
+
+def _clip_stats(c: ColourComparison) -> Stats:
+    ref = np.round(c.reference * 255.0)
+    cand = np.round(c.candidate * 255.0)
+    newly = ((cand <= 0) & (ref > 2)) | ((cand >= 255) & (ref < 253))
+    return {"newly": float(newly.sum()), "n": float(newly.size)}
+
+
+def _clipping(stats: Stats) -> bool:
+    newly = stats.get("newly", 0.0) / max(stats.get("n", 0.0), 1.0)
+    return newly >= CLIP_MIN_FRACTION or stats.get("clipped_fraction", 0.0) >= \
+        CLIP_MIN_OUT_OF_RANGE
+
+
+_Rule = tuple[Callable[[ColourComparison], Stats], Callable[[Stats], bool]]
+_RULES: dict[ArtifactKind, _Rule] = {
+    ArtifactKind.TINT: (_tint_stats, _tint),
+    ArtifactKind.FRINGING: (_fringe_stats, _fringing),
+    ArtifactKind.SPECKLE: (_speckle_stats, _speckle),
+    ArtifactKind.BANDING: (_banding_stats, _banding),
+    ArtifactKind.CLIPPING: (_clip_stats, _clipping),
+}
+
+
+def has_tint(c: ColourComparison) -> bool:
+    return _tint(_tint_stats(c))
+
+
+def has_fringing(c: ColourComparison) -> bool:
+    return _fringing(_fringe_stats(c))
+
+
+def has_speckle(c: ColourComparison) -> bool:
+    return _speckle(_speckle_stats(c))
+
+
+def has_banding(c: ColourComparison) -> bool:
+    return _banding(_banding_stats(c))
 
 
 def has_clipping(c: ColourComparison, clipped_fraction: float = 0.0) -> bool:
-    ref = np.round(c.reference * 255.0)
-    cand = np.round(c.candidate * 255.0)
-    newly_low = (cand <= 0) & (ref > 2)
-    newly_high = (cand >= 255) & (ref < 253)
-    newly = float(np.mean(newly_low | newly_high))
-    return newly >= CLIP_MIN_FRACTION or clipped_fraction >= CLIP_MIN_OUT_OF_RANGE
+    return _clipping({**_clip_stats(c), "clipped_fraction": clipped_fraction})

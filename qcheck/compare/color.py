@@ -34,6 +34,7 @@ class ColourComparison:
     ssim: float
     channel_bias: dict[str, float]
     chroma_share: float
+    ssim_per_image: tuple[float, ...] = ()
 
     @property
     def chroma_error(self) -> np.ndarray:
@@ -46,11 +47,16 @@ def to_unit_rgb(outputs: np.ndarray, output_range: InputRange) -> np.ndarray:
     return np.clip((outputs - output_range.low) / output_range.span, 0.0, 1.0).astype(np.float32)
 
 
-def compare_colour(reference: np.ndarray, candidate: np.ndarray) -> ColourComparison:
-    """Compare two stacks of sRGB images in [0, 1], shaped (N, H, W, 3)."""
+def compare_colour(reference: np.ndarray, candidate: np.ndarray,
+                   lab_reference: np.ndarray | None = None) -> ColourComparison:
+    """Compare two stacks of sRGB images in [0, 1], shaped (N, H, W, 3).
+
+    ``lab_reference`` is ``reference`` already in CIELAB, when the caller has it.
+    """
     reference = reference.astype(np.float64)
     candidate = candidate.astype(np.float64)
-    lab_ref = color.rgb2lab(reference, channel_axis=-1)
+    lab_ref = lab_reference if lab_reference is not None else color.rgb2lab(reference,
+                                                                           channel_axis=-1)
     lab_cand = color.rgb2lab(candidate, channel_axis=-1)
     delta_e = color.deltaE_ciede2000(lab_ref, lab_cand, channel_axis=-1)
 
@@ -59,6 +65,7 @@ def compare_colour(reference: np.ndarray, candidate: np.ndarray) -> ColourCompar
     chroma_energy = float(np.sum(diff_lab[..., 1:] ** 2))
     total = lightness_energy + chroma_energy
     bias = np.mean(candidate - reference, axis=(0, 1, 2)) * 255.0
+    ssim = _ssim_per_image(reference, candidate)
 
     return ColourComparison(
         reference=reference,
@@ -70,26 +77,25 @@ def compare_colour(reference: np.ndarray, candidate: np.ndarray) -> ColourCompar
         delta_e_p95=float(np.percentile(delta_e, 95)),
         delta_e_max=float(np.max(delta_e)),
         psnr_db=_psnr(reference, candidate),
-        ssim=_mean_ssim(reference, candidate),
+        ssim=float(np.mean(ssim)) if ssim else float("nan"),
         channel_bias={name: float(value) for name, value in zip(_CHANNELS, bias, strict=True)},
         chroma_share=chroma_energy / total if total > 0 else 0.0,
+        ssim_per_image=ssim,
     )
 
 
 def _psnr(reference: np.ndarray, candidate: np.ndarray) -> float:
-    if np.array_equal(reference, candidate):
-        return float("inf")
-    return float(metrics.peak_signal_noise_ratio(reference, candidate, data_range=1.0))
+    mse = float(np.mean((candidate - reference) ** 2))
+    return float("inf") if mse == 0 else 10.0 * float(np.log10(1.0 / mse))
 
 
-def _mean_ssim(reference: np.ndarray, candidate: np.ndarray) -> float:
+def _ssim_per_image(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, ...]:
     height, width = reference.shape[1:3]
     window = min(7, height, width)
     window -= 1 - window % 2  # SSIM needs an odd window no larger than the image.
     if window < 3:
-        return float("nan")
-    scores = [
-        metrics.structural_similarity(ref, cand, channel_axis=-1, data_range=1.0, win_size=window)
-        for ref, cand in zip(reference, candidate, strict=True)
-    ]
-    return float(np.mean(scores))
+        return ()
+    return tuple(
+        float(metrics.structural_similarity(ref, cand, channel_axis=-1, data_range=1.0,
+                                            win_size=window))
+        for ref, cand in zip(reference, candidate, strict=True))

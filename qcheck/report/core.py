@@ -40,6 +40,8 @@ class Report:
     visuals: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     # The best verified fix of each failing target (``qcheck fix`` ships these).
     fixes: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Where rendered pages may be reused from (the check's cache), if anywhere.
+    cache: Any = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -86,6 +88,6 @@ class Report:
             if result.artifact:
                 atomic_write(folder / result.artifact, content)
         atomic_write(folder / "junit.xml", render_junit(self))
-        atomic_write(folder / "report.html", render_html(self))
+        atomic_write(folder / "report.html", render_html(self, self.cache))
         atomic_write(folder / "report.json", self.to_json())
         return folder

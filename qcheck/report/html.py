@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from qcheck.cache import Cache
 from qcheck.report import charts
 
 if TYPE_CHECKING:
@@ -41,6 +43,17 @@ def _target_charts(report: Report) -> dict[str, dict[str, Any]]:
     return drawn
 
 
-def render_html(report: Report) -> str:
-    template = _ENV.get_template("report.html.j2")
-    return template.render(data=report.to_dict(), charts=_target_charts(report))
+def render_html(report: Report, cache: Cache | None = None) -> str:
+    """The page; with ``cache``, an identical report (same numbers and images) is reused."""
+    data = report.to_dict()
+    key = None
+    if cache is not None and cache.enabled:
+        visuals = {name: v.digest() for name, v in sorted(report.visuals.items())}
+        key = Cache.key(kind="html", report=json.dumps(data, sort_keys=True), visuals=visuals)
+        path = cache.get_file(key, "report.html")
+        if path is not None:
+            return path.read_text(encoding="utf-8")
+    page = _ENV.get_template("report.html.j2").render(data=data, charts=_target_charts(report))
+    if key is not None and cache is not None:
+        cache.put_text(key, "report.html", page)
+    return page

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from qcheck.compare.color import ColourComparison
+from qcheck.compare.color import to_unit_rgb
+from qcheck.types import InputRange
 
 __all__ = ["HISTOGRAM_EDGES", "TargetVisuals", "capture"]
 
@@ -23,16 +26,35 @@ class TargetVisuals:
     image_delta_e: tuple[float, ...]
     histogram: np.ndarray  # pixel counts per HISTOGRAM_EDGES bin
 
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, reference=self.reference, candidate=self.candidate,
+                            delta_e=self.delta_e, histogram=self.histogram)
 
-def capture(comparison: ColourComparison, names: tuple[str, ...]) -> TargetVisuals:
-    per_image = comparison.delta_e.reshape(len(comparison.delta_e), -1).mean(axis=1)
-    worst = np.argsort(per_image)[::-1][:WORST_IMAGES]
-    histogram, _ = np.histogram(comparison.delta_e, bins=HISTOGRAM_EDGES)
+    @classmethod
+    def load(cls, path: Path, names: tuple[str, ...], image_delta_e: tuple[float, ...]
+             ) -> TargetVisuals:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(names, data["reference"], data["candidate"], data["delta_e"],
+                       image_delta_e, data["histogram"])
+
+    def digest(self) -> str:
+        digest = hashlib.sha256()
+        for array in (self.reference, self.candidate, self.delta_e, self.histogram):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+
+def capture(delta_e: np.ndarray, reference: np.ndarray, candidate: np.ndarray,
+            names: tuple[str, ...], output_range: InputRange) -> TargetVisuals:
+    """The worst images (float, target, ΔE map) and the ΔE histogram of one target."""
+    per_image = delta_e.reshape(len(delta_e), -1).mean(axis=1)
+    worst = sorted(np.argsort(per_image)[::-1][:WORST_IMAGES], key=lambda i: -per_image[i])
+    histogram, _ = np.histogram(delta_e, bins=HISTOGRAM_EDGES)
     return TargetVisuals(
         names=tuple(names[i] for i in worst),
-        reference=comparison.reference[worst].astype(np.float32),
-        candidate=comparison.candidate[worst].astype(np.float32),
-        delta_e=comparison.delta_e[worst].astype(np.float32),
+        reference=to_unit_rgb(np.asarray(reference[worst]), output_range),
+        candidate=to_unit_rgb(np.asarray(candidate[worst]), output_range),
+        delta_e=delta_e[worst].astype(np.float32),
         image_delta_e=tuple(float(per_image[i]) for i in worst),
         histogram=histogram,
     )
