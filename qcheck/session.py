@@ -17,7 +17,7 @@ import numpy as np
 
 import converters
 from qcheck.cache import Cache
-from qcheck.errors import ImageError
+from qcheck.errors import ImageError, ModelLoadError
 from qcheck.load import ImageSet, ModelFeed, ModelHandle, bundled_images
 from qcheck.load.bundled import BUNDLED_SOURCE
 from qcheck.load.images import images_from_arrays, load_folder
@@ -72,7 +72,8 @@ class Session:
         if not isinstance(model, str | os.PathLike):
             import_tensorflow()
         handle = ModelHandle.open(model, workdir, lambda digest: _known_model(cache, digest))
-        cache.put_json(_info_key(handle.info.sha256), "model.json", handle.info.to_dict())
+        if handle.outputs_known:
+            cache.put_json(_info_key(handle.info.sha256), "model.json", handle.info.to_dict())
         calibration, evaluation, summary = resolve_images(calib, eval, handle.info.input_hw,
                                                           cache)
         return cls(handle, calibration, evaluation, value_range, summary, workdir, cache,
@@ -96,8 +97,14 @@ class Session:
         ``reference_job`` lets a worker compute them alongside the conversions; otherwise (or
         when that failed) this process runs the model itself.
         """
-        if half in self._references:
-            return self._references[half]
+        if half not in self._references:
+            self._references[half] = self._load_reference(half)
+        if not self.handle.outputs_known:
+            self.handle.adopt_outputs(self._references[half])
+            self.cache.put_json(_info_key(self.info.sha256), "model.json", self.info.to_dict())
+        return self._references[half]
+
+    def _load_reference(self, half: str) -> np.ndarray:
         images = self.calibration if half == "calibration" else self.evaluation
         key = self._reference_key(images)
         path = self.cache.get_file(key, "reference.npy")
@@ -108,7 +115,6 @@ class Session:
             with KerasRunner(self.handle.model) as runner:
                 outputs = runner.infer_all(self.feed(half))
             self.cache.put_array(key, "reference.npy", outputs)
-        self._references[half] = outputs
         return outputs
 
     def _reference_key(self, images: ImageSet) -> str:
@@ -181,6 +187,8 @@ class Session:
             self.lanes.images(*self.image_files(), str(self.input_range))
             for result in self.lanes.run(pending):
                 if result.job.kind == "reference":
+                    if result.error_kind == "model":
+                        raise ModelLoadError(result.error or "the model could not be loaded")
                     files = (result.artifact, result.outputs) if result.error is None and \
                         result.artifact and result.outputs else None
                     self.keep_reference(Outcome(result.job, error=result.error), files)

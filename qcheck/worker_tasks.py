@@ -26,7 +26,13 @@ class WorkerState:
 
         started = time.perf_counter()
         if job.kind == "reference":
-            return {**self._reference(job), "seconds": time.perf_counter() - started}
+            from qcheck.errors import ModelLoadError
+
+            try:
+                return {**self._reference(job), "seconds": time.perf_counter() - started}
+            except ModelLoadError as exc:
+                return {"error": str(exc), "error_kind": "model",
+                        "seconds": time.perf_counter() - started}
         spec = converters.TARGETS[job.target]
         try:
             if job.artifact is not None:

@@ -57,6 +57,7 @@ class JobResult:
     outputs: Path | None = None
     seconds: float = 0.0
     error: str | None = None
+    error_kind: str | None = None  # "model": the model itself could not be loaded
 
 
 @dataclass
@@ -207,6 +208,7 @@ def _result(job: ConvertJob, message: dict[str, Any]) -> JobResult:
         outputs=Path(message["outputs"]) if message.get("outputs") else None,
         seconds=float(message.get("seconds", 0.0)),
         error=message.get("error"),
+        error_kind=message.get("error_kind"),
     )
 
 

@@ -3,13 +3,10 @@ the calibration images lack."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from skimage import color
 
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.analyze.graph import forward
 from qcheck.analyze.simulate import Simulation
 from qcheck.types import Attribution, Cause
 
@@ -18,6 +15,7 @@ __all__ = ["attribute", "clipped_fractions", "missing_colours"]
 _HUES = ("red", "orange", "yellow", "chartreuse", "green", "spring green", "cyan", "azure",
          "blue", "violet", "magenta", "rose")
 MIN_SATURATION = 0.35
+MIN_CLIPPED = 0.001  # layers clipping fewer evaluation values are not worth a pass
 
 
 def missing_colours(calib: np.ndarray, evaluation: np.ndarray) -> list[str]:
@@ -37,21 +35,13 @@ def missing_colours(calib: np.ndarray, evaluation: np.ndarray) -> list[str]:
 
 def clipped_fractions(sim: Simulation) -> dict[str, float]:
     """Per layer, the share of evaluation values outside the calibrated range."""
-    counts: dict[str, list[int]] = {}
-
-    def count(layer: Any, output: Any) -> Any:
-        stats = sim.calib_stats.get(layer.name)
-        if stats is not None and not isinstance(output, list | tuple):
-            values = np.asarray(output)
-            outside = int(np.count_nonzero((values < stats.low) | (values > stats.high)))
-            total = counts.setdefault(layer.name, [0, 0])
-            total[0] += outside
-            total[1] += values.size
-        return output
-
-    for start in range(0, len(sim.inputs), sim.batch_size):
-        forward(sim.model, sim.inputs[start : start + sim.batch_size], count)
-    return {name: outside / total for name, (outside, total) in counts.items() if total}
+    fractions: dict[str, float] = {}
+    for name, values in sim.float_outputs().items():
+        stats = sim.calib_stats.get(name)
+        if stats is not None and values.size:
+            outside = np.count_nonzero((values < stats.low) | (values > stats.high))
+            fractions[name] = outside / values.size
+    return fractions
 
 
 def attribute(sim: Simulation, evidence: ModelEvidence) -> list[Attribution]:
@@ -59,13 +49,14 @@ def attribute(sim: Simulation, evidence: ModelEvidence) -> list[Attribution]:
         return []
     fractions = clipped_fractions(sim)
     lacking = missing_colours(evidence.calib_pixels, evidence.eval_pixels)
+    seen_stats = sim.eval_stats
     result = []
     for name, fraction in fractions.items():
-        if fraction <= 0:
+        if fraction < MIN_CLIPPED:
             continue
         measured = sim.measure(sim.outputs(clip_only=[name]))
         calib = sim.calib_stats[name]
-        seen = sim.eval_stats.get(name)
+        seen = seen_stats.get(name)
         result.append(Attribution(name, Cause.CALIBRATION_COVERAGE, measured.delta_e, {
             "clipped_fraction": round(fraction, 6),
             "calibrated_range": [round(calib.low, 6), round(calib.high, 6)],

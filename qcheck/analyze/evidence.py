@@ -21,7 +21,6 @@ class ModelEvidence:
     input_range: InputRange
     input_stats: ActivationStats
     calib_stats: dict[str, ActivationStats]  # per layer, over the calibration images
-    eval_stats: dict[str, ActivationStats]  # per layer, over the evaluation images
     calib_pixels: np.ndarray  # RGB in [0, 1]
     eval_pixels: np.ndarray
 

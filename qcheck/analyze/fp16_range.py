@@ -77,8 +77,9 @@ def attribute(sim: Simulation) -> list[Attribution]:
                 **{k: round(v, 6) for k, v in report.items()},
                 "chroma_share": round(measured.chroma_share, 3)}))
     if sim.scheme.activations == "fp16":
+        seen_stats = sim.eval_stats
         for name, stats in sim.calib_stats.items():
-            seen = sim.eval_stats.get(name, stats)
+            seen = seen_stats.get(name, stats)
             measured = sim.measure(sim.outputs(activations=[name]))
             beyond = max(stats.absmax, seen.absmax) > FLOAT16_MAX
             result.append(Attribution(

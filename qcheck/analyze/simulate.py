@@ -38,7 +38,6 @@ class Simulation:
     output_range: InputRange
     input_stats: ActivationStats
     calib_stats: dict[str, ActivationStats]
-    eval_stats: dict[str, ActivationStats]
     batch_size: int = 16
     _recorded: dict[str, np.ndarray] | None = None
 
@@ -74,12 +73,21 @@ class Simulation:
         # Layers upstream of every change compute what the float model does: replay those.
         replay = None if quantize_input else self._unaffected(changed)
         if replay:
-            self._float_outputs()  # recorded before any weight is touched
+            self.float_outputs()  # recorded before any weight is touched
         with self._quantized_weights(weights):
             batches = [forward(self.model, inputs[i : i + self.batch_size], hook,
                                replay=self._float_slice(replay, i))
                        for i in range(0, len(inputs), self.batch_size)]
         return np.concatenate(batches, axis=0)
+
+    @property
+    def eval_stats(self) -> dict[str, ActivationStats]:
+        """Per-layer ranges on the evaluation images being analyzed."""
+        stats = {}
+        for name, values in self.float_outputs().items():
+            stats[name] = ActivationStats()
+            stats[name].update(values)
+        return stats
 
     def _unaffected(self, changed: set[str]) -> set[str]:
         affected = set(changed)
@@ -91,11 +99,11 @@ class Simulation:
     def _float_slice(self, names: set[str] | None, start: int) -> dict[str, np.ndarray] | None:
         if not names:
             return None
-        outputs = self._float_outputs()
+        outputs = self.float_outputs()
         stop = start + self.batch_size
         return {name: outputs[name][start:stop] for name in names if name in outputs}
 
-    def _float_outputs(self) -> dict[str, np.ndarray]:
+    def float_outputs(self) -> dict[str, np.ndarray]:
         """Every layer's float output on ``inputs``, recorded once for replay."""
         if self._recorded is None:
             recorded: dict[str, list[np.ndarray]] = {}

@@ -46,10 +46,25 @@ class ModelHandle:
         self.info = info
         self._loaded = loaded
 
-    @property
-    def model(self) -> keras.Model:
+    def load_now(self) -> None:
+        """Load (and so validate) the model in this process."""
         if self._loaded is None:
             self._loaded = load_model(self.path)
+
+    @property
+    def outputs_known(self) -> bool:
+        return all(len(t.shape) > 1 for t in self.info.outputs)
+
+    def adopt_outputs(self, reference: Any) -> None:
+        """Output shapes learned from the float outputs a worker computed."""
+        shape = (None, *tuple(int(d) for d in reference.shape[1:]))
+        outputs = tuple(TensorInfo(t.name, shape, t.dtype) for t in self.info.outputs)
+        self.info = ModelInfo(self.info.path, self.info.sha256, self.info.inputs, outputs)
+
+    @property
+    def model(self) -> keras.Model:
+        self.load_now()
+        assert self._loaded is not None
         return self._loaded.model
 
     @classmethod
@@ -62,6 +77,9 @@ class ModelHandle:
             info = known(digest)
             if info is not None:
                 return cls(file, ModelInfo(str(source), digest, info.inputs, info.outputs))
+            described = _info_from_config(file, str(source), digest)
+            if described is not None:
+                return cls(file, described)
             loaded = _describe(_load_keras(file), str(source), digest)
             return cls(file, loaded.info, loaded)
         loaded = model_from_memory(source)
@@ -74,6 +92,59 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     """Load ``path`` in Keras safe mode and check it is a model qcheck can handle."""
     file = _checked_path(path)
     return _describe(_load_keras(file), str(file), _sha256_file(file))
+
+
+def _info_from_config(file: Path, label: str, digest: str) -> ModelInfo | None:
+    """Inputs and output names from a functional model's config, without importing Keras.
+
+    Output shapes stay unknown (``(None,)``) until a worker has run the model; ``None`` means
+    the config is not one this reader understands, and Keras must load the model to describe it.
+    """
+    config = _config(file)
+    if not isinstance(config, dict) or config.get("class_name") != "Functional":
+        return None
+    body = config.get("config", {})
+    layers = {layer.get("name"): layer for layer in body.get("layers", [])
+              if isinstance(layer, dict)}
+    try:
+        input_names = [entry[0] for entry in body["input_layers"]]
+        output_names = [entry[0] for entry in body["output_layers"]]
+    except (KeyError, TypeError, IndexError):
+        return None
+    if input_names and isinstance(input_names[0], list):  # nested form [[name, 0, 0]]
+        input_names = [entry[0] for entry in input_names]
+    inputs = []
+    for name in input_names:
+        layer_config = layers.get(name, {}).get("config", {})
+        shape = layer_config.get("batch_shape") or layer_config.get("batch_input_shape")
+        if shape is None:
+            return None
+        dtype = layer_config.get("dtype", "float32")
+        if isinstance(dtype, dict):
+            dtype = dtype.get("config", {}).get("name", "float32")
+        inputs.append(TensorInfo(str(name), tuple(shape), str(dtype)))
+    outputs = tuple(TensorInfo(str(name), (None,), "float32") for name in output_names)
+    loaded = LoadedModel(model=None, info=ModelInfo(label, digest, tuple(inputs), outputs))
+    _validate(loaded.info, label)
+    return loaded.info
+
+
+def _config(file: Path) -> Any:
+    import json
+
+    try:
+        if file.suffix.lower() == ".keras":
+            with zipfile.ZipFile(file) as archive:
+                return json.loads(archive.read("config.json"))
+        import h5py
+
+        with h5py.File(file, "r") as handle:
+            raw = handle.attrs.get("model_config")
+            if raw is None:
+                return None
+            return json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
 
 
 def _checked_path(path: str | os.PathLike[str]) -> Path:
@@ -139,6 +210,13 @@ def _describe(model: Any, path: str, sha256: str) -> LoadedModel:
     # Keras names output tensors "keras_tensor_N"; the producing layer's name is what users know.
     names = list(getattr(model, "output_names", None) or [t.name for t in model.outputs])
     outputs = tuple(_tensor_info(t, name) for t, name in zip(model.outputs, names, strict=False))
+    info = ModelInfo(path, sha256, inputs, outputs)
+    _validate(info, path)
+    return LoadedModel(model=model, info=info)
+
+
+def _validate(info: ModelInfo, path: str) -> None:
+    inputs, outputs = info.inputs, info.outputs
     if len(inputs) != 1:
         raise ModelLoadError(
             f"{path} has {len(inputs)} inputs; qcheck supports single-input image models"
@@ -150,7 +228,6 @@ def _describe(model: Any, path: str, sha256: str) -> LoadedModel:
         )
     if len(outputs) != 1:
         raise ModelLoadError(f"{path} has {len(outputs)} outputs; qcheck supports one output")
-    return LoadedModel(model=model, info=ModelInfo(path, sha256, inputs, outputs))
 
 
 def _tensor_info(tensor: Any, name: str | None = None) -> TensorInfo:
