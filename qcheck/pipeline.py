@@ -191,6 +191,7 @@ def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thr
     if outcome.error is not None or outcome.outputs is None or outcome.content is None:
         return TargetResult(spec=spec, passed=False, error=outcome.error or "no outputs",
                             seconds=outcome.seconds)
+    session.reference("evaluation")  # before reading ``info``: it may learn the output shape
     info = session.info
     key = Cache.key(kind="assessment", job=outcome.job.key,
                     reference=session.reference_digest())

@@ -143,6 +143,7 @@ class Session:
                                    ("evaluation", self.evaluation, files[1])):
             self.cache.put_file(self._reference_key(images), "reference.npy", path)
             self._references[half] = np.load(path, mmap_mode="r")
+        self.reference("evaluation")  # learns the output shape, which decides image or tensor
 
     def reference_lab(self) -> np.ndarray:
         """The evaluation reference in CIELAB, shared by every target's comparison."""

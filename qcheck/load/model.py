@@ -106,13 +106,10 @@ def _info_from_config(file: Path, label: str, digest: str) -> ModelInfo | None:
     body = config.get("config", {})
     layers = {layer.get("name"): layer for layer in body.get("layers", [])
               if isinstance(layer, dict)}
-    try:
-        input_names = [entry[0] for entry in body["input_layers"]]
-        output_names = [entry[0] for entry in body["output_layers"]]
-    except (KeyError, TypeError, IndexError):
+    input_names = _layer_names(body.get("input_layers"))
+    output_names = _layer_names(body.get("output_layers"))
+    if input_names is None or output_names is None:
         return None
-    if input_names and isinstance(input_names[0], list):  # nested form [[name, 0, 0]]
-        input_names = [entry[0] for entry in input_names]
     inputs = []
     for name in input_names:
         layer_config = layers.get(name, {}).get("config", {})
@@ -127,6 +124,17 @@ def _info_from_config(file: Path, label: str, digest: str) -> ModelInfo | None:
     loaded = LoadedModel(model=None, info=ModelInfo(label, digest, tuple(inputs), outputs))
     _validate(loaded.info, label)
     return loaded.info
+
+
+def _layer_names(entries: Any) -> list[str] | None:
+    """``[name, 0, 0]`` for one tensor, ``[[name, 0, 0], …]`` for several."""
+    if not isinstance(entries, list) or not entries:
+        return None
+    if isinstance(entries[0], str):
+        return [entries[0]]
+    if all(isinstance(e, list) and e and isinstance(e[0], str) for e in entries):
+        return [e[0] for e in entries]
+    return None
 
 
 def _config(file: Path) -> Any:
