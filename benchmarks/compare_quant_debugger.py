@@ -22,7 +22,8 @@ CASES = (("per_tensor_trap", "tflite-int8-per-tensor"), ("pool_after_residual", 
          ("depthwise_rgb", "tflite-int8"), ("healthy", "tflite-int8"))
 
 
-def debugger_ranking(model_path: Path, per_tensor: bool, images: np.ndarray) -> list[tuple[str, float]]:
+def debugger_ranking(model_path: Path, per_tensor: bool, images: np.ndarray
+                     ) -> list[tuple[str, float]]:
     import tensorflow as tf
 
     from qcheck.load import load_model
