@@ -64,7 +64,7 @@ def _build_parser() -> _Parser:
     check.add_argument("--no-fix-verification", action="store_true",
                        help="suggest fixes without converting again to verify them")
     check.add_argument("--qat", action="store_true",
-                       help="also verify quantization-aware training (fine-tunes the model)")
+                       help="quantization-aware training (not available in this version)")
     check.add_argument("--no-cache", action="store_true",
                        help="neither read nor write the artifact cache (QCHECK_CACHE_DIR)")
     check.add_argument("--quiet", action="store_true", help="print nothing on success")
@@ -84,7 +84,7 @@ def _build_parser() -> _Parser:
     fix.add_argument("--eval", metavar="DIR", help="evaluation images (default: bundled set)")
     fix.add_argument("-o", "--output", required=True, metavar="DIR")
     fix.add_argument("--qat", action="store_true",
-                     help="also try quantization-aware training (fine-tunes the model)")
+                     help="quantization-aware training (not available in this version)")
     fix.add_argument("--no-cache", action="store_true")
     fix.add_argument("--quiet", action="store_true")
     fix.set_defaults(handler=_run_fix)

@@ -21,6 +21,7 @@ from qcheck.advise import FixedArtifact, advise
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.cache import Cache
 from qcheck.compare.metrics import FLOAT16_MAX, compare_outputs, out_of_range_fraction
+from qcheck.errors import UsageError
 from qcheck.report.baseline import (
     Tolerances,
     compare_baseline,
@@ -46,6 +47,8 @@ from qcheck.workers import WorkerLanes
 __all__ = ["assess", "check"]
 
 ProgressFn = Callable[[str], None]
+QAT_UNAVAILABLE = ("--qat (quantization-aware training) is not available in this version of "
+                   "qcheck; its suggestion says how to do it by hand")
 
 
 def check(
@@ -74,21 +77,26 @@ def check(
     from qcheck import __version__
 
     specs = converters.resolve_targets(targets or converters.DEFAULT_TARGETS)
+    if qat:
+        raise UsageError(QAT_UNAVAILABLE)
     if baseline is not None:
         load_baseline(Path(baseline))  # a bad baseline is a usage error before any work
     limits = thresholds or Thresholds()
     say = progress or (lambda _message: None)
     with tempfile.TemporaryDirectory(prefix="qcheck-") as workdir, \
             WorkerLanes(Path(workdir)) as lanes:
-        # Workers load TensorFlow while this process reads the images.
-        lanes.prestart([spec.format.value for spec in specs])
+        # For a model new to the cache, workers load TensorFlow while this process reads images.
         session = Session.open(model, calib, eval, input_range, Path(workdir),
-                               Cache(enabled=cache), lanes)
+                               Cache(enabled=cache), lanes,
+                               prestart=[spec.format.value for spec in specs])
         say(f"{len(session.evaluation)} evaluation and {len(session.calibration)} calibration "
             f"images ({session.summary.source})")
         jobs = {spec.name: session.job(spec) for spec in specs}
         by_key = {job.key: name for name, job in jobs.items()}
-        reference = session.reference_job()
+        reference = session.reference_job(stats=analysis)
+        lanes.prestart(sorted({spec.format.value for spec in specs
+                               if not session.is_cached(jobs[spec.name])}
+                              | ({"tflite"} if reference else set())))
         visuals: dict[str, TargetVisuals] = {}
         assessed: dict[str, TargetResult] = {}
         waiting: list[Outcome] = []

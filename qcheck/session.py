@@ -56,6 +56,7 @@ class Session:
     _references: dict[str, np.ndarray] = field(default_factory=dict)
     _image_files: tuple[Path, Path] | None = None
     _reference_lab: np.ndarray | None = None
+    _stats_file: Path | None = None
 
     def __post_init__(self) -> None:
         if self.lanes is None:
@@ -66,18 +67,23 @@ class Session:
 
     @classmethod
     def open(cls, model: Any, calib: ImagesArg, eval: ImagesArg, input_range: str | InputRange,
-             workdir: Path, cache: Cache, lanes: WorkerLanes | None = None) -> Session:
+             workdir: Path, cache: Cache, lanes: WorkerLanes | None = None,
+             prestart: Sequence[str] = ()) -> Session:
+        """``prestart`` lanes begin loading TensorFlow at once when the model is new to the
+        cache (a cold check), while this process reads the images."""
         value_range = input_range if isinstance(input_range, InputRange) \
             else InputRange.parse(input_range)
         if not isinstance(model, str | os.PathLike):
             import_tensorflow()
         handle = ModelHandle.open(model, workdir, lambda digest: _known_model(cache, digest))
+        lanes = lanes or WorkerLanes(workdir)
+        if not handle.outputs_known or not cache.enabled:
+            lanes.prestart(prestart)
         if handle.outputs_known:
             cache.put_json(_info_key(handle.info.sha256), "model.json", handle.info.to_dict())
         calibration, evaluation, summary = resolve_images(calib, eval, handle.info.input_hw,
                                                           cache)
-        return cls(handle, calibration, evaluation, value_range, summary, workdir, cache,
-                   lanes or WorkerLanes(workdir))
+        return cls(handle, calibration, evaluation, value_range, summary, workdir, cache, lanes)
 
     @property
     def info(self) -> ModelInfo:
@@ -126,14 +132,21 @@ class Session:
         return Cache.key(calibration=self._reference_key(self.calibration),
                          evaluation=self._reference_key(self.evaluation))
 
-    def reference_job(self) -> ConvertJob | None:
-        """A worker job for the float outputs, unless the cache already has both halves."""
+    def reference_job(self, stats: bool = False) -> ConvertJob | None:
+        """A worker job for the float outputs (and, with ``stats``, the calibrated ranges of
+        every layer), unless the cache already has them."""
         keys = [self._reference_key(self.calibration), self._reference_key(self.evaluation)]
-        if all(self.cache.get_file(k, "reference.npy") for k in keys):
+        have = all(self.cache.get_file(k, "reference.npy") for k in keys)
+        if have and (not stats or self.cache.get_file(keys[0], "stats.npz")):
             return None
         return ConvertJob(key=f"reference-{keys[1][:16]}", target="reference",
                           model_path=str(self.handle.path.resolve()), signed_io=self.signed_io,
-                          lane="tflite", kind="reference")
+                          lane="tflite", kind="reference", options={"stats": stats})
+
+    def calibration_stats(self) -> Path | None:
+        """Per-layer calibrated ranges a worker recorded with the reference, if any."""
+        return self.cache.get_file(self._reference_key(self.calibration), "stats.npz") or \
+            self._stats_file
 
     def keep_reference(self, outcome: Outcome, files: tuple[Path, Path] | None) -> None:
         """Adopt a worker's reference outputs (and cache them)."""
@@ -192,6 +205,10 @@ class Session:
                         raise ModelLoadError(result.error or "the model could not be loaded")
                     files = (result.artifact, result.outputs) if result.error is None and \
                         result.artifact and result.outputs else None
+                    if result.extra:
+                        self._stats_file = Path(result.extra)
+                        self.cache.put_file(self._reference_key(self.calibration), "stats.npz",
+                                            self._stats_file)
                     self.keep_reference(Outcome(result.job, error=result.error), files)
                     continue
                 outcomes[result.job.key] = self._store(result)
@@ -211,6 +228,9 @@ class Session:
             np.save(evaluation, self.evaluation.pixels)
             self._image_files = (calib, evaluation)
         return self._image_files
+
+    def is_cached(self, job: ConvertJob) -> bool:
+        return self._cached(job) is not None
 
     def _cached(self, job: ConvertJob) -> Outcome | None:
         if job.kind == "reference":

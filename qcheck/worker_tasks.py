@@ -55,17 +55,28 @@ class WorkerState:
         return reply
 
     def _reference(self, job: Any) -> dict[str, Any]:
+        from qcheck.analyze.graph import record_stats, save_stats
         from qcheck.runners import KerasRunner
 
         model = self._source(job.model_path).model
-        paths = {}
+        paths: dict[str, str] = {}
         with KerasRunner(model) as runner:
             for half, source in (("calibration", job.calibration),
                                  ("evaluation", job.evaluation)):
                 target = self.workdir / f"{job.key}-{half}.npy"
-                np.save(target, runner.infer_all(self._feed(source, job.input_range)))
+                feed = self._feed(source, job.input_range)
+                if half == "calibration" and job.options.get("stats"):
+                    # One pass gives the reference and every layer's calibrated range.
+                    outputs, input_stats, stats = record_stats(model, feed)
+                    stats_path = self.workdir / f"{job.key}-stats.npz"
+                    save_stats(stats_path, input_stats, stats)
+                    paths["stats"] = str(stats_path)
+                else:
+                    outputs = runner.infer_all(feed)
+                np.save(target, outputs)
                 paths[half] = str(target)
-        return {"artifact": paths["calibration"], "outputs": paths["evaluation"]}
+        return {"artifact": paths["calibration"], "outputs": paths["evaluation"],
+                "stats": paths.get("stats")}
 
     def _convert(self, job: Any, spec: Any) -> bytes:
         import converters

@@ -58,6 +58,7 @@ class JobResult:
     seconds: float = 0.0
     error: str | None = None
     error_kind: str | None = None  # "model": the model itself could not be loaded
+    extra: str | None = None  # a reference job's per-layer calibration ranges (.npz)
 
 
 @dataclass
@@ -209,6 +210,7 @@ def _result(job: ConvertJob, message: dict[str, Any]) -> JobResult:
         seconds=float(message.get("seconds", 0.0)),
         error=message.get("error"),
         error_kind=message.get("error_kind"),
+        extra=message.get("stats"),
     )
 
 

@@ -52,7 +52,7 @@ def test_per_tensor_trap_fixes_are_verified() -> None:
         best = [s for s in report.target(target).suggestions if s.best]
         assert [s.action for s in best] == [Action.PER_CHANNEL_WEIGHTS]  # cheapest that passes
         qat = found[Action.QUANTIZATION_AWARE_TRAINING]
-        assert qat.verified is None and "--qat" in (qat.verified_note or "")
+        assert qat.verified is None and "not verified" in (qat.verified_note or "")
 
 
 def test_a_planted_activation_outlier_is_fixed_and_verified(enhancer) -> None:  # type: ignore[no-untyped-def]
@@ -109,3 +109,10 @@ def test_fix_on_a_passing_target_ships_it_as_is(tmp_path: Path,
     code = main(["fix", str(TRAP.path), "--target", "tflite-int8", "-o", str(tmp_path / "o")])
     assert code == 0 and "already passes" in capsys.readouterr().out
     assert (tmp_path / "o" / "tflite-int8.tflite").exists()
+
+
+def test_qat_is_refused_until_it_exists(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", str(TRAP.path), "--qat", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--qat" in err and "not available" in err

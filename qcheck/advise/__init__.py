@@ -209,9 +209,9 @@ def _candidates(result: TargetResult, evidence: ModelEvidence, can_equalize: boo
         found.append(Candidate(
             Action.QUANTIZATION_AWARE_TRAINING, (), "fine-tuning with simulated quantization "
             "lets the weights adapt to the rounding",
-            note="opt in with --qat: qcheck then fine-tunes the model with "
-                 "tensorflow-model-optimization, distilling from the float model on the "
-                 "calibration images"))
+            note="not verified: this version of qcheck does not fine-tune models yet; apply "
+                 "tensorflow-model-optimization's quantize_model, fine-tune (distilling from "
+                 "the float model works without labels) and check the result again"))
     return found
 
 

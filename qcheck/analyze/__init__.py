@@ -18,7 +18,7 @@ from qcheck.analyze import (
     weight_rounding,
 )
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.analyze.graph import activation_stats, layer_facts
+from qcheck.analyze.graph import activation_stats, layer_facts, load_stats
 from qcheck.analyze.schemes import scheme_for
 from qcheck.analyze.simulate import Simulation
 from qcheck.compare.color import compare_colour, to_unit_rgb
@@ -32,7 +32,7 @@ __all__ = ["MAX_ATTRIBUTIONS", "TargetAnalysis", "attribute", "find", "gather_ev
 MAX_ATTRIBUTIONS = 20
 MIN_DELTA_E = 0.01  # attributions below this are noise and left out
 MAX_IMAGES = 16
-PIXEL_BUDGET = 150_000  # evaluation pixels per attribution pass: 3 images at 224², 16 at 64²
+PIXEL_BUDGET = 100_000  # evaluation pixels per attribution pass: 2 images at 224², 16 at 64²
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,11 @@ class TargetAnalysis:
 def gather_evidence(session: Session) -> ModelEvidence:
     """One pass of the float model over each image half, recording every layer's range."""
     model = session.handle.model
-    input_stats, calib_stats = activation_stats(model, session.feed("calibration"))
+    recorded = session.calibration_stats()
+    if recorded is not None:
+        input_stats, calib_stats = load_stats(recorded)
+    else:
+        input_stats, calib_stats = activation_stats(model, session.feed("calibration"))
     return ModelEvidence(
         model=model,
         facts=layer_facts(model),

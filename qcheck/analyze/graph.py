@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["ActivationStats", "Kernel", "LayerFacts", "activation_stats", "forward",
-           "layer_facts"]
+           "layer_facts", "load_stats", "record_stats", "save_stats"]
 
 Hook = Callable[[Any, Any], Any]  # (layer, output tensor) -> output tensor
 
@@ -152,8 +152,16 @@ class ActivationStats:
 def activation_stats(model: Any, batches: Iterable[np.ndarray]
                      ) -> tuple[ActivationStats, dict[str, ActivationStats]]:
     """Ranges of the model input and of every layer's output over ``batches``."""
+    _, input_stats, stats = record_stats(model, batches)
+    return input_stats, stats
+
+
+def record_stats(model: Any, batches: Iterable[np.ndarray]
+                 ) -> tuple[np.ndarray, ActivationStats, dict[str, ActivationStats]]:
+    """The model's outputs and, in the same pass, every layer's range."""
     stats: dict[str, ActivationStats] = {}
     input_stats = ActivationStats()
+    outputs = []
 
     def record(layer: Any, output: Any) -> Any:
         if not isinstance(output, list | tuple):
@@ -162,5 +170,32 @@ def activation_stats(model: Any, batches: Iterable[np.ndarray]
 
     for batch in batches:
         input_stats.update(batch)
-        forward(model, batch, record)
-    return input_stats, stats
+        outputs.append(forward(model, batch, record))
+    return np.concatenate(outputs), input_stats, stats
+
+
+def save_stats(path: Any, input_stats: ActivationStats, stats: dict[str, ActivationStats]
+               ) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for name, item in {"": input_stats, **{f"layer:{k}": v for k, v in stats.items()}}.items():
+        arrays[f"{name}|range"] = np.array([item.low, item.high])
+        if item.channel_low is not None and item.channel_high is not None:
+            arrays[f"{name}|low"] = item.channel_low
+            arrays[f"{name}|high"] = item.channel_high
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as flags
+
+
+def load_stats(path: Any) -> tuple[ActivationStats, dict[str, ActivationStats]]:
+    found: dict[str, ActivationStats] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            name, _, part = key.rpartition("|")
+            item = found.setdefault(name, ActivationStats())
+            if part == "range":
+                item.low, item.high = float(data[key][0]), float(data[key][1])
+            elif part == "low":
+                item.channel_low = data[key]
+            else:
+                item.channel_high = data[key]
+    input_stats = found.pop("", ActivationStats())
+    return input_stats, {k.removeprefix("layer:"): v for k, v in found.items()}
