@@ -16,7 +16,7 @@ import numpy as np
 
 from qcheck.analyze.graph import ActivationStats, LayerFacts, forward
 from qcheck.analyze.schemes import Scheme, fake_quantize, quantize_kernel, to_float16
-from qcheck.compare.color import compare_colour, to_unit_rgb
+from qcheck.compare.color import to_unit_rgb
 from qcheck.types import InputRange
 
 __all__ = ["Measured", "Simulation"]
@@ -40,6 +40,7 @@ class Simulation:
     calib_stats: dict[str, ActivationStats]
     batch_size: int = 16
     _recorded: dict[str, np.ndarray] | None = None
+    _reference_lab: np.ndarray | None = None
 
     @property
     def layers(self) -> dict[str, LayerFacts]:
@@ -119,12 +120,29 @@ class Simulation:
         return self._recorded
 
     def measure(self, outputs: np.ndarray, against: np.ndarray | None = None) -> Measured:
-        reference = self.reference if against is None else against
+        """Mean CIEDE2000 and chroma share against the float outputs (or ``against``)."""
+        from skimage import color
+
         with np.errstate(invalid="ignore", over="ignore"):
             candidate = np.nan_to_num(outputs, nan=0.0, posinf=1e6, neginf=-1e6)
-        comparison = compare_colour(to_unit_rgb(reference, self.output_range),
-                                    to_unit_rgb(candidate, self.output_range))
-        return Measured(comparison.delta_e_mean, comparison.chroma_share)
+        if against is None:
+            if self._reference_lab is None:
+                self._reference_lab = self._lab(self.reference)
+            lab_reference = self._reference_lab
+        else:
+            lab_reference = self._lab(against)
+        lab = self._lab(candidate)
+        delta_e = color.deltaE_ciede2000(lab_reference, lab, channel_axis=-1)
+        diff = lab - lab_reference
+        lightness, chroma = float(np.sum(diff[..., 0] ** 2)), float(np.sum(diff[..., 1:] ** 2))
+        total = lightness + chroma
+        return Measured(float(np.mean(delta_e)), chroma / total if total > 0 else 0.0)
+
+    def _lab(self, outputs: np.ndarray) -> np.ndarray:
+        from skimage import color
+
+        unit = to_unit_rgb(outputs, self.output_range).astype(np.float64)
+        return np.asarray(color.rgb2lab(unit, channel_axis=-1))
 
     def full(self) -> np.ndarray:
         """Every layer quantized as the target does: the simulation of the whole artifact."""
