@@ -116,7 +116,7 @@ def forward(model: Any, inputs: np.ndarray, hook: Hook | None = None,
             if layer.name in recorded:
                 return recorded[layer.name]
             kwargs.pop("training", None)
-            output = layer(*args, **kwargs)
+            output = _call(layer, args, kwargs)
             return hook(layer, output) if hook is not None else output
         return call
 
@@ -124,6 +124,18 @@ def forward(model: Any, inputs: np.ndarray, hook: Hook | None = None,
     if isinstance(outputs, list | tuple):
         outputs = outputs[0]
     return np.asarray(outputs)
+
+
+def _call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Inference through a built layer's ``call``: Keras's ``__call__`` wrapper (input checks,
+    name scopes, autocasting) costs milliseconds per layer, which dominates hundreds of passes."""
+    if getattr(layer, "built", False) and not kwargs and type(layer).__name__ not in (
+            "Functional", "Sequential", "Model"):
+        try:
+            return layer.call(*args)
+        except TypeError:
+            pass
+    return layer(*args, **kwargs)
 
 
 @dataclass
