@@ -13,14 +13,13 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from qcheck.report.files import atomic_write
 
 __all__ = ["Cache", "default_cache_dir", "library_versions"]
 
@@ -68,17 +67,20 @@ class Cache:
         path = self._entry(key) / name
         return path if path.is_file() else None
 
-    def put_file(self, key: str, name: str, source: Path) -> None:
+    def _write(self, key: str, name: str, write: Callable[[Path], object]) -> None:
+        """Write an entry through a temporary file and a rename; a cache that cannot be
+        written only costs time, so failures are ignored."""
         if not self.enabled:
             return
-        try:
+        with contextlib.suppress(OSError):
             target = self._entry(key) / name
             target.parent.mkdir(parents=True, exist_ok=True)
             temp = target.with_name(f".{name}.{os.getpid()}.tmp")
-            shutil.copyfile(source, temp)
+            write(temp)
             os.replace(temp, target)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+
+    def put_file(self, key: str, name: str, source: Path) -> None:
+        self._write(key, name, lambda temp: shutil.copyfile(source, temp))
 
     def get_array(self, key: str, name: str) -> np.ndarray | None:
         path = self.get_file(key, name)
@@ -90,22 +92,14 @@ class Cache:
             return None
 
     def put_array(self, key: str, name: str, array: np.ndarray) -> None:
-        if not self.enabled:
-            return
-        try:
-            target = self._entry(key) / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.with_name(f".{name}.{os.getpid()}.tmp.npy")
-            np.save(temp, array)
-            os.replace(temp, target)
-        except OSError:
-            pass
+        def write(temp: Path) -> None:
+            with temp.open("wb") as handle:
+                np.save(handle, array)
+
+        self._write(key, name, write)
 
     def put_text(self, key: str, name: str, text: str) -> None:
-        if not self.enabled:
-            return
-        with contextlib.suppress(OSError):
-            atomic_write(self._entry(key) / name, text)
+        self._write(key, name, lambda temp: temp.write_text(text, encoding="utf-8"))
 
     def get_json(self, key: str, name: str) -> Any:
         path = self.get_file(key, name)
@@ -117,7 +111,4 @@ class Cache:
             return None
 
     def put_json(self, key: str, name: str, value: Any) -> None:
-        if not self.enabled:
-            return
-        with contextlib.suppress(OSError):
-            atomic_write(self._entry(key) / name, json.dumps(value))
+        self.put_text(key, name, json.dumps(value))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from qcheck.config import FileConfig
-from qcheck.errors import ExitCode, QcheckError, UsageError
+from qcheck.errors import ExitCode, QcheckError, UsageError, first_line
 from qcheck.report.baseline import Tolerances
 from qcheck.report.core import Report
 from qcheck.report.progress import progress_reporter
@@ -238,6 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug in qcheck: still one line, unless asked for the trace
+        if os.environ.get("QCHECK_DEBUG"):
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {first_line(exc)}); rerun with "
+              "QCHECK_DEBUG=1 for the traceback and please report it", file=sys.stderr)
+        return int(ExitCode.CRASHED)
 
 
 if __name__ == "__main__":

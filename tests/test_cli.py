@@ -168,3 +168,15 @@ def test_convert_writes_one_artifact_and_never_overwrites(enhancer_path: Path, t
     assert code == 2
     _assert_one_line_error(err)
     assert target.read_bytes() == before
+
+
+def test_an_internal_error_is_still_one_line(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom\ndetails")
+
+    monkeypatch.setattr("qcheck.cli._run_targets", broken)
+    code = main(["targets"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.count("\n") == 1 and "internal error (RuntimeError: details)" in err
