@@ -34,10 +34,12 @@ from qcheck.report.visuals import TargetVisuals, capture
 from qcheck.session import ImagesArg, Outcome, Session
 from qcheck.types import (
     ArtifactKind,
+    Cause,
     Finding,
     InputRange,
     Metrics,
     Precision,
+    Severity,
     TargetResult,
     TargetSpec,
     Thresholds,
@@ -101,24 +103,24 @@ def check(
         assessed: dict[str, TargetResult] = {}
         waiting: list[Outcome] = []
 
-        def on_result(outcome: Outcome) -> None:
-            """Compare each target as soon as it and the float reference are there."""
-            waiting.append(outcome)
-            if reference is not None and not session.has_references():
-                return
+        def drain() -> None:
             while waiting:
                 done = waiting.pop(0)
                 spec = converters.TARGETS[by_key[done.job.key]]
                 assessed[spec.name] = assess(spec, done, session, limits, visuals)
                 say(f"{spec.name}: {_verdict(assessed[spec.name])}")
 
+        def on_result(outcome: Outcome) -> None:
+            """Compare each target as soon as it and the float reference are there."""
+            waiting.append(outcome)
+            if reference is None or session.has_references():
+                drain()
+
         say(f"converting and running {len(specs)} target(s) in worker processes")
         outcomes = session.run_jobs(([reference] if reference else []) + list(jobs.values()),
                                     on_result)
         _references(session, specs)  # from the workers or the cache; computed here on failure
-        for outcome in list(waiting):
-            on_result(outcome)
-        waiting.clear()
+        drain()
         for name, job in jobs.items():
             if name not in assessed:
                 assessed[name] = assess(converters.TARGETS[name], outcomes[job.key], session,
@@ -143,9 +145,14 @@ def check(
             say(f"baseline saved to {save_baseline}")
         findings: tuple[Finding, ...] = ()
         fixes: dict[str, FixedArtifact] = {}
-        if analysis:
+        needs_attribution = any(_wants_attribution(r, session, analyze_all) for r in results)
+        cached_findings = _cached_findings(session) if analysis else None
+        if analysis and cached_findings is not None and not needs_attribution:
+            findings = cached_findings  # nothing to attribute: the model need not be loaded
+        elif analysis:
             evidence, findings, results = _analyze(session, results, outcomes, jobs,
                                                    analyze_all, say)
+            _store_findings(session, findings)
             if any(not r.passed and r.attribution for r in results):
                 say("verifying suggested fixes (converting again)" if fix_verification
                     else "suggesting fixes")
@@ -178,8 +185,7 @@ def _analyze(session: Session, results: list[TargetResult], outcomes: dict[str, 
     analyzed = []
     for result in results:
         outputs = outcomes[jobs[result.name].key].outputs
-        wanted = analyze_all or not result.passed
-        if not wanted or result.error or outputs is None or not session.info.is_image_output:
+        if outputs is None or not _wants_attribution(result, session, analyze_all):
             analyzed.append(result)
             continue
         say(f"{result.name}: attributing drift to layers")
@@ -243,6 +249,30 @@ def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thr
         failures=failures,
         artifacts_seen=comparison.artifacts_seen,
     )
+
+
+def _wants_attribution(result: TargetResult, session: Session, analyze_all: bool) -> bool:
+    return (analyze_all or not result.passed) and result.error is None and \
+        session.info.is_image_output
+
+
+def _findings_key(session: Session) -> str:
+    return Cache.key(kind="findings", model=session.info.sha256,
+                     calibration=session.calibration.digest(),
+                     evaluation=session.evaluation.digest(), input_range=str(session.input_range))
+
+
+def _cached_findings(session: Session) -> tuple[Finding, ...] | None:
+    stored = session.cache.get_json(_findings_key(session), "findings.json")
+    if stored is None:
+        return None
+    return tuple(Finding(f["layer"], Cause(f["cause"]), Severity(f["severity"]), f["detail"])
+                 for f in stored)
+
+
+def _store_findings(session: Session, findings: tuple[Finding, ...]) -> None:
+    session.cache.put_json(_findings_key(session), "findings.json",
+                           [f.to_dict() for f in findings])
 
 
 def _cached_assessment(cache: Cache, key: str, want_visuals: bool
