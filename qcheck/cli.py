@@ -45,8 +45,7 @@ def _build_parser() -> _Parser:
 
     check = commands.add_parser("check", help="convert, run and compare every target")
     check.add_argument("model", help="a .keras or .h5 model file")
-    _image_options(check)
-    check.add_argument("--eval", metavar="DIR", help="evaluation images (default: bundled set)")
+    _image_options(check, evaluation=True)
     check.add_argument("--targets", metavar="T,...",
                        help="comma-separated targets (see `qcheck targets`)")
     check.add_argument("--out", metavar="DIR", default="qcheck-report",
@@ -64,11 +63,7 @@ def _build_parser() -> _Parser:
                        help="attribute drift for every target, not only failing ones")
     check.add_argument("--no-fix-verification", action="store_true",
                        help="suggest fixes without converting again to verify them")
-    check.add_argument("--qat", action="store_true",
-                       help="quantization-aware training (not available in this version)")
-    check.add_argument("--no-cache", action="store_true",
-                       help="neither read nor write the artifact cache (QCHECK_CACHE_DIR)")
-    check.add_argument("--quiet", action="store_true", help="print nothing on success")
+    _run_options(check)
     check.set_defaults(handler=_run_check)
 
     convert = commands.add_parser("convert", help="convert to one target and write the artifact")
@@ -81,13 +76,9 @@ def _build_parser() -> _Parser:
     fix = commands.add_parser("fix", help="apply the best verified fix and write the artifact")
     fix.add_argument("model")
     fix.add_argument("--target", required=True, metavar="T")
-    _image_options(fix)
-    fix.add_argument("--eval", metavar="DIR", help="evaluation images (default: bundled set)")
+    _image_options(fix, evaluation=True)
     fix.add_argument("-o", "--output", required=True, metavar="DIR")
-    fix.add_argument("--qat", action="store_true",
-                     help="quantization-aware training (not available in this version)")
-    fix.add_argument("--no-cache", action="store_true")
-    fix.add_argument("--quiet", action="store_true")
+    _run_options(fix)
     fix.set_defaults(handler=_run_fix)
 
     targets = commands.add_parser("targets", help="list the targets")
@@ -95,11 +86,23 @@ def _build_parser() -> _Parser:
     return parser
 
 
-def _image_options(parser: argparse.ArgumentParser) -> None:
+def _image_options(parser: argparse.ArgumentParser, *, evaluation: bool = False) -> None:
     parser.add_argument("--calib", metavar="DIR",
                         help="calibration images (default: bundled set)")
+    if evaluation:
+        parser.add_argument("--eval", metavar="DIR",
+                            help="evaluation images (default: bundled set)")
     parser.add_argument("--input-range", metavar="R", default=None,
                         help=f"value range the model expects: {'|'.join(_RANGES)} (default 0:1)")
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that check (``check`` and ``fix``)."""
+    parser.add_argument("--qat", action="store_true",
+                        help="quantization-aware training (not available in this version)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="neither read nor write the artifact cache (QCHECK_CACHE_DIR)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
 
 
 def _run_targets(args: argparse.Namespace) -> int:

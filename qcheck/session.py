@@ -148,7 +148,7 @@ class Session:
         return self.cache.get_file(self._reference_key(self.calibration), "stats.npz") or \
             self._stats_file
 
-    def keep_reference(self, outcome: Outcome, files: tuple[Path, Path] | None) -> None:
+    def keep_reference(self, files: tuple[Path, Path] | None) -> None:
         """Adopt a worker's reference outputs (and cache them)."""
         if files is None:
             return
@@ -209,7 +209,7 @@ class Session:
                         self._stats_file = Path(result.extra)
                         self.cache.put_file(self._reference_key(self.calibration), "stats.npz",
                                             self._stats_file)
-                    self.keep_reference(Outcome(result.job, error=result.error), files)
+                    self.keep_reference(files)
                     continue
                 outcomes[result.job.key] = self._store(result)
                 if on_result is not None:

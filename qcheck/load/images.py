@@ -6,6 +6,7 @@ the model's input range. 16-bit sources keep their precision; alpha is composite
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,11 @@ class ImageSet:
         return len(self.names)
 
     def digest(self) -> str:
+        """Content hash of the pixels; every cache key uses it, so it is computed once."""
+        return self._digest
+
+    @functools.cached_property
+    def _digest(self) -> str:
         return hashlib.sha256(np.ascontiguousarray(self.pixels).tobytes()).hexdigest()
 
     def subset(self, keep: Sequence[int]) -> ImageSet:

@@ -121,9 +121,9 @@ def _info_from_config(file: Path, label: str, digest: str) -> ModelInfo | None:
             dtype = dtype.get("config", {}).get("name", "float32")
         inputs.append(TensorInfo(str(name), tuple(shape), str(dtype)))
     outputs = tuple(TensorInfo(str(name), (None,), "float32") for name in output_names)
-    loaded = LoadedModel(model=None, info=ModelInfo(label, digest, tuple(inputs), outputs))
-    _validate(loaded.info, label)
-    return loaded.info
+    info = ModelInfo(label, digest, tuple(inputs), outputs)
+    _validate(info, label)
+    return info
 
 
 def _layer_names(entries: Any) -> list[str] | None:
