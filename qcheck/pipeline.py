@@ -95,10 +95,11 @@ def check(
             f"images ({session.summary.source})")
         jobs = {spec.name: session.job(spec) for spec in specs}
         by_key = {job.key: name for name, job in jobs.items()}
-        reference = session.reference_job(stats=analysis)
-        lanes.prestart(sorted({spec.format.value for spec in specs
-                               if not session.is_cached(jobs[spec.name])}
-                              | ({"tflite"} if reference else set())))
+        busy = {spec.format.value for spec in specs if not session.is_cached(jobs[spec.name])}
+        # ONNX Runtime's conversions are the lighter lane; the reference shares its trace.
+        reference = session.reference_job(stats=analysis, lane=min(
+            busy or {"tflite"}, key=lambda lane: (lane != "onnx", lane)))
+        lanes.prestart(sorted(busy | ({reference.lane} if reference else set())))
         visuals: dict[str, TargetVisuals] = {}
         assessed: dict[str, TargetResult] = {}
         waiting: list[Outcome] = []

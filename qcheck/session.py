@@ -132,16 +132,16 @@ class Session:
         return Cache.key(calibration=self._reference_key(self.calibration),
                          evaluation=self._reference_key(self.evaluation))
 
-    def reference_job(self, stats: bool = False) -> ConvertJob | None:
+    def reference_job(self, stats: bool = False, lane: str = "tflite") -> ConvertJob | None:
         """A worker job for the float outputs (and, with ``stats``, the calibrated ranges of
-        every layer), unless the cache already has them."""
+        every layer), unless the cache already has them; it runs in ``lane``."""
         keys = [self._reference_key(self.calibration), self._reference_key(self.evaluation)]
         have = all(self.cache.get_file(k, "reference.npy") for k in keys)
         if have and (not stats or self.cache.get_file(keys[0], "stats.npz")):
             return None
         return ConvertJob(key=f"reference-{keys[1][:16]}", target="reference",
                           model_path=str(self.handle.path.resolve()), signed_io=self.signed_io,
-                          lane="tflite", kind="reference", options={"stats": stats})
+                          lane=lane, kind="reference", options={"stats": stats})
 
     def calibration_stats(self) -> Path | None:
         """Per-layer calibrated ranges a worker recorded with the reference, if any."""

@@ -58,9 +58,11 @@ class WorkerState:
         from qcheck.analyze.graph import record_stats, save_stats
         from qcheck.runners import KerasRunner
 
-        model = self._source(job.model_path).model
+        source = self._source(job.model_path)
+        model = source.model
         paths: dict[str, str] = {}
-        with KerasRunner(model) as runner:
+        # The converters' traced function: traced once for the reference and every export.
+        with KerasRunner(model, source.function) as runner:
             for half, source in (("calibration", job.calibration),
                                  ("evaluation", job.evaluation)):
                 target = self.workdir / f"{job.key}-{half}.npy"

@@ -12,7 +12,6 @@ replaced, and its lane carries on with the jobs left.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -69,7 +68,6 @@ class _Lane:
     conn: Connection | None = None
     current: ConvertJob | None = None
     started: float = 0.0
-    used: bool = False  # a prestarted worker that never got a job is simply killed
 
 
 class WorkerLanes:
@@ -136,7 +134,6 @@ class WorkerLanes:
         job = lane.queue.popleft()
         assert lane.conn is not None
         lane.conn.send(job)
-        lane.used = True
         lane.current, lane.started = job, time.monotonic()
 
     def _collect(self, busy: list[_Lane]) -> Iterator[JobResult]:
@@ -188,18 +185,14 @@ class WorkerLanes:
         lane.process, lane.conn = process, parent
 
     def _stop(self, lane: _Lane) -> None:
-        if lane.process is not None and not lane.used:
-            lane.process.kill()
+        # A worker has written everything it reported before replying, so nothing is lost by
+        # killing it; a polite exit would spend most of a second tearing TensorFlow down.
         if lane.conn is not None:
-            with contextlib.suppress(OSError, BrokenPipeError):
-                lane.conn.send(None)
             lane.conn.close()
         if lane.process is not None:
-            lane.process.join(timeout=2)
-            if lane.process.is_alive():
-                lane.process.kill()
-                lane.process.join()
-        lane.process, lane.conn, lane.current, lane.used = None, None, None, False
+            lane.process.kill()
+            lane.process.join()
+        lane.process, lane.conn, lane.current = None, None, None
 
 
 def _result(job: ConvertJob, message: dict[str, Any]) -> JobResult:
@@ -215,7 +208,7 @@ def _result(job: ConvertJob, message: dict[str, Any]) -> JobResult:
 
 
 def _worker_main(conn: Connection, workdir: str, preload: bool) -> None:
-    """One worker: convert and run jobs until told to stop (``None``)."""
+    """One worker: convert and run jobs until its pipe closes or it is killed."""
     from qcheck.worker_tasks import WorkerState
 
     if preload:
@@ -227,8 +220,6 @@ def _worker_main(conn: Connection, workdir: str, preload: bool) -> None:
         try:
             job = conn.recv()
         except (EOFError, OSError):
-            return
-        if job is None:
             return
         try:
             reply = state.handle(job)

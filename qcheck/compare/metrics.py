@@ -56,15 +56,15 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, *, image_outpu
         ref = to_unit_rgb(np.asarray(reference[start:stop]), output_range)
         cand = to_unit_rgb(np.asarray(candidate[start:stop]), output_range)
         lab = None if lab_reference is None else np.asarray(lab_reference[start:stop],
-                                                            dtype=np.float64)
+                                                            dtype=np.float32)
         part = compare_colour(ref, cand, lab_reference=lab)
         delta_e[start:stop] = part.delta_e
         ssim.extend(part.ssim_per_image)
         add_stats(stats, artifact_stats(part))
         error = part.candidate - part.reference
-        sums["sq"] += float(np.sum(error**2))
+        sums["sq"] += float(np.sum(np.square(error, dtype=np.float64)))
         sums["n"] += float(error.size)
-        bias += np.sum(error, axis=(0, 1, 2))
+        bias += np.sum(error, axis=(0, 1, 2), dtype=np.float64)
         diff = part.lab_candidate - part.lab_reference
         sums["light"] += float(np.sum(diff[..., 0] ** 2))
         sums["chroma"] += float(np.sum(diff[..., 1:] ** 2))
@@ -93,7 +93,7 @@ def reference_lab(reference: np.ndarray, output_range: InputRange, chunk: int = 
     lab = np.empty(reference.shape, dtype=np.float32)
     for start in range(0, len(reference), chunk):
         unit = to_unit_rgb(np.asarray(reference[start : start + chunk]), output_range)
-        lab[start : start + chunk] = color.rgb2lab(unit.astype(np.float64), channel_axis=-1)
+        lab[start : start + chunk] = color.rgb2lab(unit, channel_axis=-1)
     return lab
 
 

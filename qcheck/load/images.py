@@ -196,19 +196,28 @@ def _as_unit_float(array: np.ndarray) -> np.ndarray:
 
 
 def fit_to_size(rgb: np.ndarray, size: tuple[int | None, int | None]) -> np.ndarray:
-    """Scale so the image covers ``size``, then centre-crop; aspect ratio is kept."""
-    from skimage.transform import resize
+    """Scale so the image covers ``size``, then centre-crop; aspect ratio is kept.
 
+    Pillow resamples each channel as a 32-bit float image (``F`` mode), so 16-bit sources keep
+    their precision; its filters widen when shrinking, which is the anti-aliasing.
+    """
     target_h = size[0] or DYNAMIC_SIZE
     target_w = size[1] or DYNAMIC_SIZE
     height, width = rgb.shape[:2]
     scale = max(target_h / height, target_w / width)
     new_h = max(target_h, round(height * scale))
     new_w = max(target_w, round(width * scale))
-    if (new_h, new_w) != (height, width):
-        rgb = resize(rgb, (new_h, new_w, 3), order=1, anti_aliasing=scale < 1.0,
-                     preserve_range=True)
     top = (new_h - target_h) // 2
     left = (new_w - target_w) // 2
-    cropped = rgb[top : top + target_h, left : left + target_w]
-    return np.clip(cropped, 0.0, 1.0).astype(np.float32)
+    if (new_h, new_w) == (height, width):
+        cropped = rgb[top : top + target_h, left : left + target_w]
+        return np.clip(cropped, 0.0, 1.0).astype(np.float32)
+    # Resample only the window that survives the crop (box in source coordinates).
+    box = (left / scale, top / scale, (left + target_w) / scale, (top + target_h) / scale)
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(rgb[..., index], dtype=np.float32),
+                                   mode="F")
+                   .resize((target_w, target_h), Image.Resampling.BILINEAR, box=box))
+        for index in range(3)
+    ]
+    return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
