@@ -32,6 +32,14 @@ class ConversionSource:
         self.model = model
         self.input_shape = (None, *input_shape[1:])
 
+    @classmethod
+    def from_onnx(cls, float_model: bytes) -> ConversionSource:
+        """A source for the ONNX variants only, from a float ONNX exported elsewhere: no
+        TensorFlow or Keras in this process."""
+        source = cls.__new__(cls)
+        source.__dict__["onnx_float"] = float_model  # what the cached property would hold
+        return source
+
     @functools.cached_property
     def input_spec(self) -> Any:
         import tensorflow as tf

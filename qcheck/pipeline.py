@@ -90,16 +90,17 @@ def check(
         # For a model new to the cache, workers load TensorFlow while this process reads images.
         session = Session.open(model, calib, eval, input_range, Path(workdir),
                                Cache(enabled=cache), lanes,
-                               prestart=[spec.format.value for spec in specs])
+                               prestart=sorted({"tflite"} | {s.format.value for s in specs}))
         say(f"{len(session.evaluation)} evaluation and {len(session.calibration)} calibration "
             f"images ({session.summary.source})")
         jobs = {spec.name: session.job(spec) for spec in specs}
         by_key = {job.key: name for name, job in jobs.items()}
-        busy = {spec.format.value for spec in specs if not session.is_cached(jobs[spec.name])}
-        # ONNX Runtime's conversions are the lighter lane; the reference shares its trace.
-        reference = session.reference_job(stats=analysis, lane=min(
-            busy or {"tflite"}, key=lambda lane: (lane != "onnx", lane)))
-        lanes.prestart(sorted(busy | ({reference.lane} if reference else set())))
+        reference = session.reference_job(stats=analysis)
+        busy = {job.lane for job in jobs.values() if not session.is_cached(job)}
+        if reference is not None or any(job.base is not None and not session.is_cached(job)
+                                        for job in jobs.values()):
+            busy.add("tflite")  # the reference and the float ONNX export need TensorFlow
+        lanes.prestart(sorted(busy))
         visuals: dict[str, TargetVisuals] = {}
         assessed: dict[str, TargetResult] = {}
         waiting: list[Outcome] = []

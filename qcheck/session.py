@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,12 @@ from qcheck.load.bundled import BUNDLED_SOURCE
 from qcheck.load.images import images_from_arrays, load_folder
 from qcheck.quiet import import_tensorflow
 from qcheck.runners import KerasRunner
-from qcheck.types import ImageSummary, InputRange, ModelInfo, SkippedImage, TargetSpec
+from qcheck.types import Format, ImageSummary, InputRange, ModelInfo, SkippedImage, TargetSpec
 from qcheck.workers import ConvertJob, WorkerLanes
 
 __all__ = ["ImagesArg", "Outcome", "Session", "resolve_images"]
+
+ONNX_EXPORT = "onnx-fp32"  # the float ONNX every ONNX target starts from
 
 ImagesArg = Any  # a folder path, an array, a sequence of arrays, or None for the bundled half
 
@@ -57,6 +59,7 @@ class Session:
     _image_files: tuple[Path, Path] | None = None
     _reference_lab: np.ndarray | None = None
     _stats_file: Path | None = None
+    _produced: dict[str, Path] = field(default_factory=dict)  # artifacts made in this session
 
     def __post_init__(self) -> None:
         if self.lanes is None:
@@ -132,16 +135,16 @@ class Session:
         return Cache.key(calibration=self._reference_key(self.calibration),
                          evaluation=self._reference_key(self.evaluation))
 
-    def reference_job(self, stats: bool = False, lane: str = "tflite") -> ConvertJob | None:
+    def reference_job(self, stats: bool = False) -> ConvertJob | None:
         """A worker job for the float outputs (and, with ``stats``, the calibrated ranges of
-        every layer), unless the cache already has them; it runs in ``lane``."""
+        every layer), unless the cache already has them; it runs in the TensorFlow lane."""
         keys = [self._reference_key(self.calibration), self._reference_key(self.evaluation)]
         have = all(self.cache.get_file(k, "reference.npy") for k in keys)
         if have and (not stats or self.cache.get_file(keys[0], "stats.npz")):
             return None
         return ConvertJob(key=f"reference-{keys[1][:16]}", target="reference",
                           model_path=str(self.handle.path.resolve()), signed_io=self.signed_io,
-                          lane=lane, kind="reference", options={"stats": stats})
+                          lane="tflite", kind="reference", options={"stats": stats})
 
     def calibration_stats(self) -> Path | None:
         """Per-layer calibrated ranges a worker recorded with the reference, if any."""
@@ -168,6 +171,11 @@ class Session:
 
     def job(self, spec: TargetSpec, *, options: converters.ConversionOptions | None = None,
             model: ModelHandle | None = None, run: bool = True) -> ConvertJob:
+        """The job that converts (and with ``run``, runs) ``spec``.
+
+        Every ONNX target starts from the float ONNX export, itself a job of the TensorFlow
+        lane, so only that lane loads TensorFlow.
+        """
         handle = model or self.handle
         options = options or converters.ConversionOptions()
         calibrated = spec.precision.needs_calibration
@@ -176,9 +184,14 @@ class Session:
                         input_range=str(self.input_range),
                         calibration=self.calibration.digest() if calibrated else None,
                         evaluation=self.evaluation.digest() if run else None)
+        is_export = spec.name == ONNX_EXPORT and not run
+        base = None
+        if spec.format is Format.ONNX and not is_export:
+            base = self.job(converters.TARGETS[ONNX_EXPORT], model=handle, run=False)
         return ConvertJob(key=key, target=spec.name, model_path=str(handle.path.resolve()),
-                          signed_io=self.signed_io, lane=spec.format.value,
-                          options=options.to_dict(), run=run)
+                          signed_io=self.signed_io,
+                          lane="tflite" if is_export else spec.format.value,
+                          options=options.to_dict(), run=run, base=base)
 
     def run_jobs(self, jobs: Sequence[ConvertJob],
                  on_result: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
@@ -195,7 +208,16 @@ class Session:
                 outcomes[job.key] = hit
                 if on_result is not None:
                     on_result(hit)
-            elif job.key not in {p.key for p in pending}:
+                continue
+            base = job.base
+            if base is not None:
+                exported = self._produced.get(base.key) or self.cache.get_file(base.key,
+                                                                               "artifact")
+                if exported is not None:
+                    job = replace(job, base_artifact=str(exported))
+                elif base.key not in {p.key for p in pending}:
+                    pending.insert(0, base)  # before anything that waits for it
+            if job.key not in {p.key for p in pending}:
                 pending.append(job)
         if pending:
             self.lanes.images(*self.image_files(), str(self.input_range))
@@ -212,6 +234,10 @@ class Session:
                     self.keep_reference(files)
                     continue
                 outcomes[result.job.key] = self._store(result)
+                if result.error is None and result.artifact is not None:
+                    self._produced[result.job.key] = result.artifact
+                if result.job.key not in {job.key for job in jobs}:
+                    continue  # a base nobody asked for by itself
                 if on_result is not None:
                     on_result(outcomes[result.job.key])
         return outcomes

@@ -83,7 +83,10 @@ class WorkerState:
     def _convert(self, job: Any, spec: Any) -> bytes:
         import converters
 
-        source = self._source(job.model_path)
+        if job.base_artifact is not None:
+            source = converters.ConversionSource.from_onnx(Path(job.base_artifact).read_bytes())
+        else:
+            source = self._source(job.model_path)
         options = converters.ConversionOptions.from_dict(job.options)
         calibration = None
         if spec.precision.needs_calibration:

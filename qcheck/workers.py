@@ -5,9 +5,11 @@ interpreters are not sandboxes; a segfault, an abort or an out-of-memory kill in
 becomes that target's ``error`` here, and the other targets still finish.
 
 Jobs are grouped into *lanes* (one per format family). A lane is one long-lived worker that
-exports the model once and converts and runs every target of its family in turn; the two lanes
-run in parallel on the machine's two cores. A worker that dies or overruns its step timeout is
-replaced, and its lane carries on with the jobs left.
+converts and runs every target of its family in turn; the two lanes run in parallel on the
+machine's two cores. Only the TensorFlow lane loads TensorFlow and the model: it also exports
+the float ONNX, which the ONNX Runtime lane takes from there (so that lane stays small). A
+worker that dies or overruns its step timeout is replaced, and its lane carries on with the
+jobs left.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class ConvertJob:
     run: bool = True
     artifact: str | None = None  # run this existing artifact instead of converting
     kind: str = "convert"  # or "reference": the float Keras outputs on both image halves
+    # A job whose artifact this one starts from (the float ONNX export, made in the
+    # TensorFlow lane so the ONNX Runtime lane never loads TensorFlow); ``base_artifact`` is
+    # its file, filled in from the cache or when that job finishes.
+    base: ConvertJob | None = None
+    base_artifact: str | None = None
     # Filled in by ``WorkerLanes`` when the job is dispatched.
     calibration: str = ""
     evaluation: str = ""
@@ -74,7 +81,8 @@ class WorkerLanes:
     """Runs ``ConvertJob``s in one worker process per lane and yields results as they finish.
 
     Lanes live until ``close``: a check starts them early (``prestart``) so TensorFlow loads
-    while images are read, and later verification jobs reuse the warm workers.
+    while images are read, and later verification jobs reuse the warm workers. A job with a
+    ``base`` waits in its lane until that job has finished (in this run or an earlier one).
     """
 
     def __init__(self, workdir: Path, step_timeout: float | None = None):
@@ -86,6 +94,7 @@ class WorkerLanes:
         self.input_range = "0:1"
         self._context = mp.get_context("spawn")
         self._lanes: dict[str, _Lane] = {}
+        self._finished: dict[str, JobResult] = {}
 
     def images(self, calibration: Path, evaluation: Path, input_range: str) -> None:
         self.calibration, self.evaluation = str(calibration), str(evaluation)
@@ -107,10 +116,21 @@ class WorkerLanes:
             if lane not in active:
                 active.append(lane)
         try:
-            for lane in active:
-                self._dispatch(lane)
-            while any(lane.current for lane in active):
-                yield from self._collect([lane for lane in active if lane.current])
+            while True:
+                for lane in active:
+                    if lane.current is None:
+                        yield from self._dispatch(lane)
+                busy = [lane for lane in active if lane.current]
+                if not busy:
+                    break
+                for result in self._collect(busy):
+                    self._finished[result.job.key] = result
+                    yield result
+            for lane in active:  # only jobs whose base was never run can be left
+                while lane.queue:
+                    job = lane.queue.popleft()
+                    yield JobResult(job, error=f"{job.target}: internal error: its base "
+                                               f"{job.base.target if job.base else '?'} never ran")
         except BaseException:
             self.close()
             raise
@@ -125,21 +145,36 @@ class WorkerLanes:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _dispatch(self, lane: _Lane) -> None:
-        if not lane.queue:
-            lane.current = None
+    def _dispatch(self, lane: _Lane) -> Iterator[JobResult]:
+        """Send the lane's next job whose base is ready; yields the jobs that cannot run."""
+        lane.current = None
+        while lane.queue:
+            job = lane.queue[0]
+            if job.base is not None and job.base_artifact is None:
+                done = self._finished.get(job.base.key)
+                if done is None:
+                    return  # waits for its base; the lane stays idle until then
+                lane.queue.popleft()
+                if done.error is not None or done.artifact is None:
+                    base_error = (done.error or "no artifact").split(": ", 1)[-1]
+                    yield JobResult(job, error=f"{job.target}: {base_error}")
+                    continue
+                job = replace(job, base_artifact=str(done.artifact))
+            else:
+                lane.queue.popleft()
+            if lane.process is None or not lane.process.is_alive():
+                self._start(lane, preload=False)
+            assert lane.conn is not None
+            lane.conn.send(job)
+            lane.current, lane.started = job, time.monotonic()
             return
-        if lane.process is None or not lane.process.is_alive():
-            self._start(lane, preload=False)
-        job = lane.queue.popleft()
-        assert lane.conn is not None
-        lane.conn.send(job)
-        lane.current, lane.started = job, time.monotonic()
 
-    def _collect(self, busy: list[_Lane]) -> Iterator[JobResult]:
+    def _collect(self, busy: list[_Lane]) -> list[JobResult]:
+        """Wait for at least one busy lane to answer or overrun; those lanes become idle."""
         deadline = min(lane.started for lane in busy) + self.step_timeout
         ready = wait([lane.conn for lane in busy if lane.conn is not None],
                      timeout=max(0.0, deadline - time.monotonic()))
+        results = []
         for lane in busy:
             job = lane.current
             assert job is not None and lane.conn is not None
@@ -148,16 +183,16 @@ class WorkerLanes:
                 try:
                     message = lane.conn.recv()
                 except (EOFError, OSError):
-                    yield JobResult(job, seconds=elapsed, error=self._death(lane, job))
+                    results.append(JobResult(job, seconds=elapsed, error=self._death(lane, job)))
                     self._stop(lane)
                 else:
-                    yield _result(job, message)
-                self._dispatch(lane)
+                    results.append(_result(job, message))
+                lane.current = None
             elif elapsed >= self.step_timeout:
                 self._stop(lane)
-                yield JobResult(job, seconds=elapsed, error=(
-                    f"{job.target}: timed out after {self.step_timeout:g} s (worker stopped)"))
-                self._dispatch(lane)
+                results.append(JobResult(job, seconds=elapsed, error=(
+                    f"{job.target}: timed out after {self.step_timeout:g} s (worker stopped)")))
+        return results
 
     def _death(self, lane: _Lane, job: ConvertJob) -> str:
         process = lane.process
@@ -177,7 +212,7 @@ class WorkerLanes:
     def _start(self, lane: _Lane, *, preload: bool) -> None:
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_worker_main, args=(child, str(self.workdir), preload),
+            target=_worker_main, args=(child, str(self.workdir), lane.name, preload),
             name=f"qcheck-{lane.name}", daemon=True,
         )
         process.start()
@@ -207,11 +242,17 @@ def _result(job: ConvertJob, message: dict[str, Any]) -> JobResult:
     )
 
 
-def _worker_main(conn: Connection, workdir: str, preload: bool) -> None:
+def _worker_main(conn: Connection, workdir: str, lane: str, preload: bool) -> None:
     """One worker: convert and run jobs until its pipe closes or it is killed."""
     from qcheck.worker_tasks import WorkerState
 
-    if preload:
+    if lane == "onnx":
+        # The TensorFlow lane (export, reference, TFLite) is the critical path; this lane
+        # has less to do and yields the cores to it.
+        os.nice(10)
+    if preload and lane == "onnx":
+        import onnxruntime  # noqa: F401 - loading it is the point
+    elif preload:
         from qcheck.quiet import import_tensorflow
 
         import_tensorflow()

@@ -97,8 +97,13 @@ def reference_lab(reference: np.ndarray, output_range: InputRange, chunk: int = 
     return lab
 
 
-def out_of_range_fraction(values: np.ndarray, low: float, high: float) -> float:
+def out_of_range_fraction(values: np.ndarray, low: float, high: float, chunk: int = CHUNK
+                          ) -> float:
     """Share of ``values`` outside [low, high]: what a calibrated range would clip."""
     if values.size == 0:
         return 0.0
-    return float(np.mean((values < low) | (values > high)))
+    outside = 0
+    for start in range(0, len(values), chunk):
+        part = np.asarray(values[start:start + chunk])
+        outside += int(np.count_nonzero((part < low) | (part > high)))
+    return outside / values.size

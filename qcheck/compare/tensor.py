@@ -1,4 +1,7 @@
-"""Metrics for outputs that are not 3-channel images: SQNR, max error, top-1 agreement."""
+"""Metrics for outputs that are not 3-channel images: SQNR, max error, top-1 agreement.
+
+Each walks the outputs ``chunk`` samples at a time, so memory stays bounded for long runs.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,17 @@ import numpy as np
 
 __all__ = ["max_abs_error", "sqnr_db", "top1_agreement"]
 
+CHUNK = 16
 
-def sqnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
+
+def sqnr_db(reference: np.ndarray, candidate: np.ndarray, chunk: int = CHUNK) -> float:
     """Signal-to-quantization-noise ratio: 10·log10(Σref² / Σ(cand−ref)²)."""
-    noise = float(np.sum((candidate.astype(np.float64) - reference) ** 2))
-    signal = float(np.sum(reference.astype(np.float64) ** 2))
+    noise = signal = 0.0
+    for start in range(0, len(reference), chunk):
+        ref = np.asarray(reference[start:start + chunk], np.float64)
+        cand = np.asarray(candidate[start:start + chunk], np.float64)
+        noise += float(np.sum((cand - ref) ** 2))
+        signal += float(np.sum(ref**2))
     if noise == 0.0:
         return float("inf")
     if signal == 0.0:
@@ -18,8 +27,13 @@ def sqnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
     return 10.0 * float(np.log10(signal / noise))
 
 
-def max_abs_error(reference: np.ndarray, candidate: np.ndarray) -> float:
-    return float(np.max(np.abs(candidate.astype(np.float64) - reference)))
+def max_abs_error(reference: np.ndarray, candidate: np.ndarray, chunk: int = CHUNK) -> float:
+    worst = 0.0
+    for start in range(0, len(reference), chunk):
+        ref = np.asarray(reference[start:start + chunk], np.float64)
+        cand = np.asarray(candidate[start:start + chunk], np.float64)
+        worst = max(worst, float(np.max(np.abs(cand - ref), initial=0.0)))
+    return worst
 
 
 def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:

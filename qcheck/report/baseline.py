@@ -40,14 +40,19 @@ class Tolerances:
 
 def output_digests(outputs: np.ndarray, image_output: bool, output_range: InputRange
                    ) -> list[str]:
-    rounded: np.ndarray
-    if image_output:
-        unit = np.clip((outputs - output_range.low) / output_range.span, 0.0, 1.0)
-        rounded = np.round(unit * 255.0).astype(np.uint8)
-    else:
-        rounded = np.round(outputs.astype(np.float64), 4)
-    return [hashlib.sha256(np.ascontiguousarray(row).tobytes()).hexdigest()[:16]
-            for row in rounded]
+    """A short hash per output, on 8-bit levels for images: one row at a time, never a copy
+    of every output."""
+    digests = []
+    for row in outputs:
+        rounded: np.ndarray
+        if image_output:
+            unit = np.clip((np.asarray(row, np.float32) - output_range.low) / output_range.span,
+                           0.0, 1.0)
+            rounded = np.round(unit * 255.0).astype(np.uint8)
+        else:
+            rounded = np.round(np.asarray(row, np.float64), 4)
+        digests.append(hashlib.sha256(np.ascontiguousarray(rounded).tobytes()).hexdigest()[:16])
+    return digests
 
 
 def _tracked(metrics: Metrics) -> dict[str, float]:
