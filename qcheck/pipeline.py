@@ -12,9 +12,12 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import converters
 from qcheck.advise import FixedArtifact, advise
@@ -22,6 +25,8 @@ from qcheck.analyze.evidence import ModelEvidence
 from qcheck.cache import Cache
 from qcheck.compare.metrics import FLOAT16_MAX, compare_outputs, out_of_range_fraction
 from qcheck.errors import UsageError
+from qcheck.memory import release_free_memory
+from qcheck.report import charts
 from qcheck.report.baseline import (
     Tolerances,
     compare_baseline,
@@ -44,11 +49,13 @@ from qcheck.types import (
     TargetSpec,
     Thresholds,
 )
-from qcheck.workers import WorkerLanes
+from qcheck.workers import RUNTIME_LANE, TENSORFLOW_LANE, WorkerLanes
 
 __all__ = ["assess", "check"]
 
 ProgressFn = Callable[[str], None]
+# Evaluation pixels up to which two targets are compared at the same time (64 at 224×224).
+COMPARE_TWO_PIXELS = 64 * 224 * 224
 QAT_UNAVAILABLE = ("--qat (quantization-aware training) is not available in this version of "
                    "qcheck; its suggestion says how to do it by hand")
 
@@ -90,27 +97,33 @@ def check(
         # For a model new to the cache, workers load TensorFlow while this process reads images.
         session = Session.open(model, calib, eval, input_range, Path(workdir),
                                Cache(enabled=cache), lanes,
-                               prestart=sorted({"tflite"} | {s.format.value for s in specs}))
+                               prestart=[TENSORFLOW_LANE, RUNTIME_LANE])
         say(f"{len(session.evaluation)} evaluation and {len(session.calibration)} calibration "
             f"images ({session.summary.source})")
         jobs = {spec.name: session.job(spec) for spec in specs}
         by_key = {job.key: name for name, job in jobs.items()}
         reference = session.reference_job(stats=analysis)
-        busy = {job.lane for job in jobs.values() if not session.is_cached(job)}
-        if reference is not None or any(job.base is not None and not session.is_cached(job)
-                                        for job in jobs.values()):
-            busy.add("tflite")  # the reference and the float ONNX export need TensorFlow
-        lanes.prestart(sorted(busy))
+        if reference is not None or not all(session.is_cached(job) for job in jobs.values()):
+            lanes.prestart([TENSORFLOW_LANE, RUNTIME_LANE])
         visuals: dict[str, TargetVisuals] = {}
-        assessed: dict[str, TargetResult] = {}
         waiting: list[Outcome] = []
+        comparing = ThreadPoolExecutor(max_workers=_comparison_threads(session),
+                                       thread_name_prefix="qcheck-compare")
+        futures: dict[str, Future[TargetResult]] = {}
+
+        def compare(spec: TargetSpec, outcome: Outcome) -> TargetResult:
+            result = assess(spec, outcome, session, limits, visuals)
+            charts.predraw(result.metrics.channel_bias, visuals.get(spec.name), result.passed,
+                           limits)
+            release_free_memory()
+            say(f"{spec.name}: {_verdict(result)}")
+            return result
 
         def drain() -> None:
             while waiting:
                 done = waiting.pop(0)
                 spec = converters.TARGETS[by_key[done.job.key]]
-                assessed[spec.name] = assess(spec, done, session, limits, visuals)
-                say(f"{spec.name}: {_verdict(assessed[spec.name])}")
+                futures[spec.name] = comparing.submit(compare, spec, done)
 
         def on_result(outcome: Outcome) -> None:
             """Compare each target as soon as it and the float reference are there."""
@@ -119,14 +132,16 @@ def check(
                 drain()
 
         say(f"converting and running {len(specs)} target(s) in worker processes")
-        outcomes = session.run_jobs(([reference] if reference else []) + list(jobs.values()),
-                                    on_result)
-        _references(session, specs)  # from the workers or the cache; computed here on failure
-        drain()
-        for name, job in jobs.items():
-            if name not in assessed:
-                assessed[name] = assess(converters.TARGETS[name], outcomes[job.key], session,
-                                        limits, visuals)
+        with comparing:
+            outcomes = session.run_jobs(([reference] if reference else [])
+                                        + list(jobs.values()), on_result)
+            _references(session, specs)  # from the workers or the cache; else computed here
+            drain()
+            for name, job in jobs.items():
+                if name not in futures:
+                    futures[name] = comparing.submit(compare, converters.TARGETS[name],
+                                                     outcomes[job.key])
+            assessed = {name: future.result() for name, future in futures.items()}
         results = [assessed[spec.name] for spec in specs]
         artifacts: dict[str, bytes] = {}
         for spec in specs:
@@ -251,6 +266,13 @@ def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thr
         failures=failures,
         artifacts_seen=comparison.artifacts_seen,
     )
+
+
+def _comparison_threads(session: Session) -> int:
+    """Two targets are compared at once (numpy releases the GIL) unless the outputs are
+    large, where one at a time keeps memory flat."""
+    pixels = len(session.evaluation) * int(np.prod(session.evaluation.pixels.shape[1:3]))
+    return 2 if pixels <= COMPARE_TWO_PIXELS else 1
 
 
 def _wants_attribution(result: TargetResult, session: Session, analyze_all: bool) -> bool:

@@ -8,6 +8,7 @@ artifact is converted once (in a worker process) and reused by verification and 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from qcheck.load.images import images_from_arrays, load_folder
 from qcheck.quiet import import_tensorflow
 from qcheck.runners import KerasRunner
 from qcheck.types import Format, ImageSummary, InputRange, ModelInfo, SkippedImage, TargetSpec
-from qcheck.workers import ConvertJob, WorkerLanes
+from qcheck.workers import RUNTIME_LANE, TENSORFLOW_LANE, ConvertJob, WorkerLanes
 
 __all__ = ["ImagesArg", "Outcome", "Session", "resolve_images"]
 
@@ -39,10 +40,16 @@ class Outcome:
 
     job: ConvertJob
     content: bytes | None = None
-    outputs: np.ndarray | None = None
+    outputs_file: Path | None = None
     seconds: float = 0.0
     error: str | None = None
     cached: bool = False
+
+    @property
+    def outputs(self) -> np.ndarray | None:
+        """The target's outputs, memory-mapped afresh: pages stay resident only while a
+        caller holds the array, so a long run keeps at most the target in hand."""
+        return None if self.outputs_file is None else np.load(self.outputs_file, mmap_mode="r")
 
 
 @dataclass
@@ -58,6 +65,8 @@ class Session:
     _references: dict[str, np.ndarray] = field(default_factory=dict)
     _image_files: tuple[Path, Path] | None = None
     _reference_lab: np.ndarray | None = None
+    # Targets are compared on threads; the lazily computed references are shared by all.
+    _lock: threading.RLock = field(default_factory=threading.RLock)
     _stats_file: Path | None = None
     _produced: dict[str, Path] = field(default_factory=dict)  # artifacts made in this session
 
@@ -106,6 +115,10 @@ class Session:
         ``reference_job`` lets a worker compute them alongside the conversions; otherwise (or
         when that failed) this process runs the model itself.
         """
+        with self._lock:
+            return self._reference(half)
+
+    def _reference(self, half: str) -> np.ndarray:
         if half not in self._references:
             self._references[half] = self._load_reference(half)
         if not self.handle.outputs_known:
@@ -144,7 +157,7 @@ class Session:
             return None
         return ConvertJob(key=f"reference-{keys[1][:16]}", target="reference",
                           model_path=str(self.handle.path.resolve()), signed_io=self.signed_io,
-                          lane="tflite", kind="reference", options={"stats": stats})
+                          lane=TENSORFLOW_LANE, kind="reference", options={"stats": stats})
 
     def calibration_stats(self) -> Path | None:
         """Per-layer calibrated ranges a worker recorded with the reference, if any."""
@@ -152,6 +165,10 @@ class Session:
             self._stats_file
 
     def keep_reference(self, files: tuple[Path, Path] | None) -> None:
+        with self._lock:
+            self._keep_reference(files)
+
+    def _keep_reference(self, files: tuple[Path, Path] | None) -> None:
         """Adopt a worker's reference outputs (and cache them)."""
         if files is None:
             return
@@ -162,6 +179,10 @@ class Session:
         self.reference("evaluation")  # learns the output shape, which decides image or tensor
 
     def reference_lab(self) -> np.ndarray:
+        with self._lock:
+            return self._lab()
+
+    def _lab(self) -> np.ndarray:
         """The evaluation reference in CIELAB, shared by every target's comparison."""
         if self._reference_lab is None:
             from qcheck.compare.metrics import reference_lab
@@ -173,8 +194,10 @@ class Session:
             model: ModelHandle | None = None, run: bool = True) -> ConvertJob:
         """The job that converts (and with ``run``, runs) ``spec``.
 
-        Every ONNX target starts from the float ONNX export, itself a job of the TensorFlow
-        lane, so only that lane loads TensorFlow.
+        Work is split so the TensorFlow lane does only what needs TensorFlow: it converts the
+        TFLite variants and exports the float ONNX; the runtime lane converts the ONNX variants
+        from that export and runs every artifact (LiteRT and ONNX Runtime). A job that runs
+        what another job converts names that job as its ``base``.
         """
         handle = model or self.handle
         options = options or converters.ConversionOptions()
@@ -184,14 +207,20 @@ class Session:
                         input_range=str(self.input_range),
                         calibration=self.calibration.digest() if calibrated else None,
                         evaluation=self.evaluation.digest() if run else None)
-        is_export = spec.name == ONNX_EXPORT and not run
         base = None
-        if spec.format is Format.ONNX and not is_export:
+        lane = RUNTIME_LANE
+        if spec.format is Format.TFLITE:
+            if run:
+                base = self.job(spec, options=options, model=handle, run=False)
+            else:
+                lane = TENSORFLOW_LANE
+        elif spec.name == ONNX_EXPORT and not run:
+            lane = TENSORFLOW_LANE
+        else:
             base = self.job(converters.TARGETS[ONNX_EXPORT], model=handle, run=False)
         return ConvertJob(key=key, target=spec.name, model_path=str(handle.path.resolve()),
-                          signed_io=self.signed_io,
-                          lane="tflite" if is_export else spec.format.value,
-                          options=options.to_dict(), run=run, base=base)
+                          signed_io=self.signed_io, lane=lane, options=options.to_dict(),
+                          run=run, base=base)
 
     def run_jobs(self, jobs: Sequence[ConvertJob],
                  on_result: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
@@ -216,12 +245,15 @@ class Session:
                 if exported is not None:
                     job = replace(job, base_artifact=str(exported))
                 elif base.key not in {p.key for p in pending}:
-                    pending.insert(0, base)  # before anything that waits for it
+                    pending.append(base)
             if job.key not in {p.key for p in pending}:
                 pending.append(job)
+        # The float ONNX export unblocks the runtime lane, the reference every comparison.
+        pending.sort(key=lambda job: 0 if job.target == ONNX_EXPORT and not job.run
+                     else 1 if job.kind == "reference" else 2)
         if pending:
             self.lanes.images(*self.image_files(), str(self.input_range))
-            for result in self.lanes.run(pending):
+            for result in self.lanes.run_in_background(pending):
                 if result.job.kind == "reference":
                     if result.error_kind == "model":
                         raise ModelLoadError(result.error or "the model could not be loaded")
@@ -246,13 +278,13 @@ class Session:
         return {"calibration", "evaluation"} <= set(self._references)
 
     def image_files(self) -> tuple[Path, Path]:
-        """The preprocessed pixels, written once for the workers to memory-map."""
+        """The preprocessed pixels, written once for the workers to memory-map (this process
+        maps them too, from then on)."""
         if self._image_files is None:
-            calib = self.workdir / "calibration.npy"
-            evaluation = self.workdir / "evaluation.npy"
-            np.save(calib, self.calibration.pixels)
-            np.save(evaluation, self.evaluation.pixels)
-            self._image_files = (calib, evaluation)
+            self.calibration = self.calibration.stored_in(self.workdir / "calibration.npy")
+            self.evaluation = self.evaluation.stored_in(self.workdir / "evaluation.npy")
+            self._image_files = (self.workdir / "calibration.npy",
+                                 self.workdir / "evaluation.npy")
         return self._image_files
 
     def is_cached(self, job: ConvertJob) -> bool:
@@ -266,10 +298,9 @@ class Session:
             return None
         outputs = None
         if job.run:
-            path = self.cache.get_file(job.key, "outputs.npy")
-            if path is None:
+            outputs = self.cache.get_file(job.key, "outputs.npy")
+            if outputs is None:
                 return None
-            outputs = np.load(path, mmap_mode="r")
         return Outcome(job, artifact.read_bytes(), outputs, cached=True)
 
     def _store(self, result: Any) -> Outcome:
@@ -277,11 +308,10 @@ class Session:
         if result.error is not None or result.artifact is None:
             return Outcome(job, seconds=result.seconds, error=result.error or "no artifact")
         content = result.artifact.read_bytes()
-        outputs = np.load(result.outputs, mmap_mode="r") if result.outputs is not None else None
         self.cache.put_file(job.key, "artifact", result.artifact)
         if result.outputs is not None:
             self.cache.put_file(job.key, "outputs.npy", result.outputs)
-        return Outcome(job, content, outputs, seconds=result.seconds)
+        return Outcome(job, content, result.outputs, seconds=result.seconds)
 
 
 def _info_key(digest: str) -> str:

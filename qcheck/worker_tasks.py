@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from qcheck.memory import release_free_memory
+
 __all__ = ["WorkerState"]
 
 
@@ -23,6 +25,7 @@ class WorkerState:
         import converters
         from qcheck.errors import QcheckError
         from qcheck.runners import runner_for
+        from qcheck.types import Format
 
         started = time.perf_counter()
         if job.kind == "reference":
@@ -35,23 +38,26 @@ class WorkerState:
                         "seconds": time.perf_counter() - started}
         spec = converters.TARGETS[job.target]
         try:
-            if job.artifact is not None:
-                content = Path(job.artifact).read_bytes()
-                artifact = Path(job.artifact)
+            existing = job.artifact or (job.base_artifact if spec.format is Format.TFLITE
+                                        else None)
+            if existing is not None:  # a TFLite base is the converted artifact itself
+                content = Path(existing).read_bytes()
+                artifact = Path(existing)
             else:
                 content = _inject_fault(job.target, self._convert(job, spec))
                 artifact = self.workdir / f"{job.key}{spec.suffix}"
                 artifact.write_bytes(content)
             reply: dict[str, Any] = {"artifact": str(artifact)}
             if job.run:
-                with runner_for(spec.format, content) as runner:
-                    outputs = runner.infer_all(self._feed(job.evaluation, job.input_range))
                 target = self.workdir / f"{job.key}.npy"
-                np.save(target, outputs)
+                feed = self._feed(job.evaluation, job.input_range)
+                with runner_for(spec.format, content) as runner:
+                    runner.infer_to_file(feed, len(feed.images), target)
                 reply["outputs"] = str(target)
         except QcheckError as exc:
             reply = {"error": str(exc)}
         reply["seconds"] = time.perf_counter() - started
+        release_free_memory()
         return reply
 
     def _reference(self, job: Any) -> dict[str, Any]:
@@ -73,9 +79,9 @@ class WorkerState:
                     stats_path = self.workdir / f"{job.key}-stats.npz"
                     save_stats(stats_path, input_stats, stats)
                     paths["stats"] = str(stats_path)
+                    np.save(target, outputs)
                 else:
-                    outputs = runner.infer_all(feed)
-                np.save(target, outputs)
+                    runner.infer_to_file(feed, len(feed.images), target)
                 paths[half] = str(target)
         return {"artifact": paths["calibration"], "outputs": paths["evaluation"],
                 "stats": paths.get("stats")}

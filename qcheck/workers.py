@@ -4,19 +4,21 @@ TensorFlow's and LiteRT's security notes say to treat a model as untrusted code 
 interpreters are not sandboxes; a segfault, an abort or an out-of-memory kill in one conversion
 becomes that target's ``error`` here, and the other targets still finish.
 
-Jobs are grouped into *lanes* (one per format family). A lane is one long-lived worker that
-converts and runs every target of its family in turn; the two lanes run in parallel on the
-machine's two cores. Only the TensorFlow lane loads TensorFlow and the model: it also exports
-the float ONNX, which the ONNX Runtime lane takes from there (so that lane stays small). A
-worker that dies or overruns its step timeout is replaced, and its lane carries on with the
-jobs left.
+Jobs are grouped into two *lanes*, each one long-lived worker taking its jobs in turn, in
+parallel on the machine's two cores. Only the TensorFlow lane loads TensorFlow and the model:
+it converts to TFLite, exports the float ONNX and computes the Keras reference. The runtime lane
+converts the ONNX variants from that export and runs every artifact, so it stays small. A worker
+that dies or overruns its step timeout is replaced, and its lane carries on with the jobs left.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
 import signal
+import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -26,7 +28,13 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_STEP_TIMEOUT", "ConvertJob", "JobResult", "WorkerLanes"]
+__all__ = ["DEFAULT_STEP_TIMEOUT", "RUNTIME_LANE", "TENSORFLOW_LANE", "ConvertJob", "JobResult",
+           "WorkerLanes"]
+
+# TensorFlow's converter, the float ONNX export and the Keras reference need TensorFlow; ONNX
+# Runtime's quantizer and every interpreter (LiteRT, ONNX Runtime) do not.
+TENSORFLOW_LANE = "tensorflow"
+RUNTIME_LANE = "runtime"
 
 # Seconds one conversion-and-run step may take before its worker is stopped.
 DEFAULT_STEP_TIMEOUT = 900.0
@@ -65,6 +73,7 @@ class JobResult:
     error: str | None = None
     error_kind: str | None = None  # "model": the model itself could not be loaded
     extra: str | None = None  # a reference job's per-layer calibration ranges (.npz)
+    tensorflow_loaded: bool = False  # whether the worker that ran it had loaded TensorFlow
 
 
 @dataclass
@@ -135,6 +144,32 @@ class WorkerLanes:
             self.close()
             raise
 
+    def run_in_background(self, jobs: Sequence[ConvertJob]) -> Iterator[JobResult]:
+        """``run`` on a thread of its own: lanes get their next job the moment they finish,
+        even while the caller is busy with an earlier result."""
+        results: queue.Queue[JobResult | BaseException | None] = queue.Queue()
+
+        def pump() -> None:
+            try:
+                for result in self.run(jobs):
+                    results.put(result)
+            except BaseException as exc:  # handed to the caller's thread
+                results.put(exc)
+            finally:
+                results.put(None)
+
+        thread = threading.Thread(target=pump, name="qcheck-lanes", daemon=True)
+        thread.start()
+        try:
+            while (item := results.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if thread.is_alive():  # the caller stopped early: stop the workers too
+                self.close()
+                thread.join(timeout=10)
+
     def close(self) -> None:
         for lane in self._lanes.values():
             self._stop(lane)
@@ -146,22 +181,22 @@ class WorkerLanes:
         self.close()
 
     def _dispatch(self, lane: _Lane) -> Iterator[JobResult]:
-        """Send the lane's next job whose base is ready; yields the jobs that cannot run."""
+        """Send the lane's first job whose base is ready (jobs still waiting keep their place);
+        yields the jobs that cannot run because their base failed."""
         lane.current = None
-        while lane.queue:
-            job = lane.queue[0]
+        for job in list(lane.queue):
             if job.base is not None and job.base_artifact is None:
                 done = self._finished.get(job.base.key)
                 if done is None:
-                    return  # waits for its base; the lane stays idle until then
-                lane.queue.popleft()
+                    continue  # its base is still to come
+                lane.queue.remove(job)
                 if done.error is not None or done.artifact is None:
                     base_error = (done.error or "no artifact").split(": ", 1)[-1]
                     yield JobResult(job, error=f"{job.target}: {base_error}")
                     continue
                 job = replace(job, base_artifact=str(done.artifact))
             else:
-                lane.queue.popleft()
+                lane.queue.remove(job)
             if lane.process is None or not lane.process.is_alive():
                 self._start(lane, preload=False)
             assert lane.conn is not None
@@ -239,6 +274,7 @@ def _result(job: ConvertJob, message: dict[str, Any]) -> JobResult:
         error=message.get("error"),
         error_kind=message.get("error_kind"),
         extra=message.get("stats"),
+        tensorflow_loaded=bool(message.get("tensorflow_loaded")),
     )
 
 
@@ -246,11 +282,11 @@ def _worker_main(conn: Connection, workdir: str, lane: str, preload: bool) -> No
     """One worker: convert and run jobs until its pipe closes or it is killed."""
     from qcheck.worker_tasks import WorkerState
 
-    if lane == "onnx":
-        # The TensorFlow lane (export, reference, TFLite) is the critical path; this lane
-        # has less to do and yields the cores to it.
+    if lane == RUNTIME_LANE:
+        # The TensorFlow lane (conversions, export, reference) is the critical path; this
+        # lane has less to do and yields the cores to it.
         os.nice(10)
-    if preload and lane == "onnx":
+    if preload and lane == RUNTIME_LANE:
         import onnxruntime  # noqa: F401 - loading it is the point
     elif preload:
         from qcheck.quiet import import_tensorflow
@@ -267,4 +303,5 @@ def _worker_main(conn: Connection, workdir: str, lane: str, preload: bool) -> No
         except Exception as exc:  # a bug, not a model problem: report it, keep the worker alive
             reply = {"error": f"{job.target}: internal error: {exc!r}",
                      "trace": traceback.format_exc()}
+        reply["tensorflow_loaded"] = "tensorflow" in sys.modules
         conn.send(reply)

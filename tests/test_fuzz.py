@@ -85,7 +85,7 @@ def test_mutated_tflite_artifacts_never_take_qcheck_down(enhancer, tmp_path: Pat
         path = tmp_path / f"a{index}.tflite"
         path.write_bytes(data)
         jobs.append(ConvertJob(key=f"fuzz{index}", target="tflite-int8", model_path="",
-                               signed_io=False, lane="tflite", artifact=str(path)))
+                               signed_io=False, lane="runtime", artifact=str(path)))
     started = time.monotonic()
     with WorkerLanes(tmp_path, step_timeout=30) as lanes:
         lanes.images(tmp_path / "calib.npy", tmp_path / "eval.npy", "0:1")

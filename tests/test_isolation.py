@@ -63,3 +63,41 @@ def test_a_corrupted_artifact_is_refused_not_fatal(enhancer_path: Path, tmp_path
 def test_runtimes_refuse_garbage_with_a_runtime_failure(runner) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RuntimeFailure), runner(b"\x00garbage" * 64):
         pass
+
+
+def test_only_the_tensorflow_lane_loads_tensorflow(enhancer_path: Path, tmp_path: Path) -> None:
+    """The runtime lane converts ONNX from the TensorFlow lane's export and runs artifacts of
+    both formats without ever importing TensorFlow (what keeps the process tree small)."""
+    import converters
+    from qcheck.cache import Cache
+    from qcheck.session import Session
+
+    session = Session.open(str(enhancer_path), None, None, "0:1", tmp_path, Cache(enabled=False))
+    try:
+        jobs = [session.job(converters.TARGETS[name]) for name in ("onnx-int8", "tflite-int8")]
+        pending = [job.base for job in jobs if job.base is not None] + jobs
+        session.lanes.images(*session.image_files(), "0:1")
+        results = {r.job.key: r for r in session.lanes.run(pending)}
+    finally:
+        session.close()
+    assert len(results) == 4
+    for job in jobs:
+        assert job.lane == "runtime" and job.base is not None
+        assert job.base.lane == "tensorflow"
+        assert results[job.base.key].error is None and results[job.base.key].tensorflow_loaded
+        done = results[job.key]
+        assert done.error is None and done.outputs is not None
+        assert not done.tensorflow_loaded
+
+
+def test_a_job_whose_base_failed_reports_that_failure(enhancer_path: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QCHECK_FAULT_INJECTION", "onnx-fp32:abort")  # the shared export
+    code, report = _check(enhancer_path, tmp_path / "r", "onnx-fp16,onnx-int8,tflite-fp16")
+    capsys.readouterr()
+    assert code == 3
+    by_name = {t["name"]: t for t in report["targets"]}
+    for name in ("onnx-fp16", "onnx-int8"):
+        assert by_name[name]["error"].startswith(f"{name}: the converter or runtime crashed")
+    assert by_name["tflite-fp16"]["passed"]

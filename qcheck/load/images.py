@@ -57,6 +57,15 @@ class ImageSet:
     def _digest(self) -> str:
         return hashlib.sha256(np.ascontiguousarray(self.pixels).tobytes()).hexdigest()
 
+    def stored_in(self, path: Path) -> ImageSet:
+        """The same images, now read from the ``.npy`` file at ``path`` (memory-mapped, so
+        they need not stay resident), written here if absent."""
+        if not path.exists():
+            np.save(path, self.pixels)
+        stored = ImageSet(self.names, np.load(path, mmap_mode="r"), self.source, self.skipped)
+        stored.__dict__["_digest"] = self.digest()  # same pixels, same hash
+        return stored
+
     def subset(self, keep: Sequence[int]) -> ImageSet:
         return ImageSet(
             names=tuple(self.names[i] for i in keep),
@@ -66,6 +75,18 @@ class ImageSet:
         )
 
 
+# Pixels per inference batch: 16 images up to 128×128, 5 at 224×224. A backend's working memory
+# grows with the batch (MobileNet-style expansions hold ~100 floats per pixel), its speed
+# barely does past a few large images.
+BATCH_PIXELS = 1 << 18
+MAX_BATCH = 16
+
+
+def batch_size_for(size: tuple[int, ...]) -> int:
+    pixels = int(np.prod(size)) if len(size) else 1
+    return max(1, min(MAX_BATCH, BATCH_PIXELS // max(pixels, 1)))
+
+
 class ModelFeed:
     """Batches of model-ready input, in the model's value range; iterable any number of times.
 
@@ -73,10 +94,10 @@ class ModelFeed:
     backends see the very same numbers.
     """
 
-    def __init__(self, images: ImageSet, input_range: InputRange, batch_size: int = 16):
+    def __init__(self, images: ImageSet, input_range: InputRange, batch_size: int | None = None):
         self.images = images
         self.input_range = input_range
-        self.batch_size = batch_size
+        self.batch_size = batch_size or batch_size_for(images.pixels.shape[1:3])
 
     def __len__(self) -> int:
         return len(self.images)

@@ -4,39 +4,70 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from qcheck.report.visuals import HISTOGRAM_EDGES, TargetVisuals
-from qcheck.types import Attribution
+from qcheck.types import Attribution, Thresholds
 
-__all__ = ["attribution_chart", "bias_chart", "histogram_chart", "image_rows"]
+__all__ = ["attribution_chart", "bias_chart", "histogram_chart", "image_rows", "predraw"]
 
 _CHANNEL_COLOURS = {"r": "#d1242f", "g": "#1a7f37", "b": "#0969da"}
 
 
 def _figure(width: float, height: float) -> tuple[Any, Any]:
-    import matplotlib
+    # Figures made without pyplot have no global state, so charts can be drawn on the
+    # comparison threads while other targets are still converting.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height), dpi=110)
+    figure = Figure(figsize=(width, height), dpi=110)
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots()
 
 
 def _png(figure: Any) -> str:
-    import matplotlib.pyplot as plt
-
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png")
-    plt.close(figure)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+_DRAWN: dict[tuple[Any, ...], Any] = {}
+# matplotlib is not thread-safe (its text parser has global state): one chart at a time.
+_DRAWING = threading.Lock()
+
+
+def _memo(key: tuple[Any, ...], draw: Callable[[], Any]) -> Any:
+    """Charts drawn ahead of the page (``predraw``) are drawn once."""
+    with _DRAWING:
+        if key not in _DRAWN:
+            if len(_DRAWN) > 256:
+                _DRAWN.clear()
+            _DRAWN[key] = draw()
+        return _DRAWN[key]
+
+
+def predraw(channel_bias: dict[str, float] | None, visuals: TargetVisuals | None,
+            passed: bool, thresholds: Thresholds) -> None:
+    """Draw one target's charts now (on a comparison thread) for the page to reuse."""
+    if channel_bias:
+        bias_chart(channel_bias, thresholds.max_channel_bias)
+    if visuals is not None:
+        histogram_chart(visuals, thresholds.max_delta_e)
+        if not passed:
+            image_rows(visuals)
+
+
 def bias_chart(channel_bias: dict[str, float], limit: float) -> str:
+    return str(_memo(("bias", tuple(sorted(channel_bias.items())), limit),
+                     lambda: _bias_chart(channel_bias, limit)))
+
+
+def _bias_chart(channel_bias: dict[str, float], limit: float) -> str:
     figure, axes = _figure(3.2, 2.2)
     names = list(channel_bias)
     values = [channel_bias[n] for n in names]
@@ -52,6 +83,11 @@ def bias_chart(channel_bias: dict[str, float], limit: float) -> str:
 
 
 def histogram_chart(visuals: TargetVisuals, limit: float) -> str:
+    return str(_memo(("histogram", visuals.digest(), limit),
+                     lambda: _histogram_chart(visuals, limit)))
+
+
+def _histogram_chart(visuals: TargetVisuals, limit: float) -> str:
     figure, axes = _figure(3.6, 2.2)
     edges = HISTOGRAM_EDGES[:-1]
     counts = visuals.histogram.astype(float)
@@ -66,6 +102,11 @@ def histogram_chart(visuals: TargetVisuals, limit: float) -> str:
 
 
 def attribution_chart(attribution: Sequence[Attribution], threshold: float) -> str:
+    with _DRAWING:
+        return _attribution_chart(attribution, threshold)
+
+
+def _attribution_chart(attribution: Sequence[Attribution], threshold: float) -> str:
     top = list(attribution[:10])[::-1]
     figure, axes = _figure(5.4, 0.35 * len(top) + 0.9)
     labels = [f"{a.layer} · {a.cause.value}" for a in top]
@@ -81,11 +122,15 @@ def attribution_chart(attribution: Sequence[Attribution], threshold: float) -> s
 
 def image_rows(visuals: TargetVisuals) -> list[dict[str, Any]]:
     """float | target | ΔE heatmap, for each of the worst evaluation images."""
+    return list(_memo(("images", visuals.digest()), lambda: _image_rows(visuals)))
+
+
+def _image_rows(visuals: TargetVisuals) -> list[dict[str, Any]]:
     rows = []
     vmax = max(5.0, float(np.percentile(visuals.delta_e, 99)))
     for index, name in enumerate(visuals.names):
-        figure, _ = _figure(7.5, 2.6)
-        figure.clf()
+        figure, first = _figure(7.5, 2.6)
+        first.remove()
         panels = figure.subplots(1, 3)
         panels[0].imshow(np.clip(visuals.reference[index], 0, 1), interpolation="nearest")
         panels[0].set_title("float", fontsize=9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
 
 import numpy as np
@@ -41,6 +42,22 @@ class BaseRunner(ABC):
 
     def infer_all(self, batches: Iterable[np.ndarray]) -> np.ndarray:
         return np.concatenate([self.infer(batch) for batch in batches], axis=0)
+
+    def infer_to_file(self, batches: Iterable[np.ndarray], count: int, path: Path) -> None:
+        """Write the outputs of ``count`` samples to a ``.npy`` file batch by batch, so memory
+        holds one batch however many samples there are."""
+        stored: np.ndarray | None = None
+        done = 0
+        for batch in batches:
+            result = self.infer(batch)
+            if stored is None:
+                stored = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                                   shape=(count, *result.shape[1:]))
+            stored[done:done + len(result)] = result
+            done += len(result)
+        if stored is None or done != count:
+            raise ValueError(f"{self.name}: expected {count} outputs, produced {done}")
+        del stored  # unmapping writes it out
 
     def __enter__(self) -> BaseRunner:
         self.activate()
