@@ -152,12 +152,20 @@ class Session:
         """A worker job for the float outputs (and, with ``stats``, the calibrated ranges of
         every layer), unless the cache already has them; it runs in the TensorFlow lane."""
         keys = [self._reference_key(self.calibration), self._reference_key(self.evaluation)]
-        have = all(self.cache.get_file(k, "reference.npy") for k in keys)
-        if have and (not stats or self.cache.get_file(keys[0], "stats.npz")):
+        if all(self.cache.get_file(k, "reference.npy") for k in keys):
+            # Only the ranges missing: the analysis records them itself (it loads the model
+            # anyway), rather than a worker loading TensorFlow for them.
             return None
         return ConvertJob(key=f"reference-{keys[1][:16]}", target="reference",
                           model_path=str(self.handle.path.resolve()), signed_io=self.signed_io,
                           lane=TENSORFLOW_LANE, kind="reference", options={"stats": stats})
+
+    def keep_stats(self, write: Callable[[Path], None]) -> None:
+        """Cache per-layer calibrated ranges recorded in this process (``write`` saves them)."""
+        path = self.workdir / "calibration-stats.npz"
+        write(path)
+        self._stats_file = path
+        self.cache.put_file(self._reference_key(self.calibration), "stats.npz", path)
 
     def calibration_stats(self) -> Path | None:
         """Per-layer calibrated ranges a worker recorded with the reference, if any."""

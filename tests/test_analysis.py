@@ -149,3 +149,40 @@ def test_no_analysis_skips_findings_and_attribution(clean) -> None:  # type: ign
     report = qcheck.check(clean, targets=["tflite-int8"], analysis=False,
                           thresholds=qcheck.Thresholds(max_delta_e=0.0001))
     assert report.findings == () and report.target("tflite-int8").attribution == ()
+
+
+@pytest.mark.parametrize("target", ["tflite-int8-per-tensor", "onnx-fp16", "tflite-int16x8"])
+def test_batched_simulation_matches_one_pass_per_configuration(enhancer, target: str) -> None:  # type: ignore[no-untyped-def]
+    """The traced, batched forward (per-sample masks, shadow layers with rounded weights)
+    gives what quantizing the named layers in place and running each configuration alone
+    gives."""
+    import converters
+    from qcheck.analyze.graph import activation_stats, layer_facts
+    from qcheck.analyze.schemes import scheme_for
+    from qcheck.analyze.simulate import _TRACES, Config, Simulation
+    from qcheck.types import InputRange
+
+    images = tiny_models.training_images(3, seed=4)
+    input_stats, calib_stats = activation_stats(enhancer, [tiny_models.training_images(8)])
+    # Narrower ranges than calibration gave, so clipping changes something too.
+    for stats in calib_stats.values():
+        stats.high *= 0.7
+    sim = Simulation(model=enhancer, facts=layer_facts(enhancer),
+                     scheme=scheme_for(converters.TARGETS[target]), inputs=images,
+                     reference=np.asarray(enhancer(images, training=False)),
+                     output_range=InputRange.parse("0:1"), input_stats=input_stats,
+                     calib_stats=calib_stats, batch_size=7)  # chunks mix configurations
+    weighted = [f.name for f in sim.facts if f.weighted]
+    configs = [Config(), Config(weights=(weighted[0],)), Config(activations=("conv_b",)),
+               Config(clip_only=("conv_a",)), Config(quantize_input=True),
+               Config(weights=tuple(weighted), activations=tuple(calib_stats),
+                      quantize_input=True)]
+    batched = sim.outputs_each(configs)
+    assert any(v is not None for v in _TRACES[enhancer].values())  # the traced path ran
+    alone = [sim._eager(config) for config in configs]
+    for config, got, expected in zip(configs, batched, alone, strict=True):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=str(config))
+    assert np.abs(alone[0] - sim.reference).max() < 1e-5  # nothing quantized: the float model
+    changed = [np.abs(a - alone[0]).max() for a in alone[1:]]
+    assert sum(c > 1e-4 for c in changed) >= 3  # the configurations do change the outputs

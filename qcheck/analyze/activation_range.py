@@ -6,7 +6,7 @@ import numpy as np
 
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.graph import ActivationStats
-from qcheck.analyze.simulate import Simulation
+from qcheck.analyze.simulate import Config, Simulation
 from qcheck.types import Attribution, Cause, Finding, Severity
 
 __all__ = ["BRANCH_RATIO", "OUTLIER_RATIO", "attribute", "findings"]
@@ -78,9 +78,11 @@ def attribute(sim: Simulation) -> list[Attribution]:
     if sim.scheme.activations not in ("uint8", "int16"):
         return []
     levels = 255 if sim.scheme.activations == "uint8" else 65535
+    names = list(sim.calib_stats)
+    each = sim.measure_each([Config(activations=(name,)) for name in names])
     result = []
-    for name, stats in sim.calib_stats.items():
-        measured = sim.measure(sim.outputs(activations=[name]))
+    for name, measured in zip(names, each, strict=True):
+        stats = sim.calib_stats[name]
         span = max(stats.high, 0.0) - min(stats.low, 0.0)
         result.append(Attribution(name, Cause.ACTIVATION_RANGE, measured.delta_e, {
             "range": [round(stats.low, 6), round(stats.high, 6)],

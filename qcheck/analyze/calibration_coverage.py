@@ -7,7 +7,7 @@ import numpy as np
 from skimage import color
 
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.analyze.simulate import Simulation
+from qcheck.analyze.simulate import Config, Simulation
 from qcheck.types import Attribution, Cause
 
 __all__ = ["attribute", "clipped_fractions", "missing_colours"]
@@ -15,13 +15,17 @@ __all__ = ["attribute", "clipped_fractions", "missing_colours"]
 _HUES = ("red", "orange", "yellow", "chartreuse", "green", "spring green", "cyan", "azure",
          "blue", "violet", "magenta", "rose")
 MIN_SATURATION = 0.35
+HUE_PIXELS = 200_000
 MIN_CLIPPED = 0.001  # layers clipping fewer evaluation values are not worth a pass
 
 
 def missing_colours(calib: np.ndarray, evaluation: np.ndarray) -> list[str]:
     """Hues that make up ≥ 2 % of the evaluation's saturated pixels but < 0.5 % of calibration's."""
     def share(pixels: np.ndarray) -> np.ndarray:
-        hsv = color.rgb2hsv(pixels.reshape(-1, 3)[None])[0]
+        # Hue shares of a regular grid of at most HUE_PIXELS pixels: the same proportions.
+        step = max(1, int(np.ceil(np.sqrt(pixels[..., 0].size / HUE_PIXELS))))
+        grid = np.asarray(pixels[:, ::step, ::step] if pixels.ndim == 4 else pixels)
+        hsv = color.rgb2hsv(grid.reshape(-1, 3)[None])[0]
         saturated = hsv[(hsv[:, 1] >= MIN_SATURATION) & (hsv[:, 2] >= 0.2)]
         if not len(saturated):
             return np.zeros(len(_HUES))
@@ -50,11 +54,10 @@ def attribute(sim: Simulation, evidence: ModelEvidence) -> list[Attribution]:
     fractions = clipped_fractions(sim)
     lacking = missing_colours(evidence.calib_pixels, evidence.eval_pixels)
     seen_stats = sim.eval_stats
+    clipped = {name: f for name, f in fractions.items() if f >= MIN_CLIPPED}
+    each = sim.measure_each([Config(clip_only=(name,)) for name in clipped])
     result = []
-    for name, fraction in fractions.items():
-        if fraction < MIN_CLIPPED:
-            continue
-        measured = sim.measure(sim.outputs(clip_only=[name]))
+    for (name, fraction), measured in zip(clipped.items(), each, strict=True):
         calib = sim.calib_stats[name]
         seen = seen_stats.get(name)
         result.append(Attribution(name, Cause.CALIBRATION_COVERAGE, measured.delta_e, {

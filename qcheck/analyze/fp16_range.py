@@ -7,7 +7,7 @@ import numpy as np
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.graph import LayerFacts
 from qcheck.analyze.schemes import ONNX_FP16_CLAMP
-from qcheck.analyze.simulate import Simulation
+from qcheck.analyze.simulate import Config, Simulation
 from qcheck.types import Attribution, Cause, Finding, Severity
 
 __all__ = ["FLOAT16_MAX", "FLOAT16_MIN_NORMAL", "attribute", "findings", "weight_report"]
@@ -66,11 +66,10 @@ def findings(evidence: ModelEvidence) -> list[Finding]:
 def attribute(sim: Simulation) -> list[Attribution]:
     result = []
     if sim.scheme.weights == "fp16":
-        for facts in sim.facts:
-            if not facts.weighted:
-                continue
+        weighted = [facts for facts in sim.facts if facts.weighted]
+        each = sim.measure_each([Config(weights=(facts.name,)) for facts in weighted])
+        for facts, measured in zip(weighted, each, strict=True):
             report = weight_report(facts, sim.scheme.fp16_clamp)
-            measured = sim.measure(sim.outputs(weights=[facts.name]))
             cause = Cause.FP16_RANGE if _beyond(report) else Cause.WEIGHT_ROUNDING
             result.append(Attribution(facts.name, cause, measured.delta_e, {
                 "weights": "float16", "converter_clamp": sim.scheme.fp16_clamp,
@@ -78,9 +77,11 @@ def attribute(sim: Simulation) -> list[Attribution]:
                 "chroma_share": round(measured.chroma_share, 3)}))
     if sim.scheme.activations == "fp16":
         seen_stats = sim.eval_stats
-        for name, stats in sim.calib_stats.items():
+        names = list(sim.calib_stats)
+        each = sim.measure_each([Config(activations=(name,)) for name in names])
+        for name, measured in zip(names, each, strict=True):
+            stats = sim.calib_stats[name]
             seen = seen_stats.get(name, stats)
-            measured = sim.measure(sim.outputs(activations=[name]))
             beyond = max(stats.absmax, seen.absmax) > FLOAT16_MAX
             result.append(Attribution(
                 name, Cause.FP16_RANGE if beyond else Cause.ACTIVATION_RANGE, measured.delta_e,

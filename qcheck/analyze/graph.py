@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["ActivationStats", "Kernel", "LayerFacts", "activation_stats", "forward",
-           "layer_facts", "load_stats", "record_stats", "save_stats"]
+           "layer_facts", "load_stats", "record_stats", "save_stats", "traced_forward"]
 
 Hook = Callable[[Any, Any], Any]  # (layer, output tensor) -> output tensor
 
@@ -124,6 +124,66 @@ def forward(model: Any, inputs: np.ndarray, hook: Hook | None = None,
     if isinstance(outputs, list | tuple):
         outputs = outputs[0]
     return np.asarray(outputs)
+
+
+def traced_forward(model: Any, hooked: dict[str, int], kind: str | None,
+                   shadows: dict[str, Any]) -> Any:
+    """A ``tf.function`` of the whole model where, per sample, each hooked layer can run with
+    its rounded weights (its ``shadows`` copy) and have its output clipped to the calibrated
+    range and fake-quantized as ``kind``.
+
+    Call it as ``f(x, weights, act, clip, scale, zero, low, high)``: the three masks are
+    (batch, hooked layers); the other four hold one value per hooked layer.
+    """
+    import tensorflow as tf
+
+    from qcheck.analyze.schemes import CODE_RANGES
+
+    lowest, highest = CODE_RANGES.get(kind or "", (0.0, 0.0))
+
+    def quantized(y: Any, scale: Any, zero: Any) -> Any:
+        if kind == "fp16":
+            return tf.cast(tf.cast(y, tf.float16), tf.float32)
+        codes = tf.clip_by_value(tf.round(y / scale) + zero, lowest, highest)
+        return (codes - zero) * scale
+
+    def run(x: Any, weights: Any, act: Any, clip: Any, scale: Any, zero: Any, low: Any,
+            high: Any) -> Any:
+        def wrap(layer: Any) -> Callable[..., Any]:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                kwargs.pop("training", None)
+                y = _call(layer, args, kwargs)
+                k = hooked.get(layer.name)
+                if k is None or isinstance(y, list | tuple):
+                    return y
+                shape = [-1] + [1] * (len(y.shape) - 1)
+                shadow = shadows.get(layer.name)
+                rounded = tf.reshape(weights[:, k], shape) > 0
+                clipped = tf.reshape(clip[:, k], shape) > 0
+                acting = tf.reshape(act[:, k], shape) > 0
+
+                def changed(y: Any = y) -> Any:
+                    if shadow is not None:
+                        y = tf.where(rounded, _call(shadow, args, kwargs), y)
+                    y = tf.where(clipped, tf.clip_by_value(y, low[k], high[k]), y)
+                    if kind is not None:
+                        y = tf.where(acting, quantized(y, scale[k], zero[k]), y)
+                    return y
+
+                # One branch per layer, taken only when some sample changes it here.
+                anything = tf.reduce_any(weights[:, k] + act[:, k] + clip[:, k] > 0)
+                return tf.cond(anything, changed, lambda: y)
+            return call
+
+        outputs = model._run_through_graph(x, operation_fn=wrap)
+        return outputs[0] if isinstance(outputs, list | tuple) else outputs
+
+    shape = (None, *tuple(model.inputs[0].shape)[1:])
+    mask = tf.TensorSpec((None, len(hooked)), tf.float32)
+    per_layer = tf.TensorSpec((len(hooked),), tf.float32)
+    return tf.function(run, autograph=False, input_signature=[
+        tf.TensorSpec(shape, tf.float32), mask, mask, mask, per_layer, per_layer, per_layer,
+        per_layer])
 
 
 def _call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

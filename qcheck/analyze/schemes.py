@@ -8,8 +8,8 @@ import numpy as np
 
 from qcheck.types import Precision, TargetSpec
 
-__all__ = ["ONNX_FP16_CLAMP", "Scheme", "fake_quantize", "quantize_kernel", "scheme_for",
-           "to_float16"]
+__all__ = ["CODE_RANGES", "ONNX_FP16_CLAMP", "Scheme", "affine_parameters", "fake_quantize",
+           "quantize_kernel", "scheme_for", "to_float16"]
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 ONNX_FP16_CLAMP = (1e-7, 1e4)
@@ -73,19 +73,29 @@ def to_float16(values: np.ndarray, clamp: tuple[float, float] | None = None) -> 
         return values.astype(np.float16).astype(np.float32)
 
 
+# Integer code range of each activation kind: (lowest, highest).
+CODE_RANGES = {"uint8": (0.0, 255.0), "int16": (-32767.0, 32767.0)}
+
+
+def affine_parameters(low: float, high: float, kind: str | None) -> tuple[float, float]:
+    """Scale and zero point of a tensor calibrated to [low, high], stored as ``kind``."""
+    if kind == "int16":
+        return max(abs(low), abs(high), 1e-12) / 32767.0, 0.0
+    if kind != "uint8":
+        return 1.0, 0.0
+    # Asymmetric 8-bit with a zero point: the range is widened to include 0, as converters do.
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = (high - low) / 255.0 if high > low else 1.0
+    return scale, float(np.round(-low / scale))
+
+
 def fake_quantize(values: np.ndarray, low: float, high: float, kind: str | None) -> np.ndarray:
     """Round ``values`` as a tensor calibrated to [low, high] would be stored, then dequantize."""
     if kind is None:
         return values
     if kind == "fp16":
         return to_float16(values)
-    if kind == "int16":
-        bound = max(abs(low), abs(high), 1e-12)
-        scale = bound / 32767.0
-        return (np.clip(np.round(values / scale), -32767, 32767) * scale).astype(np.float32)
-    # Asymmetric 8-bit with a zero point: the range is widened to include 0, as converters do.
-    low, high = min(low, 0.0), max(high, 0.0)
-    scale = (high - low) / 255.0 if high > low else 1.0
-    zero_point = np.round(-low / scale)
-    codes = np.clip(np.round(values / scale) + zero_point, 0, 255)
-    return ((codes - zero_point) * scale).astype(np.float32)
+    scale, zero = affine_parameters(low, high, kind)
+    lowest, highest = CODE_RANGES[kind]
+    codes = np.clip(np.round(values / np.float32(scale)) + np.float32(zero), lowest, highest)
+    return ((codes - np.float32(zero)) * np.float32(scale)).astype(np.float32)

@@ -2,28 +2,77 @@
 
 Attribution never converts per layer: weights are rounded in place (and restored) with the
 target's scheme, and activations are fake-quantized on the fly with the ranges the target's
-calibration recorded, through hooks on the Keras graph. Each configuration is one forward pass.
+calibration recorded, inside one traced forward function whose per-sample masks pick the
+layers, so many configurations share one batched pass.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator
+import weakref
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from qcheck.analyze.graph import ActivationStats, LayerFacts, forward
-from qcheck.analyze.schemes import Scheme, fake_quantize, quantize_kernel, to_float16
+from qcheck.analyze.graph import ActivationStats, LayerFacts, forward, traced_forward
+from qcheck.analyze.schemes import (
+    Scheme,
+    affine_parameters,
+    fake_quantize,
+    quantize_kernel,
+    to_float16,
+)
 from qcheck.compare.color import to_unit_rgb
 from qcheck.types import InputRange
 
-__all__ = ["MEASURED_PIXELS", "Measured", "Simulation"]
+__all__ = ["MEASURED_PIXELS", "Config", "Measured", "Simulation", "shadow_layer"]
 
 # ΔE of an attribution pass is measured on at most this many output pixels (a regular grid):
 # the forward pass still sees whole images, only the colour comparison is thinned.
 MEASURED_PIXELS = 50_000
+
+
+@dataclass(frozen=True)
+class Config:
+    """One simulated target: these layers' weights rounded, these outputs fake-quantized,
+    these clipped to their calibrated range, and the model input quantized or not."""
+
+    weights: tuple[str, ...] = ()
+    activations: tuple[str, ...] = ()
+    clip_only: tuple[str, ...] = ()
+    quantize_input: bool = False
+
+
+@dataclass(frozen=True)
+class Traced:
+    hooked: dict[str, int]  # layer name → its column in the per-sample masks
+    function: Any
+
+
+# Per model (dropped with it): traced forwards by (scheme, hooked layers); None if untraceable.
+_TRACES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Traced | None]] = \
+    weakref.WeakKeyDictionary()
+
+
+def shadow_layer(facts: LayerFacts, scheme: Scheme) -> Any:
+    """A copy of a weighted layer holding its weights as ``scheme`` stores them."""
+    layer = facts.layer
+    shadow = type(layer).from_config(layer.get_config())
+    shadow.build(tuple(layer.input.shape))
+    kernels = {id(k.variable): k for k in facts.kernels}
+    biases = {id(b) for b in facts.biases}
+    values = []
+    for variable in layer.weights:
+        value = np.asarray(variable)
+        if id(variable) in kernels:
+            value = quantize_kernel(value, kernels[id(variable)].channel_axes, scheme)
+        elif id(variable) in biases and scheme.weights == "fp16":
+            value = to_float16(value, scheme.fp16_clamp)
+        values.append(value)
+    shadow.set_weights(values)
+    return shadow
 
 
 @dataclass(frozen=True)
@@ -42,48 +91,125 @@ class Simulation:
     output_range: InputRange
     input_stats: ActivationStats
     calib_stats: dict[str, ActivationStats]
-    batch_size: int = 16
+    batch_size: int = 16  # samples per forward pass (configurations × images)
     _recorded: dict[str, np.ndarray] | None = None
     _reference_lab: np.ndarray | None = None
+    _range_tensors: tuple[Any, ...] | None = None
 
     @property
     def layers(self) -> dict[str, LayerFacts]:
         return {f.name: f for f in self.facts}
 
     def outputs(self, *, weights: Collection[str] = (), activations: Collection[str] = (),
-                clip_only: Collection[str] = (), quantize_input: bool = False,
-                activation_kind: str | None = None) -> np.ndarray:
+                clip_only: Collection[str] = (), quantize_input: bool = False) -> np.ndarray:
         """Forward pass with only the named layers quantized (weights, outputs or both)."""
-        kind = activation_kind if activation_kind is not None else self.scheme.activations
+        return self.outputs_each([Config(tuple(weights), tuple(activations), tuple(clip_only),
+                                          quantize_input)])[0]
+
+    def measure_each(self, configs: Sequence[Config]) -> list[Measured]:
+        return [self.measure(outputs) for outputs in self.outputs_each(configs)]
+
+    def outputs_each(self, configs: Sequence[Config]) -> list[np.ndarray]:
+        """The outputs of each configuration, with the forward passes batched.
+
+        One traced TensorFlow function runs the whole model; per-sample masks choose which
+        layers run with rounded weights (a shadow copy of the layer holding them) and which
+        outputs are clipped or fake-quantized, so up to ``batch_size`` samples of any mix of
+        configurations share one pass.
+        """
+        count = len(self.inputs)
+        per_call = max(1, self.batch_size // max(count, 1))
+        traced = self._traced()
+        results: list[np.ndarray] = []
+        for start in range(0, len(configs), per_call):
+            chunk = configs[start : start + per_call]
+            if traced is None:  # a model the traced path cannot run: one at a time, eagerly
+                results.extend(self._eager(config) for config in chunk)
+                continue
+            outputs = self._run(traced, chunk)
+            results.extend(outputs[i * count : (i + 1) * count] for i in range(len(chunk)))
+        return results
+
+    def _run(self, traced: Traced, configs: Sequence[Config]) -> np.ndarray:
+        import tensorflow as tf
+
+        inputs, masks = [], []
+        for config in configs:
+            if config.quantize_input:
+                inputs.append(fake_quantize(self.inputs, self.input_stats.low,
+                                            self.input_stats.high, "uint8"))
+            else:
+                inputs.append(self.inputs)
+            flags = np.zeros((3, len(traced.hooked)), dtype=np.float32)
+            for row, names in enumerate((config.weights, config.activations,
+                                         config.clip_only)):
+                for name in names:
+                    if name in traced.hooked:
+                        flags[row, traced.hooked[name]] = 1.0
+            masks.append(np.repeat(flags[np.newaxis], len(self.inputs), axis=0))
+        stacked = np.concatenate(masks)
+        outputs = traced.function(
+            tf.constant(np.concatenate(inputs)), tf.constant(stacked[:, 0]),
+            tf.constant(stacked[:, 1]), tf.constant(stacked[:, 2]), *self._ranges(traced))
+        return np.asarray(outputs)
+
+    def _ranges(self, traced: Traced) -> tuple[Any, ...]:
+        """Per hooked layer: scale, zero point and clip bounds, as the target calibrated."""
+        import tensorflow as tf
+
+        if self._range_tensors is None:
+            kind = self.scheme.activations
+            rows = []
+            for name in traced.hooked:
+                stats = self.calib_stats.get(name)
+                if stats is None:  # weights only: its output is never clipped or quantized
+                    rows.append((1.0, 0.0, -np.inf, np.inf))
+                    continue
+                scale, zero = affine_parameters(stats.low, stats.high, kind)
+                rows.append((scale, zero, stats.low, stats.high))
+            table = np.asarray(rows, dtype=np.float32).reshape(-1, 4).T
+            self._range_tensors = tuple(tf.constant(column) for column in table)
+        return self._range_tensors
+
+    def _traced(self) -> Traced | None:
+        """The traced forward for this model and scheme, shared by every simulation of them
+        (the int8 targets of both formats quantize the same way)."""
+        per_model = _TRACES.setdefault(self.model, {})
+        hooked = tuple(dict.fromkeys([*self.calib_stats,
+                                      *(f.name for f in self.facts if f.weighted)]))
+        key = (self.scheme, hooked)
+        if key not in per_model:
+            try:
+                shadows = {f.name: shadow_layer(f, self.scheme) for f in self.facts
+                           if f.weighted and self.scheme.weights is not None}
+                index = {name: i for i, name in enumerate(hooked)}
+                per_model[key] = Traced(index, traced_forward(
+                    self.model, index, self.scheme.activations, shadows))
+            except Exception:  # any tracing failure falls back to the eager path
+                per_model[key] = None
+        return per_model[key]
+
+    def _eager(self, config: Config) -> np.ndarray:
+        kind = self.scheme.activations
 
         def hook(layer: Any, output: Any) -> Any:
             name = layer.name
-            if name not in activations and name not in clip_only:
-                return output
             stats = self.calib_stats.get(name)
             if stats is None or isinstance(output, list | tuple):
                 return output
             values = np.asarray(output)
-            if name in clip_only:
+            if name in config.clip_only:
                 values = np.clip(values, stats.low, stats.high)
-            if name in activations:
+            if name in config.activations:
                 values = fake_quantize(values, stats.low, stats.high, kind)
             return values
 
         inputs = self.inputs
-        if quantize_input:
-            inputs = fake_quantize(inputs, self.input_stats.low, self.input_stats.high,
-                                   "uint8")
-        changed = set(weights) | set(activations) | set(clip_only)
-        # Layers upstream of every change compute what the float model does: replay those.
-        replay = None if quantize_input else self._unaffected(changed)
-        if replay:
-            self.float_outputs()  # recorded before any weight is touched
-        with self._quantized_weights(weights):
-            batches = [forward(self.model, inputs[i : i + self.batch_size], hook,
-                               replay=self._float_slice(replay, i))
-                       for i in range(0, len(inputs), self.batch_size)]
-        return np.concatenate(batches, axis=0)
+        if config.quantize_input:
+            inputs = fake_quantize(inputs, self.input_stats.low, self.input_stats.high, "uint8")
+        with self._quantized_weights(config.weights):
+            return np.concatenate([forward(self.model, inputs[i : i + self.batch_size], hook)
+                                   for i in range(0, len(inputs), self.batch_size)])
 
     @property
     def eval_stats(self) -> dict[str, ActivationStats]:
@@ -93,20 +219,6 @@ class Simulation:
             stats[name] = ActivationStats()
             stats[name].update(values)
         return stats
-
-    def _unaffected(self, changed: set[str]) -> set[str]:
-        affected = set(changed)
-        for facts in self.facts:  # topological order: inbound layers come first
-            if affected & set(facts.inbound):
-                affected.add(facts.name)
-        return {f.name for f in self.facts} - affected
-
-    def _float_slice(self, names: set[str] | None, start: int) -> dict[str, np.ndarray] | None:
-        if not names:
-            return None
-        outputs = self.float_outputs()
-        stop = start + self.batch_size
-        return {name: outputs[name][start:stop] for name in names if name in outputs}
 
     def float_outputs(self) -> dict[str, np.ndarray]:
         """Every layer's float output on ``inputs``, recorded once for replay."""

@@ -6,7 +6,7 @@ import numpy as np
 
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.graph import Kernel
-from qcheck.analyze.simulate import Simulation
+from qcheck.analyze.simulate import Config, Simulation
 from qcheck.types import Attribution, Cause, Finding, Severity
 
 __all__ = ["CRUSH_LEVELS", "attribute", "crushed_channels", "findings"]
@@ -51,11 +51,10 @@ def findings(evidence: ModelEvidence) -> list[Finding]:
 def attribute(sim: Simulation) -> list[Attribution]:
     if sim.scheme.weights != "int8":
         return []
+    weighted = [facts for facts in sim.facts if facts.weighted]
+    each = sim.measure_each([Config(weights=(facts.name,)) for facts in weighted])
     result = []
-    for facts in sim.facts:
-        if not facts.weighted:
-            continue
-        measured = sim.measure(sim.outputs(weights=[facts.name]))
+    for facts, measured in zip(weighted, each, strict=True):
         crushed = [c for k in facts.kernels
                    for c in crushed_channels(k, per_channel=sim.scheme.per_channel)]
         absmax = np.concatenate([k.per_channel_absmax() for k in facts.kernels])
