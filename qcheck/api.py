@@ -48,8 +48,8 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
     """Check ``target``, verify fixes, and write the best passing artifact into ``out``.
 
     Returns the report and the shipped artifact's path (``None`` when nothing passed). The
-    folder gets ``report.json`` and friends, ``<target>.tflite|.onnx`` and, when equalization
-    was the fix, ``<model>.equalized.keras``.
+    folder gets ``report.json`` and friends, ``<target>.tflite|.onnx`` and, when the fix
+    changed the model, that model: ``<model>.equalized.keras`` or ``<model>.qat.keras``.
     """
     from qcheck.pipeline import check
     from qcheck.report.files import prepare_out_dir
@@ -69,12 +69,8 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
         fixed = report.fixes[target]
         shipped = folder / f"{spec.name}{spec.suffix}"
         atomic_write(shipped, fixed.content)
-        if fixed.equalized_model is not None:
+        if fixed.model is not None:
             stem = Path(str(report.model.path)).stem if not str(report.model.path).startswith(
                 "<") else "model"
-            equalized = folder / f"{stem}.equalized.keras"
-            with tempfile.TemporaryDirectory(prefix="qcheck-") as tmp:
-                temp = Path(tmp) / equalized.name
-                fixed.equalized_model.save(temp)
-                atomic_write(equalized, temp.read_bytes())
+            atomic_write(folder / f"{stem}.{fixed.model_label}.keras", fixed.model)
     return report, shipped

@@ -24,7 +24,6 @@ from qcheck.advise import FixedArtifact, advise
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.cache import Cache
 from qcheck.compare.metrics import FLOAT16_MAX, compare_outputs, out_of_range_fraction
-from qcheck.errors import UsageError
 from qcheck.memory import release_free_memory
 from qcheck.report import charts
 from qcheck.report.baseline import (
@@ -56,8 +55,6 @@ __all__ = ["assess", "check"]
 ProgressFn = Callable[[str], None]
 # Evaluation pixels up to which two targets are compared at the same time (64 at 224×224).
 COMPARE_TWO_PIXELS = 64 * 224 * 224
-QAT_UNAVAILABLE = ("--qat (quantization-aware training) is not available in this version of "
-                   "qcheck; its suggestion says how to do it by hand")
 
 
 def check(
@@ -86,8 +83,6 @@ def check(
     from qcheck import __version__
 
     specs = converters.resolve_targets(targets or converters.DEFAULT_TARGETS)
-    if qat:
-        raise UsageError(QAT_UNAVAILABLE)
     if baseline is not None:
         load_baseline(Path(baseline))  # a bad baseline is a usage error before any work
     limits = thresholds or Thresholds()

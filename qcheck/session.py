@@ -25,7 +25,7 @@ from qcheck.load.images import images_from_arrays, load_folder
 from qcheck.quiet import import_tensorflow
 from qcheck.runners import KerasRunner
 from qcheck.types import Format, ImageSummary, InputRange, ModelInfo, SkippedImage, TargetSpec
-from qcheck.workers import RUNTIME_LANE, TENSORFLOW_LANE, ConvertJob, WorkerLanes
+from qcheck.workers import QAT_LANE, RUNTIME_LANE, TENSORFLOW_LANE, ConvertJob, WorkerLanes
 
 __all__ = ["ImagesArg", "Outcome", "Session", "resolve_images"]
 
@@ -160,6 +160,23 @@ class Session:
                           model_path=str(self.handle.path.resolve()), signed_io=self.signed_io,
                           lane=TENSORFLOW_LANE, kind="reference", options={"stats": stats})
 
+    def qat_job(self, spec: TargetSpec) -> ConvertJob:
+        """Run what quantization-aware training makes of the model for ``spec``: the QAT
+        worker fine-tunes (once per model) and converts, the runtime lane runs the artifact."""
+        from qcheck.advise.qat import BATCH, LEARNING_RATE, STEPS
+
+        trained = Cache.key(kind="qat", model=self.info.sha256, target=spec.name,
+                            calibration=self.calibration.digest(), signed_io=self.signed_io,
+                            input_range=str(self.input_range), steps=STEPS, batch=BATCH,
+                            learning_rate=LEARNING_RATE)
+        base = ConvertJob(key=trained, target=spec.name,
+                          model_path=str(self.handle.path.resolve()), signed_io=self.signed_io,
+                          lane=QAT_LANE, kind="qat", run=False)
+        return ConvertJob(key=Cache.key(kind="qat-run", artifact=trained,
+                                        evaluation=self.evaluation.digest()),
+                          target=spec.name, model_path=base.model_path,
+                          signed_io=self.signed_io, lane=RUNTIME_LANE, base=base)
+
     def keep_stats(self, write: Callable[[Path], None]) -> None:
         """Cache per-layer calibrated ranges recorded in this process (``write`` saves them)."""
         path = self.workdir / "calibration-stats.npz"
@@ -258,7 +275,7 @@ class Session:
                 pending.append(job)
         # The float ONNX export unblocks the runtime lane, the reference every comparison.
         pending.sort(key=lambda job: 0 if job.target == ONNX_EXPORT and not job.run
-                     else 1 if job.kind == "reference" else 2)
+                     else 1 if job.kind in ("reference", "qat") else 2)
         if pending:
             self.lanes.images(*self.image_files(), str(self.input_range))
             for result in self.lanes.run_in_background(pending):

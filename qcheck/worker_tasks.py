@@ -20,6 +20,7 @@ class WorkerState:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self._sources: dict[str, Any] = {}
+        self._trained: dict[tuple[str, str, str], Any] = {}  # QAT models, trained once
 
     def handle(self, job: Any) -> dict[str, Any]:
         import converters
@@ -28,6 +29,8 @@ class WorkerState:
         from qcheck.types import Format
 
         started = time.perf_counter()
+        if job.kind == "qat":
+            return {**self._qat(job), "seconds": time.perf_counter() - started}
         if job.kind == "reference":
             from qcheck.errors import ModelLoadError
 
@@ -38,9 +41,10 @@ class WorkerState:
                         "seconds": time.perf_counter() - started}
         spec = converters.TARGETS[job.target]
         try:
-            existing = job.artifact or (job.base_artifact if spec.format is Format.TFLITE
-                                        else None)
-            if existing is not None:  # a TFLite base is the converted artifact itself
+            final_base = spec.format is Format.TFLITE or (job.base is not None
+                                                          and job.base.kind == "qat")
+            existing = job.artifact or (job.base_artifact if final_base else None)
+            if existing is not None:  # such a base is the converted artifact itself
                 content = Path(existing).read_bytes()
                 artifact = Path(existing)
             else:
@@ -59,6 +63,31 @@ class WorkerState:
         reply["seconds"] = time.perf_counter() - started
         release_free_memory()
         return reply
+
+    def _qat(self, job: Any) -> dict[str, Any]:
+        """Train once per model and calibration set (every target of the fix shares it), then
+        convert the trained model for ``job.target``."""
+        import converters
+        from qcheck.advise.qat import convert_trained, fine_tune
+        from qcheck.errors import QcheckError
+        from qcheck.load import load_model
+
+        spec = converters.TARGETS[job.target]
+        inputs = np.concatenate(list(self._feed(job.calibration, job.input_range)))
+        trained_key = (job.model_path, job.calibration, job.input_range)
+        try:
+            if trained_key not in self._trained:
+                self._trained[trained_key] = fine_tune(load_model(job.model_path).model,
+                                                       inputs)[0]
+            content = convert_trained(self._trained[trained_key], spec, inputs, job.signed_io)
+        except QcheckError as exc:
+            return {"error": f"{job.target}: {exc}"}
+        except Exception as exc:  # tfmot and tf2onnx fail with assorted types
+            return {"error": f"{job.target}: quantization-aware training failed: "
+                             f"{str(exc).splitlines()[0][:200] if str(exc) else repr(exc)}"}
+        target = self.workdir / f"{job.key}{spec.suffix}"
+        target.write_bytes(content)
+        return {"artifact": str(target)}
 
     def _reference(self, job: Any) -> dict[str, Any]:
         from qcheck.analyze.graph import record_stats, save_stats

@@ -28,13 +28,16 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_STEP_TIMEOUT", "RUNTIME_LANE", "TENSORFLOW_LANE", "ConvertJob", "JobResult",
-           "WorkerLanes"]
+__all__ = ["DEFAULT_STEP_TIMEOUT", "QAT_LANE", "RUNTIME_LANE", "TENSORFLOW_LANE", "ConvertJob",
+           "JobResult", "WorkerLanes"]
 
 # TensorFlow's converter, the float ONNX export and the Keras reference need TensorFlow; ONNX
 # Runtime's quantizer and every interpreter (LiteRT, ONNX Runtime) do not.
 TENSORFLOW_LANE = "tensorflow"
 RUNTIME_LANE = "runtime"
+# Quantization-aware training needs tf-keras (Keras 2) for tensorflow-model-optimization, which
+# TensorFlow only gives a process that sets TF_USE_LEGACY_KERAS before loading it.
+QAT_LANE = "qat"
 
 # Seconds one conversion-and-run step may take before its worker is stopped.
 DEFAULT_STEP_TIMEOUT = 900.0
@@ -52,7 +55,9 @@ class ConvertJob:
     options: dict[str, Any] = field(default_factory=dict)
     run: bool = True
     artifact: str | None = None  # run this existing artifact instead of converting
-    kind: str = "convert"  # or "reference": the float Keras outputs on both image halves
+    # or "reference": the float Keras outputs on both image halves; or "qat": a model
+    # fine-tuned with quantization-aware training
+    kind: str = "convert"
     # A job whose artifact this one starts from (the float ONNX export, made in the
     # TensorFlow lane so the ONNX Runtime lane never loads TensorFlow); ``base_artifact`` is
     # its file, filled in from the cache or when that job finishes.
@@ -282,6 +287,8 @@ def _worker_main(conn: Connection, workdir: str, lane: str, preload: bool) -> No
     """One worker: convert and run jobs until its pipe closes or it is killed."""
     from qcheck.worker_tasks import WorkerState
 
+    if lane == QAT_LANE:
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
     if lane == RUNTIME_LANE:
         # The TensorFlow lane (conversions, export, reference) is the critical path; this
         # lane has less to do and yields the cores to it.

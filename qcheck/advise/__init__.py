@@ -51,6 +51,8 @@ class Candidate:
     reason: str
     options: converters.ConversionOptions | None = None  # None: advice that needs retraining
     equalized: bool = False
+    bias_corrected: bool = False  # equalized, then biases corrected for the target's rounding
+    fine_tuned: bool = False  # converts the model quantization-aware training produced
     note: str | None = None
 
 
@@ -60,7 +62,8 @@ class FixedArtifact:
 
     suggestion: Suggestion
     content: bytes
-    equalized_model: Any | None = None  # the equalized keras.Model, when that fix was used
+    model: bytes | None = None  # the changed .keras model, when the fix changed the model
+    model_label: str = ""  # names the .keras file ``qcheck fix`` writes ("equalized")
 
 
 def advise(session: Session, evidence: ModelEvidence, results: list[TargetResult],
@@ -71,12 +74,19 @@ def advise(session: Session, evidence: ModelEvidence, results: list[TargetResult
     if not failing:
         return results, {}
     equalized_model, equalized_handle, pairs = _equalized(session, evidence)
-    plans = {r.name: _candidates(r, evidence, bool(pairs), pairs) for r in failing}
+    corrected: dict[str, ModelHandle] = {}  # per failing target
+    plans = {r.name: _candidates(r, evidence, bool(pairs), pairs, qat=qat and verify)
+             for r in failing}
     jobs = {}
     for result in failing:
         for candidate in plans[result.name]:
-            if candidate.options is not None:
+            if candidate.fine_tuned:  # trains in a worker of its own, alongside the others
+                jobs[(result.name, candidate)] = session.qat_job(result.spec)
+            elif candidate.options is not None:
                 handle = equalized_handle if candidate.equalized else None
+                if candidate.bias_corrected:
+                    handle = corrected[result.name] = _bias_corrected(
+                        session, equalized_model, result.spec)
                 jobs[(result.name, candidate)] = session.job(result.spec,
                                                              options=candidate.options,
                                                              model=handle)
@@ -109,15 +119,20 @@ def advise(session: Session, evidence: ModelEvidence, results: list[TargetResult
         for suggestion, content in ranked:
             passed = suggestion.verified is not None and suggestion.verified.passed
             if passed and content and keeps_scheme(result.spec, suggestion.action):
-                uses_equalized = suggestion.action is Action.EQUALIZE_CHANNELS
-                best[result.name] = FixedArtifact(suggestion, content,
-                                                  equalized_model if uses_equalized else None)
+                handle = corrected.get(result.name) if "bias correction" in suggestion.reason \
+                    else equalized_handle
+                model = handle.path.read_bytes() if handle is not None \
+                    and suggestion.action is Action.EQUALIZE_CHANNELS else None
+                best[result.name] = FixedArtifact(suggestion, content, model,
+                                                  "equalized" if model else "")
                 break
     return advised, best
 
 
-# Fixes that change a per-tensor target's numeric scheme, which an NPU or DSP may not run.
-_SCHEME_CHANGES = {Action.PER_CHANNEL_WEIGHTS, Action.KEEP_FLOAT, Action.INT16_ACTIVATIONS}
+# Fixes that change a per-tensor target's numeric scheme, which an NPU or DSP may not run
+# (tfmot's QAT scheme rounds Conv2D and Dense kernels per channel).
+_SCHEME_CHANGES = {Action.PER_CHANNEL_WEIGHTS, Action.KEEP_FLOAT, Action.INT16_ACTIVATIONS,
+                   Action.QUANTIZATION_AWARE_TRAINING}
 
 
 def keeps_scheme(spec: TargetSpec, action: Action) -> bool:
@@ -131,20 +146,33 @@ def keeps_scheme(spec: TargetSpec, action: Action) -> bool:
 
 def _equalized(session: Session, evidence: ModelEvidence
                ) -> tuple[Any, ModelHandle | None, list[Any]]:
-    from qcheck.load.model import ModelHandle, model_from_memory
-
     model, pairs = equalize(evidence.model)
     if not pairs:
         return None, None, []
+    return model, _saved(session, model, "equalized"), pairs
+
+
+def _bias_corrected(session: Session, model: Any, spec: TargetSpec) -> ModelHandle:
+    from qcheck.advise.bias_correction import correct_biases
+    from qcheck.analyze.schemes import scheme_for
+
+    corrected, _ = correct_biases(model, scheme_for(spec), session.feed("calibration"))
+    return _saved(session, corrected, "equalized-corrected")
+
+
+def _saved(session: Session, model: Any, label: str) -> ModelHandle:
+    """An in-memory model as a file the worker lanes can load."""
+    from qcheck.load.model import ModelHandle, model_from_memory
+
     described = model_from_memory(model)
-    path = session.workdir / f"equalized-{described.info.sha256[:12]}.keras"
+    path = session.workdir / f"{label}-{described.info.sha256[:12]}.keras"
     model.save(path)
     info = replace(described.info, path=str(path))
-    return model, ModelHandle(path, info, described), pairs
+    return ModelHandle(path, info, described)
 
 
 def _candidates(result: TargetResult, evidence: ModelEvidence, can_equalize: bool,
-                pairs: list[Any]) -> list[Candidate]:
+                pairs: list[Any], *, qat: bool = False) -> list[Candidate]:
     spec = result.spec
     top = result.attribution[0]
     causes = {a.cause for a in result.attribution[:3]}
@@ -164,6 +192,12 @@ def _candidates(result: TargetResult, evidence: ModelEvidence, can_equalize: boo
             "cross-layer equalization balances per-channel weight ranges between consecutive "
             "layers without changing the float function (Nagel et al. 2019)",
             converters.ConversionOptions(), equalized=True))
+        if integer:
+            found.append(Candidate(
+                Action.EQUALIZE_CHANNELS, equalized_layers,
+                "cross-layer equalization, then bias correction: each bias absorbs the mean "
+                f"output shift {spec.name}'s weight rounding causes on the calibration images "
+                "(Nagel et al. 2019)", converters.ConversionOptions(), bias_corrected=True))
     if integer and Cause.CALIBRATION_COVERAGE in causes:
         lacking: list[str] = []
         for item in result.attribution:
@@ -206,12 +240,15 @@ def _candidates(result: TargetResult, evidence: ModelEvidence, can_equalize: boo
                   "fine-tune, so the first layer sees values near [0, 1]; qcheck cannot verify "
                   "this without retraining")))
     if integer:
+        reason = ("fine-tuning with simulated quantization (tensorflow-model-optimization's "
+                  "8-bit scheme, distilled from the float model on the calibration images) "
+                  "lets the weights adapt to the rounding; the tuned model is then converted "
+                  "and calibrated like the original")
         found.append(Candidate(
-            Action.QUANTIZATION_AWARE_TRAINING, (), "fine-tuning with simulated quantization "
-            "lets the weights adapt to the rounding",
-            note="not verified: this version of qcheck does not fine-tune models yet; apply "
-                 "tensorflow-model-optimization's quantize_model, fine-tune (distilling from "
-                 "the float model works without labels) and check the result again"))
+            Action.QUANTIZATION_AWARE_TRAINING, (), reason, converters.ConversionOptions(),
+            fine_tuned=True) if qat else Candidate(
+            Action.QUANTIZATION_AWARE_TRAINING, (), reason,
+            note="not verified: it trains, so it runs only with --qat"))
     return found
 
 
