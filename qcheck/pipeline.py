@@ -201,7 +201,8 @@ def _analyze(session: Session, results: list[TargetResult], outcomes: dict[str, 
             analyzed.append(result)
             continue
         say(f"{result.name}: attributing drift to layers")
-        analysis = attribute(evidence, session, result.spec, outputs)
+        analysis = attribute(evidence, session, result.spec, outputs,
+                             artifact=outcomes[jobs[result.name].key].content)
         analyzed.append(replace(result, attribution=analysis.attribution,
                                 analysis=analysis.summary))
     return evidence, findings, analyzed

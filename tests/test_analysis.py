@@ -186,3 +186,25 @@ def test_batched_simulation_matches_one_pass_per_configuration(enhancer, target:
     assert np.abs(alone[0] - sim.reference).max() < 1e-5  # nothing quantized: the float model
     changed = [np.abs(a - alone[0]).max() for a in alone[1:]]
     assert sum(c > 1e-4 for c in changed) >= 3  # the configurations do change the outputs
+
+
+@pytest.mark.parametrize("target", ["tflite-int8", "onnx-int8"])
+def test_artifact_ranges_are_read_per_keras_layer(enhancer, target: str) -> None:  # type: ignore[no-untyped-def]
+    """The simulation can use the scale and zero point the converter stored for each layer's
+    output; they agree with min/max calibration on the same images."""
+    import converters
+    from qcheck.analyze.artifact_ranges import artifact_ranges
+    from qcheck.analyze.graph import activation_stats
+
+    spec = converters.TARGETS[target]
+    calibration = tiny_models.training_images(8, seed=3)
+    content = converters.convert(spec, converters.ConversionSource(enhancer, (None, 32, 32, 3)),
+                                 lambda: (row[np.newaxis] for row in calibration))
+    _, stats = activation_stats(enhancer, [calibration])
+    ranges = artifact_ranges(spec.format, content, stats, output_layer="residual")
+    assert {"conv_a", "conv_b", "residual"} <= set(ranges)
+    scale, zero = ranges["conv_b"]
+    measured = stats["conv_b"]
+    span = max(measured.high, 0.0) - min(measured.low, 0.0)
+    assert scale == pytest.approx(span / 255, rel=0.05)
+    assert 0 <= zero <= 255

@@ -17,6 +17,7 @@ from qcheck.analyze import (
     input_range,
     weight_rounding,
 )
+from qcheck.analyze.artifact_ranges import artifact_ranges
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.graph import activation_stats, layer_facts, load_stats, save_stats
 from qcheck.analyze.schemes import scheme_for
@@ -71,7 +72,8 @@ def find(evidence: ModelEvidence) -> tuple[Finding, ...]:
 
 
 def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
-              outputs: np.ndarray, max_images: int | None = None) -> TargetAnalysis:
+              outputs: np.ndarray, max_images: int | None = None,
+              artifact: bytes | None = None) -> TargetAnalysis:
     """Which Keras layers, for which causes, make ``spec``'s outputs drift (ΔE each).
 
     Runs on the evaluation images this target gets most wrong, as many as ``PIXEL_BUDGET``
@@ -88,6 +90,9 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
         inputs=session.feed("evaluation").to_model_range(session.evaluation.pixels[chosen]),
         reference=reference[chosen], output_range=session.input_range,
         input_stats=evidence.input_stats, calib_stats=evidence.calib_stats,
+        stored_ranges=artifact_ranges(spec.format, artifact, evidence.calib_stats,
+                                      evidence.model.outputs[0]._keras_history[0].name)
+        if artifact is not None and spec.precision.is_integer else {},
     )
     items = [*weight_rounding.attribute(sim), *activation_range.attribute(sim),
              *calibration_coverage.attribute(sim, evidence),

@@ -9,9 +9,12 @@ import numpy as np
 from qcheck.types import Precision, TargetSpec
 
 __all__ = ["CODE_RANGES", "ONNX_FP16_CLAMP", "Scheme", "affine_parameters", "fake_quantize",
-           "quantize_kernel", "scheme_for", "to_float16"]
+           "fake_quantize_affine", "quantize_kernel", "scheme_for", "to_float16"]
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
+# TFLite's quantization spec: these kernels require output scale = input scale.
+TFLITE_SAME_SCALE = frozenset({"AveragePooling2D", "MaxPooling2D", "UpSampling2D", "Reshape",
+                               "Flatten", "Cropping2D", "GlobalMaxPooling2D"})
 ONNX_FP16_CLAMP = (1e-7, 1e4)
 TFLITE_FP16_CLAMP = (0.0, FLOAT16_MAX)  # TFLite saturates rather than storing infinities
 
@@ -26,15 +29,19 @@ class Scheme:
     quantized_input: bool
     # Converters clamp weight magnitudes before casting to float16 (see the *_FP16_CLAMP values).
     fp16_clamp: tuple[float, float] | None = None
+    # Layer kinds whose quantized output must reuse their input's scale and zero point (TFLite's
+    # integer pooling, resizing and reshaping kernels): they inherit the upstream range.
+    same_scale: frozenset[str] = frozenset()
 
 
 def scheme_for(spec: TargetSpec, *, per_channel: bool | None = None) -> Scheme:
     channel = spec.per_channel if per_channel is None else per_channel
     precision = spec.precision
+    shared = TFLITE_SAME_SCALE if spec.format.value == "tflite" else frozenset()
     if precision is Precision.INT8:
-        return Scheme("int8", channel, "uint8", True)
+        return Scheme("int8", channel, "uint8", True, same_scale=shared)
     if precision is Precision.INT16X8:
-        return Scheme("int8", channel, "int16", False)
+        return Scheme("int8", channel, "int16", False, same_scale=shared)
     if precision is Precision.DYNAMIC_INT8:
         return Scheme("int8", channel, None, False)
     if precision is Precision.FP16:
@@ -96,6 +103,16 @@ def fake_quantize(values: np.ndarray, low: float, high: float, kind: str | None)
     if kind == "fp16":
         return to_float16(values)
     scale, zero = affine_parameters(low, high, kind)
+    return fake_quantize_affine(values, scale, zero, kind)
+
+
+def fake_quantize_affine(values: np.ndarray, scale: float, zero: float, kind: str | None
+                         ) -> np.ndarray:
+    """Round to ``kind``'s codes with this scale and zero point, then back to real values."""
+    if kind is None:
+        return values
+    if kind == "fp16":
+        return to_float16(values)
     lowest, highest = CODE_RANGES[kind]
     codes = np.clip(np.round(values / np.float32(scale)) + np.float32(zero), lowest, highest)
     return ((codes - np.float32(zero)) * np.float32(scale)).astype(np.float32)

@@ -11,16 +11,18 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from qcheck.analyze.graph import ActivationStats, LayerFacts, forward, traced_forward
 from qcheck.analyze.schemes import (
+    CODE_RANGES,
     Scheme,
     affine_parameters,
     fake_quantize,
+    fake_quantize_affine,
     quantize_kernel,
     to_float16,
 )
@@ -91,6 +93,8 @@ class Simulation:
     output_range: InputRange
     input_stats: ActivationStats
     calib_stats: dict[str, ActivationStats]
+    # The artifact's own (scale, zero point) per layer output, when it could be read.
+    stored_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     batch_size: int = 16  # samples per forward pass (configurations × images)
     _recorded: dict[str, np.ndarray] | None = None
     _reference_lab: np.ndarray | None = None
@@ -158,15 +162,8 @@ class Simulation:
         import tensorflow as tf
 
         if self._range_tensors is None:
-            kind = self.scheme.activations
-            rows = []
-            for name in traced.hooked:
-                stats = self.calib_stats.get(name)
-                if stats is None:  # weights only: its output is never clipped or quantized
-                    rows.append((1.0, 0.0, -np.inf, np.inf))
-                    continue
-                scale, zero = affine_parameters(stats.low, stats.high, kind)
-                rows.append((scale, zero, stats.low, stats.high))
+            rows = [self.quantization(name) or (1.0, 0.0, -np.inf, np.inf)
+                    for name in traced.hooked]  # weights only: never clipped or quantized
             table = np.asarray(rows, dtype=np.float32).reshape(-1, 4).T
             self._range_tensors = tuple(tf.constant(column) for column in table)
         return self._range_tensors
@@ -194,14 +191,15 @@ class Simulation:
 
         def hook(layer: Any, output: Any) -> Any:
             name = layer.name
-            stats = self.calib_stats.get(name)
-            if stats is None or isinstance(output, list | tuple):
+            quantization = self.quantization(name)
+            if quantization is None or isinstance(output, list | tuple):
                 return output
+            scale, zero, low, high = quantization
             values = np.asarray(output)
             if name in config.clip_only:
-                values = np.clip(values, stats.low, stats.high)
+                values = np.clip(values, low, high)
             if name in config.activations:
-                values = fake_quantize(values, stats.low, stats.high, kind)
+                values = fake_quantize_affine(values, scale, zero, kind)
             return values
 
         inputs = self.inputs
@@ -210,6 +208,32 @@ class Simulation:
         with self._quantized_weights(config.weights):
             return np.concatenate([forward(self.model, inputs[i : i + self.batch_size], hook)
                                    for i in range(0, len(inputs), self.batch_size)])
+
+    def quantization(self, name: str) -> tuple[float, float, float, float] | None:
+        """How the target stores ``name``'s output: scale, zero point and the real range the
+        codes cover. The artifact's own choice when it was read (``stored_ranges``), else what
+        calibration measured."""
+        kind = self.scheme.activations
+        stored = self.stored_ranges.get(name)
+        if stored is not None and name in self.calib_stats and kind in CODE_RANGES and (
+                kind == "uint8" or stored[1] == 0):
+            scale, zero = stored
+            lowest, highest = CODE_RANGES[kind]
+            return scale, zero, (lowest - zero) * scale, (highest - zero) * scale
+        stats = self.quantized_range(name)
+        if stats is None:
+            return None
+        scale, zero = affine_parameters(stats.low, stats.high, kind)
+        return scale, zero, stats.low, stats.high
+
+    def quantized_range(self, name: str) -> ActivationStats | None:
+        """The calibrated range the target stores ``name``'s output with: its own, or, for a
+        kernel that must keep its input's scale, the range of the layer feeding it."""
+        layers = self.layers
+        while name in layers and layers[name].kind in self.scheme.same_scale \
+                and len(layers[name].inbound) == 1 and layers[name].inbound[0] in self.calib_stats:
+            name = layers[name].inbound[0]
+        return self.calib_stats.get(name)
 
     @property
     def eval_stats(self) -> dict[str, ActivationStats]:
