@@ -208,3 +208,25 @@ def test_artifact_ranges_are_read_per_keras_layer(enhancer, target: str) -> None
     span = max(measured.high, 0.0) - min(measured.low, 0.0)
     assert scale == pytest.approx(span / 255, rel=0.05)
     assert 0 <= zero <= 255
+
+
+def test_layers_fused_by_the_converter_have_no_range_of_their_own() -> None:
+    """Conv2D → BatchNormalization → ReLU is one TFLite op with one quantized output: only the
+    ReLU layer owns it, so the simulation leaves the other two outputs in float."""
+    import keras
+
+    import converters
+    from qcheck.analyze.artifact_ranges import artifact_ranges
+
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1, name="to_rgb")(x))
+    calibration = tiny_models.training_images(4, seed=2)[:, :16, :16]
+    spec = converters.TARGETS["tflite-int8"]
+    content = converters.convert(spec, converters.ConversionSource(model, (None, 16, 16, 3)),
+                                 lambda: (row[np.newaxis] for row in calibration))
+    ranges = artifact_ranges(spec.format, content, ["conv", "bn", "relu", "to_rgb"],
+                             output_layer="to_rgb")
+    assert set(ranges) == {"relu", "to_rgb"}

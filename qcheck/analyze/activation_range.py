@@ -78,7 +78,7 @@ def attribute(sim: Simulation) -> list[Attribution]:
     if sim.scheme.activations not in ("uint8", "int16"):
         return []
     levels = 255 if sim.scheme.activations == "uint8" else 65535
-    names = list(sim.calib_stats)
+    names = sim.quantized_layers
     each = sim.measure_each([Config(activations=(name,)) for name in names])
     result = []
     for name, measured in zip(names, each, strict=True):

@@ -5,6 +5,10 @@ between an ``Add`` and the convolution feeding it, makes pooling and resizing re
 input's scale, and splits ``Rescaling`` into a multiply and an add. Simulating with the
 artifact's own scale and zero point per layer output reproduces those choices.
 
+Layers the artifact does not quantize on their own (fused into the op that follows them, such
+as a convolution before its BatchNormalization and ReLU) have no range here: the simulation
+leaves their outputs in float, as the artifact does.
+
 Each range is ``(scale, zero_point)`` on unsigned codes (0…255 for 8 bits; int8 zero points
 are shifted by 128, which represents the same real values) or, for 16-bit, on symmetric codes
 with zero point 0.
@@ -37,7 +41,11 @@ def artifact_ranges(format: Format, content: bytes, layers: Iterable[str],
         return {}
     found: dict[str, Range] = {}
     for layer in layers:
-        owned = [(name, q) for name, q in tensors if matching_names([layer], [name])]
+        # TFLite names a fused tensor "final;inner;…": only the op named first produced it
+        # (a Conv2D, BatchNormalization and ReLU fused into one op share one output).
+        owned = [(name, q) for name, q in tensors
+                 if matching_names([layer], [name.split(";")[0] if format is Format.TFLITE
+                                             else name])]
         if owned:
             found[layer] = owned[-1][1]
     return found
@@ -64,7 +72,7 @@ def _tflite_tensors(content: bytes, output_layer: str | None) -> list[tuple[str,
             if detail is None:
                 continue
             if output_layer is not None and int(index) in outputs:
-                detail = {**detail, "name": f"{detail['name']};{output_layer}"}
+                detail = {**detail, "name": f"{output_layer}/{detail['name']}"}
             scale, zero = detail["quantization"]
             dtype = np.dtype(detail["dtype"])
             if scale <= 0 or dtype not in (np.dtype(np.int8), np.dtype(np.uint8),

@@ -209,6 +209,14 @@ class Simulation:
             return np.concatenate([forward(self.model, inputs[i : i + self.batch_size], hook)
                                    for i in range(0, len(inputs), self.batch_size)])
 
+    @property
+    def quantized_layers(self) -> list[str]:
+        """Layers whose outputs the target stores quantized: those with a range in the
+        artifact when it was read (fused layers have none), else every calibrated layer."""
+        if self.stored_ranges:
+            return [name for name in self.calib_stats if name in self.stored_ranges]
+        return list(self.calib_stats)
+
     def quantization(self, name: str) -> tuple[float, float, float, float] | None:
         """How the target stores ``name``'s output: scale, zero point and the real range the
         codes cover. The artifact's own choice when it was read (``stored_ranges``), else what
@@ -292,7 +300,7 @@ class Simulation:
     def full(self) -> np.ndarray:
         """Every layer quantized as the target does: the simulation of the whole artifact."""
         quantized = [f.name for f in self.facts if f.weighted] if self.scheme.weights else []
-        activations = list(self.calib_stats) if self.scheme.activations else []
+        activations = self.quantized_layers if self.scheme.activations else []
         return self.outputs(weights=quantized, activations=activations,
                             quantize_input=self.scheme.quantized_input)
 
