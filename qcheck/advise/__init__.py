@@ -299,12 +299,12 @@ def _unverified(candidate: Candidate, verify: bool) -> Suggestion:
 def _rank(measured: list[tuple[Suggestion, bytes | None]]
           ) -> list[tuple[Suggestion, bytes | None]]:
     """Passing fixes first, cheapest first; then the rest by measured ΔE; advice last."""
-    def key(item: tuple[Suggestion, bytes | None]) -> tuple[int, float, int]:
+    def key(item: tuple[Suggestion, bytes | None]) -> tuple[int, float, float]:
         suggestion = item[0]
         if suggestion.verified is None:
             return (2, 0.0, COST[suggestion.action])
-        if suggestion.verified.passed:
-            return (0, COST[suggestion.action], 0)
+        if suggestion.verified.passed:  # equally cheap variants: the better measured first
+            return (0, COST[suggestion.action], suggestion.verified.delta_e_mean)
         return (1, suggestion.verified.delta_e_mean, COST[suggestion.action])
 
     ranked = sorted(measured, key=key)
