@@ -73,12 +73,12 @@ def advise(session: Session, evidence: ModelEvidence, results: list[TargetResult
     failing = [r for r in results if not r.passed and r.error is None and r.attribution]
     if not failing:
         return results, {}
-    equalized_model, equalized_handle, pairs = _equalized(session, evidence)
+    equalized_model, equalized_handle, pairs = _equalized(session, evidence, save=verify)
     corrected: dict[str, ModelHandle] = {}  # per failing target
     plans = {r.name: _candidates(r, evidence, bool(pairs), pairs, qat=qat and verify)
              for r in failing}
     jobs = {}
-    for result in failing:
+    for result in failing if verify else []:  # nothing is built that will not be measured
         for candidate in plans[result.name]:
             if candidate.fine_tuned:  # trains in a worker of its own, alongside the others
                 jobs[(result.name, candidate)] = session.qat_job(result.spec)
@@ -144,11 +144,11 @@ def keeps_scheme(spec: TargetSpec, action: Action) -> bool:
     return spec.per_channel or not spec.precision.is_integer or action not in _SCHEME_CHANGES
 
 
-def _equalized(session: Session, evidence: ModelEvidence
+def _equalized(session: Session, evidence: ModelEvidence, *, save: bool
                ) -> tuple[Any, ModelHandle | None, list[Any]]:
     model, pairs = equalize(evidence.model)
-    if not pairs:
-        return None, None, []
+    if not pairs or not save:
+        return model if pairs else None, None, pairs
     return model, _saved(session, model, "equalized"), pairs
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -174,7 +174,8 @@ class Simulation:
         per_model = _TRACES.setdefault(self.model, {})
         hooked = tuple(dict.fromkeys([*self.calib_stats,
                                       *(f.name for f in self.facts if f.weighted)]))
-        key = (self.scheme, hooked)
+        # What the trace depends on: the weight rounding its shadows hold, the activation kind.
+        key = (replace(self.scheme, quantized_input=False, same_scale=frozenset()), hooked)
         if key not in per_model:
             try:
                 shadows = {f.name: shadow_layer(f, self.scheme) for f in self.facts
