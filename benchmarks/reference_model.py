@@ -8,9 +8,11 @@ from typing import Any
 SIZE = 224
 # (expansion, channels, repeats, stride), as in MobileNetV2's first stages.
 BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 1), (6, 96, 3, 1))
+# MobileNetV2's later stages too (at stride 1, so the head's upsampling still fits): 100 layers.
+DEEP_BLOCKS = (*BLOCKS, (6, 160, 5, 1), (6, 320, 5, 1), (6, 320, 2, 1))
 
 
-def build(seed: int = 0) -> Any:
+def build(seed: int = 0, blocks: tuple[tuple[int, int, int, int], ...] = BLOCKS) -> Any:
     import keras
     from keras import layers
 
@@ -19,7 +21,7 @@ def build(seed: int = 0) -> Any:
     x = layers.Rescaling(2.0, offset=-1.0, name="normalize")(inputs)
     x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu6", name="stem")(x)
     channels = 32
-    for stage, (expansion, out, repeats, stride) in enumerate(BLOCKS):
+    for stage, (expansion, out, repeats, stride) in enumerate(blocks):
         for index in range(repeats):
             name = f"block{stage}_{index}"
             skip = x
@@ -42,7 +44,7 @@ def build(seed: int = 0) -> Any:
     return keras.Model(inputs, outputs, name="mobilenet_v2_style")
 
 
-def save(path: Path) -> int:
-    model = build()
+def save(path: Path, blocks: tuple[tuple[int, int, int, int], ...] = BLOCKS) -> int:
+    model = build(blocks=blocks)
     model.save(path)
     return len(model.layers)

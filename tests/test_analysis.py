@@ -230,3 +230,51 @@ def test_layers_fused_by_the_converter_have_no_range_of_their_own() -> None:
     ranges = artifact_ranges(spec.format, content, ["conv", "bn", "relu", "to_rgb"],
                              output_layer="to_rgb")
     assert set(ranges) == {"relu", "to_rgb"}
+
+
+def test_deep_models_are_screened_and_still_name_the_planted_layer() -> None:
+    """Past 16 layers, attribution measures groups of 8 first and only the strong groups layer
+    by layer: far fewer passes, the same culprit."""
+    import keras
+
+    import converters
+    from qcheck.analyze import MIN_DELTA_E
+    from qcheck.analyze.graph import activation_stats, layer_facts
+    from qcheck.analyze.schemes import scheme_for
+    from qcheck.analyze.simulate import Simulation
+    from qcheck.types import InputRange
+
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(8, 1, activation="relu", name="lift")(inputs)
+    for index in range(20):
+        x = keras.layers.Conv2D(8, 1, activation="relu", name=f"conv_{index}")(x)
+    model = keras.Model(inputs, keras.layers.Add(name="residual")(
+        [inputs, keras.layers.Conv2D(3, 1, name="to_rgb")(x)]))
+    for layer in model.layers:
+        if layer.name.startswith("conv_"):
+            kernel = np.eye(8, dtype=np.float32)[None, None] + rng.normal(0, 0.05, (1, 1, 8, 8))
+            layer.set_weights([kernel.astype(np.float32), np.zeros(8, np.float32)])
+    # conv_10's channel 0 ×300, read ÷300 by conv_11: the same function, a 300× wider range.
+    kernel, bias = model.get_layer("conv_10").get_weights()
+    kernel[..., 0] *= 300.0
+    model.get_layer("conv_10").set_weights([kernel, bias * 300.0])
+    consumer, consumer_bias = model.get_layer("conv_11").get_weights()
+    consumer[:, :, 0, :] /= 300.0
+    model.get_layer("conv_11").set_weights([consumer, consumer_bias])
+
+    images = tiny_models.training_images(8, seed=5)[:, :16, :16]
+    input_stats, calib_stats = activation_stats(model, [images])
+    sim = Simulation(model=model, facts=layer_facts(model),
+                     scheme=scheme_for(converters.TARGETS["tflite-int8"]), inputs=images[:4],
+                     reference=np.asarray(model(images[:4])),
+                     output_range=InputRange.parse("0:1"), input_stats=input_stats,
+                     calib_stats=calib_stats)
+    from qcheck.analyze import activation_range, weight_rounding
+
+    found = [*weight_rounding.attribute(sim), *activation_range.attribute(sim)]
+    top = max(found, key=lambda a: a.delta_e)
+    assert (top.layer, top.cause) == ("conv_10", Cause.ACTIVATION_RANGE)
+    assert top.delta_e > 10 * MIN_DELTA_E
+    one_by_one = sum(f.weighted for f in sim.facts) + len(sim.quantized_layers)
+    assert sim.configurations < 0.85 * one_by_one, (sim.configurations, one_by_one)

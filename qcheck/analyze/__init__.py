@@ -106,6 +106,7 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
         "real_delta_e": round(sim.measure(real).delta_e, 4),
         "simulated_delta_e": round(sim.measure(full).delta_e, 4),
         "simulation_vs_real_delta_e": round(sim.measure(full, against=real).delta_e, 4),
+        "configurations": sim.configurations,
         "seconds": round(time.perf_counter() - started, 3),
     }
     return TargetAnalysis(tuple(items[:MAX_ATTRIBUTIONS]), summary)

@@ -78,10 +78,9 @@ def attribute(sim: Simulation) -> list[Attribution]:
     if sim.scheme.activations not in ("uint8", "int16"):
         return []
     levels = 255 if sim.scheme.activations == "uint8" else 65535
-    names = sim.quantized_layers
-    each = sim.measure_each([Config(activations=(name,)) for name in names])
+    each = sim.measure_layers(sim.quantized_layers, lambda names: Config(activations=names))
     result = []
-    for name, measured in zip(names, each, strict=True):
+    for name, measured in each.items():
         stats = sim.calib_stats[name]
         span = max(stats.high, 0.0) - min(stats.low, 0.0)
         result.append(Attribution(name, Cause.ACTIVATION_RANGE, measured.delta_e, {

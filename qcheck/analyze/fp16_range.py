@@ -66,9 +66,11 @@ def findings(evidence: ModelEvidence) -> list[Finding]:
 def attribute(sim: Simulation) -> list[Attribution]:
     result = []
     if sim.scheme.weights == "fp16":
-        weighted = [facts for facts in sim.facts if facts.weighted]
-        each = sim.measure_each([Config(weights=(facts.name,)) for facts in weighted])
-        for facts, measured in zip(weighted, each, strict=True):
+        layers = sim.layers
+        weighted = sim.measure_layers([f.name for f in sim.facts if f.weighted],
+                                      lambda names: Config(weights=names))
+        for name, measured in weighted.items():
+            facts = layers[name]
             report = weight_report(facts, sim.scheme.fp16_clamp)
             cause = Cause.FP16_RANGE if _beyond(report) else Cause.WEIGHT_ROUNDING
             result.append(Attribution(facts.name, cause, measured.delta_e, {
@@ -77,9 +79,9 @@ def attribute(sim: Simulation) -> list[Attribution]:
                 "chroma_share": round(measured.chroma_share, 3)}))
     if sim.scheme.activations == "fp16":
         seen_stats = sim.eval_stats
-        names = list(sim.calib_stats)
-        each = sim.measure_each([Config(activations=(name,)) for name in names])
-        for name, measured in zip(names, each, strict=True):
+        each = sim.measure_layers(list(sim.calib_stats),
+                                  lambda names: Config(activations=names))
+        for name, measured in each.items():
             stats = sim.calib_stats[name]
             seen = seen_stats.get(name, stats)
             beyond = max(stats.absmax, seen.absmax) > FLOAT16_MAX

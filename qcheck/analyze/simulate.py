@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +30,14 @@ from qcheck.compare.color import to_unit_rgb
 from qcheck.types import InputRange
 
 __all__ = ["MEASURED_PIXELS", "Config", "Measured", "Simulation", "shadow_layer"]
+
+# Screening of deep models (``Simulation.measure_layers``): more layers than SCREEN_ABOVE are
+# first measured GROUP_SIZE at a time; groups under SCREEN_SHARE of the strongest group's ΔE
+# (or under MIN_GROUP_DELTA_E) are not measured layer by layer.
+SCREEN_ABOVE = 16
+GROUP_SIZE = 8
+SCREEN_SHARE = 0.25
+MIN_GROUP_DELTA_E = 0.01
 
 # ΔE of an attribution pass is measured on at most this many output pixels (a regular grid):
 # the forward pass still sees whole images, only the colour comparison is thinned.
@@ -99,6 +107,7 @@ class Simulation:
     _recorded: dict[str, np.ndarray] | None = None
     _reference_lab: np.ndarray | None = None
     _range_tensors: tuple[Any, ...] | None = None
+    configurations: int = 0  # simulated so far: what the analysis cost, in forward passes
 
     @property
     def layers(self) -> dict[str, LayerFacts]:
@@ -113,6 +122,28 @@ class Simulation:
     def measure_each(self, configs: Sequence[Config]) -> list[Measured]:
         return [self.measure(outputs) for outputs in self.outputs_each(configs)]
 
+    def measure_layers(self, names: Sequence[str],
+                       config_for: Callable[[tuple[str, ...]], Config]) -> dict[str, Measured]:
+        """ΔE per layer, each quantized alone as ``config_for`` says, for the layers that can
+        matter.
+
+        Deep models are screened first: consecutive layers are measured in groups of
+        ``GROUP_SIZE``, and only the groups reaching ``SCREEN_SHARE`` of the strongest group
+        (and ``MIN_GROUP_DELTA_E``) are measured layer by layer, which keeps attribution to a
+        fraction of the forward passes. Layers of the other groups are left out of the result.
+        """
+        names = list(names)
+        if len(names) <= SCREEN_ABOVE:
+            return dict(zip(names, self.measure_each([config_for((n,)) for n in names]),
+                            strict=True))
+        groups = [tuple(names[i : i + GROUP_SIZE]) for i in range(0, len(names), GROUP_SIZE)]
+        together = self.measure_each([config_for(group) for group in groups])
+        strongest = max(m.delta_e for m in together)
+        threshold = max(MIN_GROUP_DELTA_E, SCREEN_SHARE * strongest)
+        kept = [n for group, m in zip(groups, together, strict=True) if m.delta_e >= threshold
+                for n in group]
+        return dict(zip(kept, self.measure_each([config_for((n,)) for n in kept]), strict=True))
+
     def outputs_each(self, configs: Sequence[Config]) -> list[np.ndarray]:
         """The outputs of each configuration, with the forward passes batched.
 
@@ -121,6 +152,7 @@ class Simulation:
         outputs are clipped or fake-quantized, so up to ``batch_size`` samples of any mix of
         configurations share one pass.
         """
+        self.configurations += len(configs)
         count = len(self.inputs)
         per_call = max(1, self.batch_size // max(count, 1))
         traced = self._traced()

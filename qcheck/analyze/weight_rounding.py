@@ -51,10 +51,12 @@ def findings(evidence: ModelEvidence) -> list[Finding]:
 def attribute(sim: Simulation) -> list[Attribution]:
     if sim.scheme.weights != "int8":
         return []
-    weighted = [facts for facts in sim.facts if facts.weighted]
-    each = sim.measure_each([Config(weights=(facts.name,)) for facts in weighted])
+    layers = sim.layers
+    each = sim.measure_layers([f.name for f in sim.facts if f.weighted],
+                              lambda names: Config(weights=names))
     result = []
-    for facts, measured in zip(weighted, each, strict=True):
+    for name, measured in each.items():
+        facts = layers[name]
         crushed = [c for k in facts.kernels
                    for c in crushed_channels(k, per_channel=sim.scheme.per_channel)]
         absmax = np.concatenate([k.per_channel_absmax() for k in facts.kernels])
