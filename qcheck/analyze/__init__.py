@@ -23,7 +23,7 @@ from qcheck.analyze.graph import activation_stats, layer_facts, load_stats, save
 from qcheck.analyze.schemes import scheme_for
 from qcheck.analyze.simulate import MEASURED_PIXELS, Simulation
 from qcheck.compare.color import compare_colour, to_unit_rgb
-from qcheck.types import Attribution, Finding, Severity, TargetSpec
+from qcheck.types import Attribution, Finding, Format, Severity, TargetSpec
 
 if TYPE_CHECKING:
     from qcheck.session import Session
@@ -93,6 +93,7 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
         stored_ranges=artifact_ranges(spec.format, artifact, evidence.calib_stats,
                                       evidence.model.outputs[0]._keras_history[0].name)
         if artifact is not None and spec.precision.is_integer else {},
+        stored_complete=spec.format is Format.TFLITE,
     )
     items = [*weight_rounding.attribute(sim), *activation_range.attribute(sim),
              *calibration_coverage.attribute(sim, evidence),

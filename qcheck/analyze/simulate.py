@@ -101,8 +101,11 @@ class Simulation:
     output_range: InputRange
     input_stats: ActivationStats
     calib_stats: dict[str, ActivationStats]
-    # The artifact's own (scale, zero point) per layer output, when it could be read.
+    # The artifact's own (scale, zero point) per layer output, when it could be read; with
+    # ``stored_complete`` (TFLite, whose tensor names keep every layer's scope) a layer missing
+    # there is one the converter fused away, so its output stays float.
     stored_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    stored_complete: bool = False
     batch_size: int = 16  # samples per forward pass (configurations × images)
     _recorded: dict[str, np.ndarray] | None = None
     _reference_lab: np.ndarray | None = None
@@ -244,9 +247,9 @@ class Simulation:
 
     @property
     def quantized_layers(self) -> list[str]:
-        """Layers whose outputs the target stores quantized: those with a range in the
-        artifact when it was read (fused layers have none), else every calibrated layer."""
-        if self.stored_ranges:
+        """Layers whose outputs the target stores quantized: those with a range in a TFLite
+        artifact (fused layers have none), else every calibrated layer."""
+        if self.stored_ranges and self.stored_complete:
             return [name for name in self.calib_stats if name in self.stored_ranges]
         return list(self.calib_stats)
 
