@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Candidate", "FixedArtifact", "advise", "keeps_scheme"]
 
+# How the bias-corrected variant of equalize_channels introduces itself (its reason's start).
+BIAS_CORRECTED = "cross-layer equalization, then bias correction"
+
 # Cheapest first: what a release engineer would rather ship.
 COST = {
     Action.PER_CHANNEL_WEIGHTS: 0,
@@ -119,8 +122,8 @@ def advise(session: Session, evidence: ModelEvidence, results: list[TargetResult
         for suggestion, content in ranked:
             passed = suggestion.verified is not None and suggestion.verified.passed
             if passed and content and keeps_scheme(result.spec, suggestion.action):
-                handle = corrected.get(result.name) if "bias correction" in suggestion.reason \
-                    else equalized_handle
+                handle = corrected.get(result.name) \
+                    if suggestion.reason.startswith(BIAS_CORRECTED) else equalized_handle
                 model = handle.path.read_bytes() if handle is not None \
                     and suggestion.action is Action.EQUALIZE_CHANNELS else None
                 best[result.name] = FixedArtifact(suggestion, content, model,
@@ -195,9 +198,9 @@ def _candidates(result: TargetResult, evidence: ModelEvidence, can_equalize: boo
         if integer:
             found.append(Candidate(
                 Action.EQUALIZE_CHANNELS, equalized_layers,
-                "cross-layer equalization, then bias correction: each bias absorbs the mean "
-                f"output shift {spec.name}'s weight rounding causes on the calibration images "
-                "(Nagel et al. 2019)", converters.ConversionOptions(), bias_corrected=True))
+                f"{BIAS_CORRECTED}: each bias absorbs the mean output shift {spec.name}'s "
+                "weight rounding causes on the calibration images (Nagel et al. 2019)",
+                converters.ConversionOptions(), bias_corrected=True))
     if integer and Cause.CALIBRATION_COVERAGE in causes:
         lacking: list[str] = []
         for item in result.attribution:
