@@ -101,23 +101,15 @@ def _shape(tensor: Any) -> tuple[Any, ...] | None:
         return None
 
 
-def forward(model: Any, inputs: np.ndarray, hook: Hook | None = None,
-            replay: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """Run the functional graph, passing each layer's output through ``hook``.
-
-    Layers named in ``replay`` are not computed: their recorded outputs are used instead.
-    """
-    if hook is None and not replay:
+def forward(model: Any, inputs: np.ndarray, hook: Hook | None = None) -> np.ndarray:
+    """Run the functional graph eagerly, passing each layer's output through ``hook``."""
+    if hook is None:
         return np.asarray(model(inputs, training=False))
-    recorded = replay or {}
 
     def wrap(layer: Any) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
-            if layer.name in recorded:
-                return recorded[layer.name]
             kwargs.pop("training", None)
-            output = _call(layer, args, kwargs)
-            return hook(layer, output) if hook is not None else output
+            return hook(layer, _call(layer, args, kwargs))
         return call
 
     outputs = model._run_through_graph(inputs, operation_fn=wrap)

@@ -289,7 +289,8 @@ class Simulation:
         return stats
 
     def float_outputs(self) -> dict[str, np.ndarray]:
-        """Every layer's float output on ``inputs``, recorded once for replay."""
+        """Every layer's float output on ``inputs``, recorded once (evaluation ranges and
+        clipping are measured on them)."""
         if self._recorded is None:
             recorded: dict[str, list[np.ndarray]] = {}
 
