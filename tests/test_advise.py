@@ -176,3 +176,16 @@ def test_the_tf_keras_rebuild_computes_what_the_model_does(enhancer) -> None:  #
     assert [layer.name for layer in twin.layers] == [layer.name for layer in enhancer.layers]
     np.testing.assert_allclose(np.asarray(twin(images)), np.asarray(enhancer(images)),
                                atol=1e-6)
+
+
+def test_quantization_aware_training_refuses_layers_tf_keras_lacks_by_name() -> None:
+    import keras
+
+    from qcheck.advise.qat import rebuild_in_tf_keras
+    from qcheck.errors import ConversionError
+
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Conv2D(4, 1, name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.RMSNormalization(name="norm")(x))
+    with pytest.raises(ConversionError, match=r"'norm' \(RMSNormalization\) has no tf-keras"):
+        rebuild_in_tf_keras(model)
