@@ -313,7 +313,10 @@ class Session:
         return self._image_files
 
     def is_cached(self, job: ConvertJob) -> bool:
-        return self._cached(job) is not None
+        """Whether the cache holds everything ``job`` makes (without reading the artifact)."""
+        return job.kind != "reference" and \
+            self.cache.get_file(job.key, "artifact") is not None and \
+            (not job.run or self.cache.get_file(job.key, "outputs.npy") is not None)
 
     def _cached(self, job: ConvertJob) -> Outcome | None:
         if job.kind == "reference":
