@@ -62,7 +62,7 @@ def main() -> int:
                              "convert_and_run_seconds": round(ran, 2),
                              "attribution_seconds": round(attributed, 2),
                              "attribution_vs_convert_and_run": round(attributed / ran, 2),
-                             "configurations_top": [f"{a.layer} {a.cause.value} {a.delta_e:.2f}"
+                             "top_attributions": [f"{a.layer} {a.cause.value} {a.delta_e:.2f}"
                                                     for a in analysis.attribution[:3]]}
             print(name, results[name], flush=True)
     finally:

@@ -37,16 +37,22 @@ def grade(pixels: np.ndarray) -> np.ndarray:
 
 def training_crops(count: int = 384) -> np.ndarray:
     """Random crops (and flips) of the bundled calibration half, at the models' input size."""
+    return bundled_crops(count, SIZE, SEED, flips=True)
+
+
+def bundled_crops(count: int, size: int, seed: int, *, flips: bool = False) -> np.ndarray:
+    """``count`` random ``size``² crops of the bundled calibration half (seen at twice that
+    size), mirrored at random with ``flips``: training data that never touches evaluation."""
     from qcheck.load.bundled import bundled_images
 
-    calib, _ = bundled_images((SIZE * 2, SIZE * 2))
-    rng = np.random.default_rng(SEED)
+    calib, _ = bundled_images((size * 2, size * 2))
+    rng = np.random.default_rng(seed)
     crops = []
     for _ in range(count):
         image = calib.pixels[rng.integers(len(calib))]
-        top, left = rng.integers(0, SIZE + 1, size=2)
-        crop = image[top : top + SIZE, left : left + SIZE]
-        if rng.random() < 0.5:
+        top, left = rng.integers(0, size + 1, size=2)
+        crop = image[top : top + size, left : left + size]
+        if flips and rng.random() < 0.5:
             crop = crop[:, ::-1]
         crops.append(crop)
     return np.stack(crops).astype(np.float32)

@@ -15,16 +15,9 @@ def enhancement_target(pixels: np.ndarray) -> np.ndarray:
 
 def training_images(count: int = 64, seed: int = 0) -> np.ndarray:
     """Random crops of the bundled calibration photographs and charts."""
-    from qcheck.load.bundled import bundled_images
+    from sample_models.build import bundled_crops
 
-    calib, _ = bundled_images((SIZE * 2, SIZE * 2))
-    rng = np.random.default_rng(seed)
-    crops = []
-    for _ in range(count):
-        img = calib.pixels[rng.integers(len(calib))]
-        top, left = rng.integers(0, SIZE + 1, size=2)
-        crops.append(img[top : top + SIZE, left : left + SIZE])
-    return np.stack(crops).astype(np.float32)
+    return bundled_crops(count, SIZE, seed)
 
 
 def build_enhancer(seed: int = 0, epochs: int = 40):  # type: ignore[no-untyped-def]
