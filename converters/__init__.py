@@ -1,15 +1,24 @@
-"""Convert stage: one module per format, a registry of the contract's ten targets."""
+"""Convert stage: one module per format, a registry of the contract's ten targets.
 
+This is the lowest layer: it imports nothing from ``qcheck``; ``qcheck`` builds on it.
+"""
+
+from converters.errors import ConversionError, first_line
 from converters.options import ConversionOptions
-from converters.registry import DEFAULT_TARGETS, TARGETS, convert, resolve_targets
+from converters.registry import DEFAULT_TARGETS, TARGETS, convert
 from converters.source import CalibrationSamples, ConversionSource
+from converters.types import Format, Precision, TargetSpec
 
 __all__ = [
     "DEFAULT_TARGETS",
     "TARGETS",
     "CalibrationSamples",
+    "ConversionError",
     "ConversionOptions",
     "ConversionSource",
+    "Format",
+    "Precision",
+    "TargetSpec",
     "convert",
-    "resolve_targets",
+    "first_line",
 ]

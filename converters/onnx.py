@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.errors import ConversionError, first_line
 from converters.naming import matching_names
 from converters.options import ConversionOptions
+from converters.quiet import native_quiet
 from converters.source import INPUT_NAME, CalibrationSamples, ConversionSource
-from qcheck.errors import ConversionError, first_line
-from qcheck.quiet import native_quiet
-from qcheck.types import Precision, TargetSpec
+from converters.types import Precision, TargetSpec
 
 __all__ = ["convert_onnx"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from qcheck.types import TargetSpec
+from converters.types import TargetSpec
 
 __all__ = ["CALIBRATION_METHODS", "ConversionOptions"]
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from converters.onnx import convert_onnx
 from converters.options import ConversionOptions
 from converters.source import CalibrationSamples, ConversionSource
 from converters.tflite import convert_tflite
-from qcheck.errors import UsageError
-from qcheck.types import Format, Precision, TargetSpec
+from converters.types import Format, Precision, TargetSpec
 
-__all__ = ["DEFAULT_TARGETS", "TARGETS", "convert", "resolve_targets"]
+__all__ = ["DEFAULT_TARGETS", "TARGETS", "convert"]
 
 _T, _O = Format.TFLITE, Format.ONNX
 TARGETS: dict[str, TargetSpec] = {
@@ -38,22 +35,6 @@ TARGETS: dict[str, TargetSpec] = {
 }
 
 DEFAULT_TARGETS: tuple[str, ...] = ("tflite-fp16", "tflite-int8", "onnx-fp16", "onnx-int8")
-
-
-def resolve_targets(names: Iterable[str]) -> list[TargetSpec]:
-    """Look up target names, keeping order and dropping repeats; unknown names are a usage error."""
-    specs: list[TargetSpec] = []
-    for raw in names:
-        name = raw.strip()
-        if not name:
-            continue
-        if name not in TARGETS:
-            raise UsageError(f"unknown target {name!r}; valid targets: {', '.join(TARGETS)}")
-        if TARGETS[name] not in specs:
-            specs.append(TARGETS[name])
-    if not specs:
-        raise UsageError(f"no targets given; valid targets: {', '.join(TARGETS)}")
-    return specs
 
 
 def convert(spec: TargetSpec, source: ConversionSource, calibration: CalibrationSamples | None,

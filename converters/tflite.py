@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from converters.errors import ConversionError, first_line
 from converters.naming import matching_names
 from converters.options import ConversionOptions
+from converters.quiet import native_quiet
 from converters.source import CalibrationSamples, ConversionSource
-from qcheck.errors import ConversionError, first_line
-from qcheck.quiet import native_quiet
-from qcheck.types import Precision, TargetSpec
+from converters.types import Precision, TargetSpec
 
 __all__ = ["convert_tflite"]
 

@@ -14,17 +14,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("qcheck")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.1.0"
-
-from qcheck.api import convert
+from qcheck.api import convert, fix
 from qcheck.errors import QcheckError
 from qcheck.pipeline import check
 from qcheck.report.core import Report
 from qcheck.types import Thresholds
+from qcheck.version import __version__
 
-__all__ = ["QcheckError", "Report", "Thresholds", "__version__", "check", "convert"]
+__all__ = ["QcheckError", "Report", "Thresholds", "__version__", "check", "convert", "fix"]

@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.version:
-            from qcheck import __version__
+            from qcheck.version import __version__
 
             print(f"qcheck {__version__}")
             return ExitCode.OK

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+import converters.errors
+from converters.errors import first_line
+
 __all__ = [
     "ConversionError",
     "ExitCode",
@@ -41,7 +44,7 @@ class ImageError(QcheckError):
     """No usable images where images were required."""
 
 
-class ConversionError(QcheckError):
+class ConversionError(QcheckError, converters.errors.ConversionError):
     """A converter failed or crashed on a model qcheck accepted."""
 
     exit_code = ExitCode.CRASHED
@@ -51,9 +54,3 @@ class RuntimeFailure(QcheckError):
     """An interpreter or runtime failed or crashed on a converted artifact."""
 
     exit_code = ExitCode.CRASHED
-
-
-def first_line(exc: BaseException, limit: int = 300) -> str:
-    """The most telling line of a library's error message, for a one-line report."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[-1] if lines else type(exc).__name__)[:limit]

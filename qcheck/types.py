@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from converters.types import Format, Precision, TargetSpec
+from qcheck.errors import UsageError
+
 __all__ = [
     "REPORT_SCHEMA",
     "Action",
@@ -40,27 +43,6 @@ REPORT_SCHEMA = "qcheck.report/1"
 
 # A perfect match has infinite PSNR; JSON has no infinity, so the report caps it here.
 PSNR_CAP_DB = 100.0
-
-
-class Format(StrEnum):
-    TFLITE = "tflite"
-    ONNX = "onnx"
-
-
-class Precision(StrEnum):
-    FP32 = "fp32"
-    FP16 = "fp16"
-    DYNAMIC_INT8 = "dynamic-int8"
-    INT8 = "int8"
-    INT16X8 = "int16x8"
-
-    @property
-    def is_integer(self) -> bool:
-        return self in (Precision.INT8, Precision.INT16X8)
-
-    @property
-    def needs_calibration(self) -> bool:
-        return self.is_integer
 
 
 class Cause(StrEnum):
@@ -105,8 +87,6 @@ class InputRange:
 
     @classmethod
     def parse(cls, text: str) -> InputRange:
-        from qcheck.errors import UsageError
-
         choices = {"0:1": (0.0, 1.0), "0:255": (0.0, 255.0), "-1:1": (-1.0, 1.0)}
         if text not in choices:
             raise UsageError(
@@ -120,21 +100,6 @@ class InputRange:
 
     def __str__(self) -> str:
         return f"{self.low:g}:{self.high:g}"
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """One deployment target: a format and a numeric scheme."""
-
-    name: str
-    format: Format
-    precision: Precision
-    per_channel: bool
-    summary: str
-
-    @property
-    def suffix(self) -> str:
-        return ".tflite" if self.format is Format.TFLITE else ".onnx"
 
 
 @dataclass(frozen=True)

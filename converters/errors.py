@@ -1,0 +1,15 @@
+"""The one failure family of the conversion layer, and how its messages are shortened."""
+
+from __future__ import annotations
+
+__all__ = ["ConversionError", "first_line"]
+
+
+class ConversionError(Exception):
+    """A converter failed or refused a model; the message names the target and the reason."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The most telling line of a library's error message, for a one-line report."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:limit]
