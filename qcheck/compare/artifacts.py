@@ -27,11 +27,11 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
-from qcheck.compare.color import ColourComparison
+from qcheck.compare.pixels import ColourPixels
 from qcheck.types import ArtifactKind
 
-__all__ = ["add_stats", "artifact_stats", "decide_artifacts", "detect_artifacts", "has_banding",
-           "has_clipping", "has_fringing", "has_speckle", "has_tint"]
+__all__ = ["Stats", "add_stats", "artifact_stats", "decide_artifacts", "detect_artifacts",
+           "has_banding", "has_clipping", "has_fringing", "has_speckle", "has_tint"]
 
 TINT_MIN_LEVELS = 1.5
 TINT_MIN_SYSTEMATIC = 0.5
@@ -53,12 +53,12 @@ CLIP_MIN_OUT_OF_RANGE = 0.01
 Stats = dict[str, float]
 
 
-def detect_artifacts(comparison: ColourComparison, clipped_fraction: float = 0.0
+def detect_artifacts(comparison: ColourPixels, clipped_fraction: float = 0.0
                      ) -> tuple[ArtifactKind, ...]:
     return decide_artifacts(artifact_stats(comparison), clipped_fraction)
 
 
-def artifact_stats(c: ColourComparison) -> dict[ArtifactKind, Stats]:
+def artifact_stats(c: ColourPixels) -> dict[ArtifactKind, Stats]:
     """Sums each rule needs; add them over chunks of images, then ``decide_artifacts``."""
     return {kind: measure(c) for kind, (measure, _) in _RULES.items()}
 
@@ -80,7 +80,7 @@ def decide_artifacts(stats: dict[ArtifactKind, Stats], clipped_fraction: float =
     return tuple(seen)
 
 
-def _tint_stats(c: ColourComparison) -> Stats:
+def _tint_stats(c: ColourPixels) -> Stats:
     error = (c.candidate - c.reference) * 255.0
     sums = np.sum(error, axis=(0, 1, 2))
     squares = np.sum(error**2, axis=(0, 1, 2))
@@ -101,7 +101,7 @@ def _tint(stats: Stats) -> bool:
     return False
 
 
-def _fringe_stats(c: ColourComparison) -> Stats:
+def _fringe_stats(c: ColourPixels) -> Stats:
     lightness = c.lab_reference[..., 0]
     gradient = np.hypot(ndimage.sobel(lightness, axis=1), ndimage.sobel(lightness, axis=2)) / 8.0
     threshold = max(float(np.quantile(gradient, EDGE_QUANTILE)), EDGE_MIN_GRADIENT)
@@ -119,7 +119,7 @@ def _fringing(stats: Stats) -> bool:
     return on_edges >= FRINGE_MIN_CHROMA and on_edges >= FRINGE_EDGE_RATIO * max(elsewhere, 1e-6)
 
 
-def _speckle_stats(c: ColourComparison) -> Stats:
+def _speckle_stats(c: ColourPixels) -> Stats:
     chroma = c.chroma_error
     strong = chroma > SPECKLE_MIN_CHROMA
     isolated = 0.0
@@ -136,7 +136,7 @@ def _speckle(stats: Stats) -> bool:
             and stats["isolated"] >= 0.5 * stats["strong"])
 
 
-def _banding_stats(c: ColourComparison) -> Stats:
+def _banding_stats(c: ColourPixels) -> Stats:
     ref = np.round(c.reference * 255.0)
     cand = np.round(c.candidate * 255.0)
     stats = {"region": 0.0, "flats": 0.0, "changes": 0.0, "jumps": 0.0, "tv_ref": 0.0,
@@ -167,7 +167,7 @@ def _banding(stats: Stats) -> bool:
             and stats["tv_cand"] / tv_ref <= BANDING_MAX_TV_RATIO)
 
 
-def _clip_stats(c: ColourComparison) -> Stats:
+def _clip_stats(c: ColourPixels) -> Stats:
     ref = np.round(c.reference * 255.0)
     cand = np.round(c.candidate * 255.0)
     newly = ((cand <= 0) & (ref > 2)) | ((cand >= 255) & (ref < 253))
@@ -180,7 +180,7 @@ def _clipping(stats: Stats) -> bool:
         CLIP_MIN_OUT_OF_RANGE
 
 
-_Rule = tuple[Callable[[ColourComparison], Stats], Callable[[Stats], bool]]
+_Rule = tuple[Callable[[ColourPixels], Stats], Callable[[Stats], bool]]
 _RULES: dict[ArtifactKind, _Rule] = {
     ArtifactKind.TINT: (_tint_stats, _tint),
     ArtifactKind.FRINGING: (_fringe_stats, _fringing),
@@ -190,21 +190,21 @@ _RULES: dict[ArtifactKind, _Rule] = {
 }
 
 
-def has_tint(c: ColourComparison) -> bool:
+def has_tint(c: ColourPixels) -> bool:
     return _tint(_tint_stats(c))
 
 
-def has_fringing(c: ColourComparison) -> bool:
+def has_fringing(c: ColourPixels) -> bool:
     return _fringing(_fringe_stats(c))
 
 
-def has_speckle(c: ColourComparison) -> bool:
+def has_speckle(c: ColourPixels) -> bool:
     return _speckle(_speckle_stats(c))
 
 
-def has_banding(c: ColourComparison) -> bool:
+def has_banding(c: ColourPixels) -> bool:
     return _banding(_banding_stats(c))
 
 
-def has_clipping(c: ColourComparison, clipped_fraction: float = 0.0) -> bool:
+def has_clipping(c: ColourPixels, clipped_fraction: float = 0.0) -> bool:
     return _clipping({**_clip_stats(c), "clipped_fraction": clipped_fraction})

@@ -6,16 +6,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qcheck.compare.artifacts import add_stats, artifact_stats, decide_artifacts
-from qcheck.compare.color import compare_colour, to_unit_rgb
+from qcheck.compare.accumulate import CHUNK, ColourAccumulator
+from qcheck.compare.pixels import lab_of, to_unit_rgb
 from qcheck.compare.tensor import max_abs_error, sqnr_db, top1_agreement
 from qcheck.types import ArtifactKind, InputRange, Metrics
 
-__all__ = ["CHUNK", "OutputComparison", "compare_outputs", "out_of_range_fraction",
-           "reference_lab"]
-
-FLOAT16_MAX = float(np.finfo(np.float16).max)
-CHUNK = 16  # images compared at a time
+__all__ = ["OutputComparison", "compare_outputs", "out_of_range_fraction", "reference_lab"]
 
 
 @dataclass(frozen=True)
@@ -45,55 +41,23 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, *, image_outpu
     )
     if not image_output:
         return OutputComparison(tensor, (), None)
-    count = len(reference)
-    delta_e = np.empty(reference.shape[:3], dtype=np.float32)
-    ssim: list[float] = []
-    stats: dict[ArtifactKind, dict[str, float]] = {}
-    sums = {"sq": 0.0, "n": 0.0, "light": 0.0, "chroma": 0.0}
-    bias = np.zeros(3)
-    for start in range(0, count, chunk):
-        stop = min(start + chunk, count)
-        ref = to_unit_rgb(np.asarray(reference[start:stop]), output_range)
-        cand = to_unit_rgb(np.asarray(candidate[start:stop]), output_range)
-        lab = None if lab_reference is None else np.asarray(lab_reference[start:stop],
-                                                            dtype=np.float32)
-        part = compare_colour(ref, cand, lab_reference=lab)
-        delta_e[start:stop] = part.delta_e
-        ssim.extend(part.ssim_per_image)
-        add_stats(stats, artifact_stats(part))
-        error = part.candidate - part.reference
-        sums["sq"] += float(np.sum(np.square(error, dtype=np.float64)))
-        sums["n"] += float(error.size)
-        bias += np.sum(error, axis=(0, 1, 2), dtype=np.float64)
-        diff = part.lab_candidate - part.lab_reference
-        sums["light"] += float(np.sum(diff[..., 0] ** 2))
-        sums["chroma"] += float(np.sum(diff[..., 1:] ** 2))
-    pixels = sums["n"] / 3
-    energy = sums["light"] + sums["chroma"]
-    mse = sums["sq"] / max(sums["n"], 1.0)
-    metrics = replace(
-        tensor,
-        delta_e_mean=float(np.mean(delta_e, dtype=np.float64)),
-        delta_e_p95=float(np.percentile(delta_e, 95)),
-        delta_e_max=float(np.max(delta_e)),
-        psnr_db=float("inf") if mse == 0 else 10.0 * float(np.log10(1.0 / mse)),
-        ssim=float(np.mean(ssim)) if ssim else float("nan"),
-        channel_bias={c: float(v) for c, v in zip("rgb", bias / max(pixels, 1.0) * 255.0,
-                                                  strict=True)},
-        chroma_share=sums["chroma"] / energy if energy > 0 else 0.0,
-    )
-    return OutputComparison(metrics, decide_artifacts(stats, clipped_fraction), delta_e)
+    colour = ColourAccumulator()
+    for start in range(0, len(reference), chunk):
+        stop = min(start + chunk, len(reference))
+        colour.add(to_unit_rgb(np.asarray(reference[start:stop]), output_range),
+                   to_unit_rgb(np.asarray(candidate[start:stop]), output_range),
+                   None if lab_reference is None else lab_reference[start:stop])
+    metrics = replace(tensor, **colour.summary())
+    return OutputComparison(metrics, colour.artifacts(clipped_fraction), colour.delta_e)
 
 
 def reference_lab(reference: np.ndarray, output_range: InputRange, chunk: int = CHUNK
                   ) -> np.ndarray:
     """The float outputs in CIELAB (float32), computed once and shared by every target."""
-    from skimage import color
-
     lab = np.empty(reference.shape, dtype=np.float32)
     for start in range(0, len(reference), chunk):
-        unit = to_unit_rgb(np.asarray(reference[start : start + chunk]), output_range)
-        lab[start : start + chunk] = color.rgb2lab(unit, channel_axis=-1)
+        lab[start : start + chunk] = lab_of(to_unit_rgb(np.asarray(
+            reference[start : start + chunk]), output_range))
     return lab
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["max_abs_error", "sqnr_db", "top1_agreement"]
+from qcheck.compare.accumulate import CHUNK
 
-CHUNK = 16
+__all__ = ["max_abs_error", "sqnr_db", "top1_agreement"]
 
 
 def sqnr_db(reference: np.ndarray, candidate: np.ndarray, chunk: int = CHUNK) -> float:

@@ -9,7 +9,7 @@ from types import TracebackType
 
 import numpy as np
 
-__all__ = ["BaseRunner"]
+__all__ = ["ArtifactRunner", "BaseRunner"]
 
 
 class BaseRunner(ABC):
@@ -76,3 +76,12 @@ class BaseRunner(ABC):
     @abstractmethod
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         """One float32 batch in, one float32 batch out."""
+
+
+class ArtifactRunner(BaseRunner):
+    """A runner of a converted artifact, held as bytes."""
+
+    def __init__(self, model_content: bytes, num_threads: int | None = None):
+        super().__init__()
+        self.model_content = model_content
+        self.num_threads = num_threads

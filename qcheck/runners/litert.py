@@ -7,31 +7,17 @@ from typing import Any
 import numpy as np
 
 from qcheck.errors import RuntimeFailure, first_line
+from qcheck.numerics import dequantize, quantize
 from qcheck.quiet import native_quiet
-from qcheck.runners.base import BaseRunner
+from qcheck.runners.base import ArtifactRunner
 
 __all__ = ["LiteRTRunner", "dequantize", "quantize"]
 
 
-def quantize(values: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
-    info = np.iinfo(dtype)
-    quantized = np.round(values / scale) + zero_point
-    return np.clip(quantized, info.min, info.max).astype(dtype)
-
-
-def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-
-class LiteRTRunner(BaseRunner):
+class LiteRTRunner(ArtifactRunner):
     name = "litert"
-
-    def __init__(self, model_content: bytes, num_threads: int | None = None):
-        super().__init__()
-        self.model_content = model_content
-        self.num_threads = num_threads
-        self._interpreter: Any = None
-        self._batch = 0
+    _interpreter: Any = None
+    _batch = 0
 
     def activate_impl(self) -> None:
         from ai_edge_litert.interpreter import Interpreter

@@ -7,19 +7,14 @@ from typing import Any
 import numpy as np
 
 from qcheck.errors import RuntimeFailure, first_line
-from qcheck.runners.base import BaseRunner
+from qcheck.runners.base import ArtifactRunner
 
 __all__ = ["OnnxRuntimeRunner"]
 
 
-class OnnxRuntimeRunner(BaseRunner):
+class OnnxRuntimeRunner(ArtifactRunner):
     name = "onnxruntime"
-
-    def __init__(self, model_content: bytes, num_threads: int | None = None):
-        super().__init__()
-        self.model_content = model_content
-        self.num_threads = num_threads
-        self._session: Any = None
+    _session: Any = None
 
     def activate_impl(self) -> None:
         import onnxruntime as ort

@@ -1,0 +1,123 @@
+"""One streaming colour accumulator: every colour metric and artifact rule is fed from it.
+
+Chunks of images go in one at a time (so memory stays bounded however many images there are);
+the sums each metric and rule needs are kept, and read out at the end. The check's
+comparisons, the simulation's ΔE and the worst-image ranking all measure through it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from skimage import metrics as skmetrics
+
+from qcheck.compare.artifacts import Stats, add_stats, artifact_stats, decide_artifacts
+from qcheck.compare.pixels import ColourPixels, colour_pixels
+from qcheck.types import ArtifactKind
+
+__all__ = ["CHUNK", "ColourAccumulator"]
+
+CHUNK = 16  # images compared at a time
+_CHANNELS = ("r", "g", "b")
+
+
+class ColourAccumulator:
+    """Sums over chunks of (reference, candidate) sRGB stacks in [0, 1].
+
+    ``ssim`` and ``artifacts`` can be switched off where only ΔE matters (the simulation);
+    ``keep_delta_e`` keeps every pixel's ΔE for percentiles and pictures.
+    """
+
+    def __init__(self, *, ssim: bool = True, artifacts: bool = True,
+                 keep_delta_e: bool = True) -> None:
+        self._ssim, self._artifacts, self._keep = ssim, artifacts, keep_delta_e
+        self._delta_e: list[np.ndarray] = []
+        self._delta_e_sum = 0.0
+        self._pixels = 0
+        self._error = np.zeros(3)  # Σ(candidate − reference) per channel, float64
+        self._squares = 0.0
+        self._lightness = 0.0
+        self._chroma = 0.0
+        self.ssim_per_image: list[float] = []
+        self.image_delta_e: list[float] = []
+        self.stats: dict[ArtifactKind, Stats] = {}
+
+    def add(self, reference: np.ndarray, candidate: np.ndarray,
+            lab_reference: np.ndarray | None = None) -> ColourPixels:
+        # Bias and PSNR from the values as given (float64 stays exact); colour in float32.
+        error = np.asarray(candidate, np.float64) - np.asarray(reference, np.float64)
+        chunk = colour_pixels(reference, candidate, lab_reference)
+        delta_e = chunk.delta_e
+        self._delta_e_sum += float(np.sum(delta_e, dtype=np.float64))
+        self._pixels += delta_e.size
+        self.image_delta_e.extend(delta_e.reshape(len(delta_e), -1).mean(axis=1).tolist())
+        if self._keep:
+            self._delta_e.append(delta_e)
+        self._error += error.sum(axis=(0, 1, 2))
+        self._squares += float(np.sum(error**2))
+        diff = chunk.lab_candidate - chunk.lab_reference
+        self._lightness += float(np.sum(diff[..., 0] ** 2, dtype=np.float64))
+        self._chroma += float(np.sum(diff[..., 1:] ** 2, dtype=np.float64))
+        if self._ssim:
+            self.ssim_per_image.extend(_ssim_per_image(chunk.reference, chunk.candidate))
+        if self._artifacts:
+            add_stats(self.stats, artifact_stats(chunk))
+        return chunk
+
+    @property
+    def delta_e(self) -> np.ndarray:
+        """Every pixel's ΔE, (N, H, W) (only with ``keep_delta_e``)."""
+        return np.concatenate(self._delta_e) if self._delta_e else np.zeros((0, 0, 0))
+
+    @property
+    def delta_e_mean(self) -> float:
+        return self._delta_e_sum / max(self._pixels, 1)
+
+    @property
+    def delta_e_p95(self) -> float:
+        return float(np.percentile(self.delta_e, 95))
+
+    @property
+    def delta_e_max(self) -> float:
+        return float(np.max(self.delta_e))
+
+    @property
+    def psnr_db(self) -> float:
+        mse = self._squares / max(3 * self._pixels, 1)
+        return float("inf") if mse == 0 else 10.0 * float(np.log10(1.0 / mse))
+
+    @property
+    def ssim(self) -> float:
+        return float(np.mean(self.ssim_per_image)) if self.ssim_per_image else float("nan")
+
+    @property
+    def channel_bias(self) -> dict[str, float]:
+        """Mean(candidate − reference) per channel, in 8-bit levels."""
+        bias = self._error / max(self._pixels, 1) * 255.0
+        return {name: float(value) for name, value in zip(_CHANNELS, bias, strict=True)}
+
+    @property
+    def chroma_share(self) -> float:
+        total = self._lightness + self._chroma
+        return self._chroma / total if total > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The contract's colour metrics, by their ``Metrics`` field names."""
+        return {"delta_e_mean": self.delta_e_mean, "delta_e_p95": self.delta_e_p95,
+                "delta_e_max": self.delta_e_max, "psnr_db": self.psnr_db, "ssim": self.ssim,
+                "channel_bias": self.channel_bias, "chroma_share": self.chroma_share}
+
+    def artifacts(self, clipped_fraction: float = 0.0) -> tuple[ArtifactKind, ...]:
+        return decide_artifacts(self.stats, clipped_fraction)
+
+
+def _ssim_per_image(reference: np.ndarray, candidate: np.ndarray) -> list[float]:
+    height, width = reference.shape[1:3]
+    window = min(7, height, width)
+    window -= 1 - window % 2  # SSIM needs an odd window no larger than the image.
+    if window < 3:
+        return []
+    return [float(skmetrics.structural_similarity(ref, cand, channel_axis=-1, data_range=1.0,
+                                                  win_size=window))
+            for ref, cand in zip(reference, candidate, strict=True)]
