@@ -1,0 +1,45 @@
+"""What runs inside a worker process: take jobs from the pipe until it closes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from qcheck.jobs import JobResult, Lane
+
+__all__ = ["worker_main"]
+
+
+def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool) -> None:
+    """One worker: handle jobs until its pipe closes or it is killed."""
+    if lane is Lane.QAT:
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    if lane is Lane.RUNTIME:
+        # The TensorFlow lane (conversions, export, reference) is the critical path; this
+        # lane has less to do and yields the cores to it.
+        os.nice(10)
+    if preload and lane is Lane.RUNTIME:
+        import onnxruntime  # noqa: F401 - loading it is the point
+    elif preload:
+        from qcheck.quiet import import_tensorflow
+
+        import_tensorflow()
+    from qcheck.workers.handlers import WorkerState
+
+    state = WorkerState(Path(workdir))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            result = state.handle(job)
+        except Exception as exc:  # a bug, not a model problem: report it, keep the worker alive
+            result = JobResult(job, error=f"{job.target}: internal error: {exc!r}")
+            if os.environ.get("QCHECK_DEBUG"):
+                traceback.print_exc()
+        conn.send(replace(result, tensorflow_loaded="tensorflow" in sys.modules))
