@@ -7,13 +7,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import converters
 from qcheck.cache import Cache
 from qcheck.errors import ConversionError, UsageError
+from qcheck.load.image_sets import ImagesArg
+from qcheck.pipeline import check
 from qcheck.report.core import Report
-from qcheck.report.files import atomic_write
-from qcheck.session import ImagesArg, Session
+from qcheck.report.files import atomic_write, prepare_out_dir
+from qcheck.session import Session
 from qcheck.types import InputRange, Thresholds
+from qcheck.validate import resolve_targets
 
 __all__ = ["convert", "fix"]
 
@@ -22,7 +24,7 @@ def convert(model: Any, target: str, *, calib: ImagesArg = None,
             out: str | os.PathLike[str], input_range: str | InputRange = "0:1",
             cache: bool = True) -> Path:
     """Convert ``model`` for ``target`` and write the artifact to ``out`` (never overwriting)."""
-    (spec,) = converters.resolve_targets([target])
+    (spec,) = resolve_targets([target])
     destination = Path(out)
     if destination.exists():
         raise UsageError(f"-o {destination} already exists; qcheck never overwrites a file")
@@ -51,9 +53,6 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
     folder gets ``report.json`` and friends, ``<target>.tflite|.onnx`` and, when the fix
     changed the model, that model: ``<model>.equalized.keras`` or ``<model>.qat.keras``.
     """
-    from qcheck.pipeline import check
-    from qcheck.report.files import prepare_out_dir
-
     folder = prepare_out_dir(out)
     report = check(model, calib, eval, [target], input_range=input_range, thresholds=thresholds,
                    analysis=True, fix_verification=True, qat=qat, cache=cache,

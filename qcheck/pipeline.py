@@ -1,19 +1,17 @@
-"""The check, end to end: load → convert → run → compare → report.
+"""The check, end to end: load → convert → run → compare → analyze → advise → report.
 
 Every target sees the same preprocessed images: one calibration feed drives every converter and
 one evaluation feed drives the float model and every runner. Conversions run in worker
-processes (one lane per format family, in parallel) while this process computes the float
-reference.
+processes while this process compares each finished target on a thread of its own.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +19,12 @@ import numpy as np
 
 import converters
 from qcheck.advise import FixedArtifact, advise
+from qcheck.analyze import attribute, find, gather_evidence
 from qcheck.analyze.evidence import ModelEvidence
+from qcheck.assess import assess
 from qcheck.cache import Cache
-from qcheck.compare.metrics import FLOAT16_MAX, compare_outputs, out_of_range_fraction
+from qcheck.jobs import ConvertJob, JobResult, Lane
+from qcheck.load.image_sets import ImagesArg
 from qcheck.memory import release_free_memory
 from qcheck.report import charts
 from qcheck.report.baseline import (
@@ -31,26 +32,26 @@ from qcheck.report.baseline import (
     compare_baseline,
     load_baseline,
     output_digests,
+    save_baseline,
 )
-from qcheck.report.baseline import save_baseline as save
-from qcheck.report.core import ARTIFACTS_DIR, Report
-from qcheck.report.visuals import TargetVisuals, capture
-from qcheck.session import ImagesArg, Outcome, Session
+from qcheck.report.core import Report
+from qcheck.report.visuals import TargetVisuals
+from qcheck.session import Session
 from qcheck.types import (
-    ArtifactKind,
+    BaselineResult,
     Cause,
     Finding,
     InputRange,
-    Metrics,
-    Precision,
     Severity,
     TargetResult,
     TargetSpec,
     Thresholds,
 )
-from qcheck.workers import RUNTIME_LANE, TENSORFLOW_LANE, WorkerLanes
+from qcheck.validate import resolve_targets
+from qcheck.version import __version__
+from qcheck.workers import WorkerLanes
 
-__all__ = ["assess", "check"]
+__all__ = ["check"]
 
 ProgressFn = Callable[[str], None]
 # Evaluation pixels up to which two targets are compared at the same time (64 at 224×224).
@@ -80,9 +81,7 @@ def check(
     ``model`` is a ``.keras``/``.h5`` path or an in-memory ``keras.Model``; ``calib`` and ``eval``
     are folders or arrays (``None``: the bundled image set's halves).
     """
-    from qcheck import __version__
-
-    specs = converters.resolve_targets(targets or converters.DEFAULT_TARGETS)
+    specs = resolve_targets(targets or converters.DEFAULT_TARGETS)
     if baseline is not None:
         load_baseline(Path(baseline))  # a bad baseline is a usage error before any work
     limits = thresholds or Thresholds()
@@ -92,183 +91,156 @@ def check(
         # For a model new to the cache, workers load TensorFlow while this process reads images.
         session = Session.open(model, calib, eval, input_range, Path(workdir),
                                Cache(enabled=cache), lanes,
-                               prestart=[TENSORFLOW_LANE, RUNTIME_LANE])
-        say(f"{len(session.evaluation)} evaluation and {len(session.calibration)} calibration "
-            f"images ({session.summary.source})")
+                               prestart=[Lane.TENSORFLOW, Lane.RUNTIME])
+        say(f"{len(session.images.evaluation)} evaluation and "
+            f"{len(session.images.calibration)} calibration images "
+            f"({session.images.summary.source})")
         jobs = {spec.name: session.job(spec) for spec in specs}
-        by_key = {job.key: name for name, job in jobs.items()}
-        reference = session.reference_job(stats=analysis)
-        if reference is not None or not all(session.is_cached(job) for job in jobs.values()):
-            lanes.prestart([TENSORFLOW_LANE, RUNTIME_LANE])
         visuals: dict[str, TargetVisuals] = {}
-        waiting: list[Outcome] = []
-        comparing = ThreadPoolExecutor(max_workers=_comparison_threads(session),
-                                       thread_name_prefix="qcheck-compare")
-        futures: dict[str, Future[TargetResult]] = {}
-
-        def compare(spec: TargetSpec, outcome: Outcome) -> TargetResult:
-            result = assess(spec, outcome, session, limits, visuals)
-            charts.predraw(result.metrics.channel_bias, visuals.get(spec.name), result.passed,
-                           limits)
-            release_free_memory()
-            say(f"{spec.name}: {_verdict(result)}")
-            return result
-
-        def drain() -> None:
-            while waiting:
-                done = waiting.pop(0)
-                spec = converters.TARGETS[by_key[done.job.key]]
-                futures[spec.name] = comparing.submit(compare, spec, done)
-
-        def on_result(outcome: Outcome) -> None:
-            """Compare each target as soon as it and the float reference are there."""
-            waiting.append(outcome)
-            if reference is None or session.has_references():
-                drain()
-
-        say(f"converting and running {len(specs)} target(s) in worker processes")
-        with comparing:
-            outcomes = session.run_jobs(([reference] if reference else [])
-                                        + list(jobs.values()), on_result)
-            _references(session, specs)  # from the workers or the cache; else computed here
-            drain()
-            for name, job in jobs.items():
-                if name not in futures:
-                    futures[name] = comparing.submit(compare, converters.TARGETS[name],
-                                                     outcomes[job.key])
-            assessed = {name: future.result() for name, future in futures.items()}
-        results = [assessed[spec.name] for spec in specs]
-        artifacts: dict[str, bytes] = {}
-        for spec in specs:
-            content = outcomes[jobs[spec.name].key].content
-            if content is not None:
-                artifacts[spec.name] = content
-        digests = {}
-        for spec in specs:
-            produced = outcomes[jobs[spec.name].key].outputs
-            if produced is not None:
-                digests[spec.name] = output_digests(produced, session.info.is_image_output,
-                                                    session.input_range)
-        images = list(session.evaluation.names)
-        compared = compare_baseline(Path(baseline), results, digests, images,
-                                    tolerances or Tolerances()) if baseline else None
-        if save_baseline is not None:
-            save(Path(save_baseline), session.info.sha256, images, results, digests)
-            say(f"baseline saved to {save_baseline}")
+        outcomes, results = _convert_and_compare(session, jobs, limits, visuals, analysis, say)
+        compared = _baseline(session, specs, jobs, outcomes, results, baseline, save_baseline,
+                             tolerances, say)
         findings: tuple[Finding, ...] = ()
         fixes: dict[str, FixedArtifact] = {}
-        needs_attribution = any(_wants_attribution(r, session, analyze_all) for r in results)
-        cached_findings = _cached_findings(session) if analysis else None
-        if analysis and cached_findings is not None and not needs_attribution:
-            findings = cached_findings  # nothing to attribute: the model need not be loaded
-        elif analysis:
-            evidence, findings, results = _analyze(session, results, outcomes, jobs,
-                                                   analyze_all, say)
-            _store_findings(session, findings)
-            if any(not r.passed and r.attribution for r in results):
-                say("verifying suggested fixes (converting again)" if fix_verification
-                    else "suggesting fixes")
-                results, fixes = advise(session, evidence, results, limits,
-                                        verify=fix_verification, qat=qat)
-    return Report(
-        model=session.info,
-        images=session.summary,
-        thresholds=limits,
-        targets=tuple(results),
-        findings=findings,
-        baseline=compared,
-        version=__version__,
-        artifacts=artifacts,
-        fixes=fixes,
-        visuals=visuals,
-        cache=session.cache,
-    )
+        if analysis:
+            findings, results, fixes = _analyze_and_advise(
+                session, results, outcomes, jobs, limits, analyze_all=analyze_all,
+                verify=fix_verification, qat=qat, say=say)
+    artifacts = {spec.name: content for spec in specs
+                 if (content := outcomes[jobs[spec.name].key].content) is not None}
+    return Report(model=session.info, images=session.images.summary, thresholds=limits,
+                  targets=tuple(results), findings=findings, baseline=compared,
+                  version=__version__, artifacts=artifacts, fixes=fixes, visuals=visuals,
+                  cache=session.cache)
 
 
-def _analyze(session: Session, results: list[TargetResult], outcomes: dict[str, Outcome],
-             jobs: dict[str, Any], analyze_all: bool, say: ProgressFn
-             ) -> tuple[ModelEvidence, tuple[Finding, ...], list[TargetResult]]:
-    """Findings on the model, then attribution for failing targets (all with ``analyze_all``)."""
-    from qcheck.analyze import attribute, find, gather_evidence
+def _convert_and_compare(session: Session, jobs: dict[str, ConvertJob], limits: Thresholds,
+                         visuals: dict[str, TargetVisuals], analysis: bool, say: ProgressFn
+                         ) -> tuple[dict[str, JobResult], list[TargetResult]]:
+    """Convert and run every target in the workers, comparing each as soon as it and the
+    float reference are there."""
+    reference = session.references.job(stats=analysis)
+    if reference is not None or not all(session.store.is_cached(j) for j in jobs.values()):
+        session.lanes.prestart([Lane.TENSORFLOW, Lane.RUNTIME])
+    comparisons = _Comparisons(session, limits, visuals, say, waits=reference is not None)
+    say(f"converting and running {len(jobs)} target(s) in worker processes")
+    with comparisons:
+        outcomes = session.run_jobs(([reference] if reference else []) + list(jobs.values()),
+                                    comparisons.arrived)
+        session.references.get("evaluation")  # from the workers or the cache; else made here
+        if any(converters.TARGETS[name].precision.needs_calibration for name in jobs):
+            session.references.get("calibration")
+        assessed = comparisons.all(jobs, outcomes)
+    return outcomes, [assessed[name] for name in jobs]
 
+
+class _Comparisons:
+    """Compares finished targets on threads (two at once unless the outputs are large)
+    while the workers carry on; charts are drawn there too."""
+
+    def __init__(self, session: Session, limits: Thresholds, visuals: dict[str, TargetVisuals],
+                 say: ProgressFn, *, waits: bool):
+        self.session, self.limits, self.visuals, self.say = session, limits, visuals, say
+        self.waits = waits  # on a reference still being computed by a worker
+        pixels = len(session.images.evaluation) * int(
+            np.prod(session.images.evaluation.pixels.shape[1:3]))
+        self.pool = ThreadPoolExecutor(max_workers=2 if pixels <= COMPARE_TWO_PIXELS else 1,
+                                       thread_name_prefix="qcheck-compare")
+        self.waiting: list[JobResult] = []
+        self.futures: dict[str, Future[TargetResult]] = {}
+
+    def __enter__(self) -> _Comparisons:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True)
+
+    def arrived(self, outcome: JobResult) -> None:
+        self.waiting.append(outcome)
+        if not self.waits or self.session.references.ready:
+            self._drain()
+
+    def all(self, jobs: dict[str, ConvertJob], outcomes: dict[str, JobResult]
+            ) -> dict[str, TargetResult]:
+        self._drain()
+        for name, job in jobs.items():
+            if name not in self.futures:
+                self.futures[name] = self.pool.submit(self._compare, converters.TARGETS[name],
+                                                      outcomes[job.key])
+        return {name: future.result() for name, future in self.futures.items()}
+
+    def _drain(self) -> None:
+        while self.waiting:
+            done = self.waiting.pop(0)
+            spec = converters.TARGETS[done.job.target]
+            self.futures[spec.name] = self.pool.submit(self._compare, spec, done)
+
+    def _compare(self, spec: TargetSpec, outcome: JobResult) -> TargetResult:
+        result = assess(spec, outcome, self.session, self.limits, self.visuals)
+        charts.predraw(result.metrics.channel_bias, self.visuals.get(spec.name), result.passed,
+                       self.limits)
+        release_free_memory()
+        self.say(f"{spec.name}: {_verdict(result)}")
+        return result
+
+
+def _baseline(session: Session, specs: Sequence[TargetSpec], jobs: dict[str, ConvertJob],
+              outcomes: dict[str, JobResult], results: list[TargetResult],
+              baseline: str | os.PathLike[str] | None,
+              save_to: str | os.PathLike[str] | None, tolerances: Tolerances | None,
+              say: ProgressFn) -> BaselineResult | None:
+    """Compare with a stored baseline and/or store this run as one."""
+    if baseline is None and save_to is None:
+        return None
+    digests = {}
+    for spec in specs:
+        produced = outcomes[jobs[spec.name].key].output_array()
+        if produced is not None:
+            digests[spec.name] = output_digests(produced, session.info.is_image_output,
+                                                session.input_range)
+    images = list(session.images.evaluation.names)
+    compared = compare_baseline(Path(baseline), results, digests, images,
+                                tolerances or Tolerances()) if baseline else None
+    if save_to is not None:
+        save_baseline(Path(save_to), session.info.sha256, images, results, digests)
+        say(f"baseline saved to {save_to}")
+    return compared
+
+
+def _analyze_and_advise(session: Session, results: list[TargetResult],
+                        outcomes: dict[str, JobResult], jobs: dict[str, ConvertJob],
+                        limits: Thresholds, *, analyze_all: bool, verify: bool, qat: bool,
+                        say: ProgressFn
+                        ) -> tuple[tuple[Finding, ...], list[TargetResult],
+                                   dict[str, FixedArtifact]]:
+    needs_attribution = any(_wants_attribution(r, session, analyze_all) for r in results)
+    cached = _cached_findings(session)
+    if cached is not None and not needs_attribution:
+        return cached, results, {}  # nothing to attribute: the model need not be loaded
     say("analyzing the model (findings)")
     evidence = gather_evidence(session)
     findings = find(evidence)
-    analyzed = []
-    for result in results:
-        outputs = outcomes[jobs[result.name].key].outputs
-        if outputs is None or not _wants_attribution(result, session, analyze_all):
-            analyzed.append(result)
-            continue
-        say(f"{result.name}: attributing drift to layers")
-        analysis = attribute(evidence, session, result.spec, outputs,
-                             artifact=outcomes[jobs[result.name].key].content)
-        analyzed.append(replace(result, attribution=analysis.attribution,
-                                analysis=analysis.summary))
-    return evidence, findings, analyzed
+    session.cache.put_json(session.keys.findings(), "findings.json",
+                           [f.to_dict() for f in findings])
+    results = [_attributed(r, evidence, session, outcomes[jobs[r.name].key], analyze_all, say)
+               for r in results]
+    if not any(not r.passed and r.attribution for r in results):
+        return findings, results, {}
+    say("verifying suggested fixes (converting again)" if verify else "suggesting fixes")
+    results, fixes = advise(session, evidence, results, limits, verify=verify, qat=qat)
+    return findings, results, fixes
 
 
-def assess(spec: TargetSpec, outcome: Outcome, session: Session, thresholds: Thresholds,
-           visuals: dict[str, TargetVisuals] | None = None) -> TargetResult:
-    """Compare one target's outputs with the float reference and give the verdict.
-
-    With ``visuals``, the worst images and the ΔE histogram are kept there for the HTML page.
-    """
-    started = time.perf_counter()
-    if outcome.error is not None or outcome.outputs is None or outcome.content is None:
-        return TargetResult(spec=spec, passed=False, error=outcome.error or "no outputs",
-                            seconds=outcome.seconds)
-    session.reference("evaluation")  # before reading ``info``: it may learn the output shape
-    info = session.info
-    key = Cache.key(kind="assessment", job=outcome.job.key,
-                    reference=session.reference_digest())
-    cached = _cached_assessment(session.cache, key, visuals is not None)
-    if cached is not None:
-        metrics, seen, target_visuals = cached
-        if visuals is not None and target_visuals is not None:
-            visuals[spec.name] = target_visuals
-        failures = tuple(metrics.failures(thresholds))
-        return TargetResult(spec=spec, passed=not failures,
-                            artifact=f"{ARTIFACTS_DIR}/{spec.name}{spec.suffix}",
-                            size_bytes=len(outcome.content),
-                            seconds=outcome.seconds + time.perf_counter() - started,
-                            metrics=metrics, failures=failures, artifacts_seen=seen)
-    try:
-        comparison = compare_outputs(
-            session.reference("evaluation"), outcome.outputs,
-            image_output=info.is_image_output, logits=info.is_logits_output,
-            output_range=session.input_range, clipped_fraction=clipped_fraction(spec, session),
-            lab_reference=session.reference_lab() if info.is_image_output else None,
-        )
-    except ValueError as exc:
-        return TargetResult(spec=spec, passed=False, error=f"{spec.name}: {exc}",
-                            seconds=outcome.seconds)
-    captured = None
-    if comparison.delta_e is not None:
-        captured = capture(comparison.delta_e, session.reference("evaluation"), outcome.outputs,
-                           session.evaluation.names, session.input_range)
-        if visuals is not None:
-            visuals[spec.name] = captured
-    _store_assessment(session.cache, key, comparison.metrics, comparison.artifacts_seen,
-                      captured)
-    failures = tuple(comparison.metrics.failures(thresholds))
-    return TargetResult(
-        spec=spec,
-        passed=not failures,
-        artifact=f"{ARTIFACTS_DIR}/{spec.name}{spec.suffix}",
-        size_bytes=len(outcome.content),
-        seconds=outcome.seconds + time.perf_counter() - started,
-        metrics=comparison.metrics,
-        failures=failures,
-        artifacts_seen=comparison.artifacts_seen,
-    )
-
-
-def _comparison_threads(session: Session) -> int:
-    """Two targets are compared at once (numpy releases the GIL) unless the outputs are
-    large, where one at a time keeps memory flat."""
-    pixels = len(session.evaluation) * int(np.prod(session.evaluation.pixels.shape[1:3]))
-    return 2 if pixels <= COMPARE_TWO_PIXELS else 1
+def _attributed(result: TargetResult, evidence: ModelEvidence, session: Session,
+                outcome: JobResult, analyze_all: bool, say: ProgressFn) -> TargetResult:
+    """Which Keras layers make this target drift (failing targets, or all with
+    ``analyze_all``)."""
+    outputs = outcome.output_array()
+    if outputs is None or not _wants_attribution(result, session, analyze_all):
+        return result
+    say(f"{result.name}: attributing drift to layers")
+    analysis = attribute(evidence, session, result.spec, outputs, artifact=outcome.content)
+    return replace(result, attribution=analysis.attribution, analysis=analysis.summary)
 
 
 def _wants_attribution(result: TargetResult, session: Session, analyze_all: bool) -> bool:
@@ -276,83 +248,18 @@ def _wants_attribution(result: TargetResult, session: Session, analyze_all: bool
         session.info.is_image_output
 
 
-def _findings_key(session: Session) -> str:
-    return Cache.key(kind="findings", model=session.info.sha256,
-                     calibration=session.calibration.digest(),
-                     evaluation=session.evaluation.digest(), input_range=str(session.input_range))
-
-
 def _cached_findings(session: Session) -> tuple[Finding, ...] | None:
-    stored = session.cache.get_json(_findings_key(session), "findings.json")
+    stored = session.cache.get_json(session.keys.findings(), "findings.json")
     if stored is None:
         return None
     return tuple(Finding(f["layer"], Cause(f["cause"]), Severity(f["severity"]), f["detail"])
                  for f in stored)
 
 
-def _store_findings(session: Session, findings: tuple[Finding, ...]) -> None:
-    session.cache.put_json(_findings_key(session), "findings.json",
-                           [f.to_dict() for f in findings])
-
-
-def _cached_assessment(cache: Cache, key: str, want_visuals: bool
-                       ) -> tuple[Metrics, tuple[ArtifactKind, ...], TargetVisuals | None] | None:
-    stored = cache.get_json(key, "assessment.json")
-    if stored is None:
-        return None
-    metrics = Metrics(**stored["metrics"])
-    seen = tuple(ArtifactKind(a) for a in stored["artifacts_seen"])
-    visuals = None
-    if stored.get("visuals"):
-        path = cache.get_file(key, "visuals.npz")
-        if path is None:
-            return None
-        visuals = TargetVisuals.load(path, tuple(stored["visuals"]["names"]),
-                                     tuple(stored["visuals"]["image_delta_e"]))
-    return metrics, seen, visuals
-
-
-def _store_assessment(cache: Cache, key: str, metrics: Metrics,
-                      seen: tuple[ArtifactKind, ...], visuals: TargetVisuals | None) -> None:
-    stored: dict[str, Any] = {"metrics": asdict(metrics),
-                              "artifacts_seen": [a.value for a in seen], "visuals": None}
-    if visuals is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "visuals.npz"
-            visuals.save(path)
-            cache.put_file(key, "visuals.npz", path)
-        stored["visuals"] = {"names": list(visuals.names),
-                             "image_delta_e": list(visuals.image_delta_e)}
-    cache.put_json(key, "assessment.json", stored)
-
-
-def clipped_fraction(spec: TargetSpec, session: Session) -> float:
-    """Share of evaluation outputs beyond what the target can represent.
-
-    Integer targets calibrate their output range on the calibration images (min/max), so an
-    evaluation output outside that range is clipped; float16 clips beyond its finite range.
-    """
-    evaluation = session.reference("evaluation")
-    if spec.precision.needs_calibration:
-        calibration = session.reference("calibration")
-        return out_of_range_fraction(evaluation, float(calibration.min()),
-                                     float(calibration.max()))
-    if spec.precision is Precision.FP16:
-        return out_of_range_fraction(evaluation, -FLOAT16_MAX, FLOAT16_MAX)
-    return 0.0
-
-
-def _references(session: Session, specs: Sequence[TargetSpec]) -> None:
-    session.reference("evaluation")
-    if any(spec.precision.needs_calibration for spec in specs):
-        session.reference("calibration")
-
-
 def _verdict(result: TargetResult) -> str:
     if result.error:
         return f"error: {result.error}"
-    metrics: Metrics = result.metrics
-    if metrics.delta_e_mean is not None:
-        return (f"{'pass' if result.passed else 'FAIL'} (ΔE {metrics.delta_e_mean:.2f}, "
-                f"{result.seconds:.1f} s)")
-    return f"{'pass' if result.passed else 'FAIL'} ({result.seconds:.1f} s)"
+    verdict = "pass" if result.passed else "FAIL"
+    if result.metrics.delta_e_mean is not None:
+        return f"{verdict} (ΔE {result.metrics.delta_e_mean:.2f}, {result.seconds:.1f} s)"
+    return f"{verdict} ({result.seconds:.1f} s)"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from qcheck.report.core import Report
+from qcheck.report.data import ReportData
 
 __all__ = ["print_summary"]
 
@@ -24,7 +21,7 @@ def _width() -> int:
     return max(shutil.get_terminal_size((120, 24)).columns, 110)
 
 
-def print_summary(report: Report, console: Console | None = None) -> None:
+def print_summary(report: ReportData, console: Console | None = None) -> None:
     console = console or Console(highlight=False, width=_width())
     table = Table(title=f"qcheck · {report.model.path}", title_justify="left")
     for column in ("target", "verdict", "ΔE mean", "ΔE p95", "bias r/g/b", "artifacts",

@@ -1,15 +1,12 @@
-"""The typed result of a check, and how it is written to disk."""
+"""The typed result of a check: verdicts, findings and the JSON of ``report.json``."""
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from qcheck.errors import ExitCode
-from qcheck.report.files import atomic_write, prepare_out_dir
 from qcheck.types import (
     REPORT_SCHEMA,
     BaselineResult,
@@ -20,13 +17,11 @@ from qcheck.types import (
     Thresholds,
 )
 
-__all__ = ["ARTIFACTS_DIR", "Report"]
-
-ARTIFACTS_DIR = "artifacts"
+__all__ = ["ReportData"]
 
 
 @dataclass(frozen=True)
-class Report:
+class ReportData:
     model: ModelInfo
     images: ImageSummary
     thresholds: Thresholds
@@ -76,18 +71,3 @@ class Report:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
-
-    def write(self, out: str | os.PathLike[str]) -> Path:
-        """Write report.json, report.html, junit.xml and artifacts/ into ``out``."""
-        from qcheck.report.html import render_html
-        from qcheck.report.junit import render_junit
-
-        folder = prepare_out_dir(out)
-        for name, content in self.artifacts.items():
-            result = self.target(name)
-            if result.artifact:
-                atomic_write(folder / result.artifact, content)
-        atomic_write(folder / "junit.xml", render_junit(self))
-        atomic_write(folder / "report.html", render_html(self, self.cache))
-        atomic_write(folder / "report.json", self.to_json())
-        return folder

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from qcheck.errors import UsageError
 
-__all__ = ["atomic_write", "prepare_out_dir"]
+__all__ = ["ARTIFACTS_DIR", "atomic_write", "prepare_out_dir"]
+
+ARTIFACTS_DIR = "artifacts"  # artifacts/<target>.tflite|.onnx in the output folder
 
 
 def prepare_out_dir(out: str | os.PathLike[str]) -> Path:

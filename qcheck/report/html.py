@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
 from qcheck.cache import Cache
+from qcheck.keys import JobKeys
 from qcheck.report import charts
-
-if TYPE_CHECKING:
-    from qcheck.report.core import Report
+from qcheck.report.data import ReportData
 
 __all__ = ["render_html"]
 
@@ -23,7 +22,7 @@ _ENV = jinja2.Environment(
 )
 
 
-def _target_charts(report: Report) -> dict[str, dict[str, Any]]:
+def _target_charts(report: ReportData) -> dict[str, dict[str, Any]]:
     drawn: dict[str, dict[str, Any]] = {}
     limits = report.thresholds
     for target in report.targets:
@@ -43,13 +42,13 @@ def _target_charts(report: Report) -> dict[str, dict[str, Any]]:
     return drawn
 
 
-def render_html(report: Report, cache: Cache | None = None) -> str:
+def render_html(report: ReportData, cache: Cache | None = None) -> str:
     """The page; with ``cache``, an identical report (same numbers and images) is reused."""
     data = report.to_dict()
     key = None
     if cache is not None and cache.enabled:
         visuals = {name: v.digest() for name, v in sorted(report.visuals.items())}
-        key = Cache.key(kind="html", report=json.dumps(data, sort_keys=True), visuals=visuals)
+        key = JobKeys.html(json.dumps(data, sort_keys=True), visuals)
         path = cache.get_file(key, "report.html")
         if path is not None:
             return path.read_text(encoding="utf-8")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from qcheck.report.core import Report
+from qcheck.report.data import ReportData
 
 __all__ = ["render_junit"]
 
 
-def render_junit(report: Report) -> str:
+def render_junit(report: ReportData) -> str:
     failures = sum(1 for t in report.targets if not t.passed and t.error is None)
     errors = sum(1 for t in report.targets if t.error is not None)
     suite = ET.Element("testsuite", {

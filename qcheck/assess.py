@@ -1,0 +1,113 @@
+"""One target's verdict: its outputs compared with the float reference, against the limits.
+
+Used by the check for every target and by the advisor for every re-converted fix, so a fix is
+measured exactly as the target was.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from qcheck.cache import Cache
+from qcheck.compare.metrics import compare_outputs, out_of_range_fraction
+from qcheck.jobs import JobResult
+from qcheck.numerics import FLOAT16_MAX
+from qcheck.report.files import ARTIFACTS_DIR
+from qcheck.report.visuals import TargetVisuals, capture
+from qcheck.session import Session
+from qcheck.types import ArtifactKind, Metrics, Precision, TargetResult, TargetSpec, Thresholds
+
+__all__ = ["assess", "clipped_fraction"]
+
+
+def assess(spec: TargetSpec, outcome: JobResult, session: Session, thresholds: Thresholds,
+           visuals: dict[str, TargetVisuals] | None = None) -> TargetResult:
+    """Compare one target's outputs with the float reference and give the verdict.
+
+    With ``visuals``, the worst images and the ΔE histogram are kept there for the HTML page.
+    """
+    started = time.perf_counter()
+    outputs = outcome.output_array()
+    if outcome.error is not None or outputs is None or outcome.content is None:
+        return TargetResult(spec=spec, passed=False, error=outcome.error or "no outputs",
+                            seconds=outcome.seconds)
+    reference = session.references.get("evaluation")  # may learn the output shape: first
+    info = session.info
+    key = session.keys.assessment(outcome.job.key)
+    cached = _cached_assessment(session.cache, key, visuals is not None)
+    if cached is not None:
+        metrics, seen, target_visuals = cached
+    else:
+        try:
+            comparison = compare_outputs(
+                reference, outputs, image_output=info.is_image_output,
+                logits=info.is_logits_output, output_range=session.input_range,
+                clipped_fraction=clipped_fraction(spec, session),
+                lab_reference=session.references.lab() if info.is_image_output else None)
+        except ValueError as exc:
+            return TargetResult(spec=spec, passed=False, error=f"{spec.name}: {exc}",
+                                seconds=outcome.seconds)
+        metrics, seen, target_visuals = comparison.metrics, comparison.artifacts_seen, None
+        if comparison.delta_e is not None:
+            target_visuals = capture(comparison.delta_e, reference, outputs,
+                                     session.images.evaluation.names, session.input_range)
+        _store_assessment(session.cache, key, metrics, seen, target_visuals)
+    if visuals is not None and target_visuals is not None:
+        visuals[spec.name] = target_visuals
+    failures = tuple(metrics.failures(thresholds))
+    return TargetResult(spec=spec, passed=not failures,
+                        artifact=f"{ARTIFACTS_DIR}/{spec.name}{spec.suffix}",
+                        size_bytes=len(outcome.content),
+                        seconds=outcome.seconds + time.perf_counter() - started,
+                        metrics=metrics, failures=failures, artifacts_seen=seen)
+
+
+def clipped_fraction(spec: TargetSpec, session: Session) -> float:
+    """Share of evaluation outputs beyond what the target can represent.
+
+    Integer targets calibrate their output range on the calibration images (min/max), so an
+    evaluation output outside that range is clipped; float16 clips beyond its finite range.
+    """
+    evaluation = session.references.get("evaluation")
+    if spec.precision.needs_calibration:
+        calibration = session.references.get("calibration")
+        return out_of_range_fraction(evaluation, float(calibration.min()),
+                                     float(calibration.max()))
+    if spec.precision is Precision.FP16:
+        return out_of_range_fraction(evaluation, -FLOAT16_MAX, FLOAT16_MAX)
+    return 0.0
+
+
+def _cached_assessment(cache: Cache, key: str, want_visuals: bool
+                       ) -> tuple[Metrics, tuple[ArtifactKind, ...], TargetVisuals | None] | None:
+    stored = cache.get_json(key, "assessment.json")
+    if stored is None:
+        return None
+    metrics = Metrics(**stored["metrics"])
+    seen = tuple(ArtifactKind(a) for a in stored["artifacts_seen"])
+    visuals = None
+    if stored.get("visuals"):
+        path = cache.get_file(key, "visuals.npz")
+        if path is None:
+            return None
+        visuals = TargetVisuals.load(path, tuple(stored["visuals"]["names"]),
+                                     tuple(stored["visuals"]["image_delta_e"]))
+    return metrics, seen, visuals
+
+
+def _store_assessment(cache: Cache, key: str, metrics: Metrics,
+                      seen: tuple[ArtifactKind, ...], visuals: TargetVisuals | None) -> None:
+    stored: dict[str, Any] = {"metrics": asdict(metrics),
+                              "artifacts_seen": [a.value for a in seen], "visuals": None}
+    if visuals is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "visuals.npz"
+            visuals.save(path)
+            cache.put_file(key, "visuals.npz", path)
+        stored["visuals"] = {"names": list(visuals.names),
+                             "image_delta_e": list(visuals.image_delta_e)}
+    cache.put_json(key, "assessment.json", stored)

@@ -1,0 +1,76 @@
+"""Every cache key qcheck uses, in one place: what each cached entry depends on.
+
+A key hashes the parts given here plus the versions of every library that can change a result
+(``Cache.key``). Adding an input that changes an entry means adding it here, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qcheck.cache import Cache
+from qcheck.types import InputRange, TargetSpec
+
+__all__ = ["JobKeys"]
+
+
+class JobKeys:
+    """Keys for one model checked on one pair of image sets in one input range."""
+
+    def __init__(self, model_sha: str, calibration_digest: str, evaluation_digest: str,
+                 input_range: InputRange):
+        self.model_sha = model_sha
+        self.calibration = calibration_digest
+        self.evaluation = evaluation_digest
+        self.input_range = str(input_range)
+        self.signed_io = input_range.low < 0  # integer I/O is int8 then, else uint8
+
+    @staticmethod
+    def model_info(model_sha: str) -> str:
+        return Cache.key(kind="model-info", model=model_sha)
+
+    @staticmethod
+    def image_folder(content_digest: str) -> str:
+        return Cache.key(kind="images", content=content_digest)
+
+    @staticmethod
+    def html(report_json: str, visuals: dict[str, str]) -> str:
+        return Cache.key(kind="html", report=report_json, visuals=visuals)
+
+    def reference(self, half: str) -> str:
+        images = self.calibration if half == "calibration" else self.evaluation
+        return Cache.key(kind="reference", model=self.model_sha, images=images,
+                         input_range=self.input_range)
+
+    def references(self) -> str:
+        """Identifies both reference halves (what every comparison is made against)."""
+        return Cache.key(calibration=self.reference("calibration"),
+                         evaluation=self.reference("evaluation"))
+
+    def artifact(self, spec: TargetSpec, options: dict[str, Any], *, model_sha: str | None = None,
+                 run: bool) -> str:
+        """A converted artifact (and, with ``run``, its evaluation outputs)."""
+        calibrated = spec.precision.needs_calibration
+        return Cache.key(kind="artifact", model=model_sha or self.model_sha, target=spec.name,
+                         options=options, signed_io=self.signed_io,
+                         input_range=self.input_range,
+                         calibration=self.calibration if calibrated else None,
+                         evaluation=self.evaluation if run else None)
+
+    def qat(self, spec: TargetSpec, training: dict[str, Any]) -> str:
+        """The artifact quantization-aware training makes for ``spec`` (``training``: its
+        settings)."""
+        return Cache.key(kind="qat", model=self.model_sha, target=spec.name,
+                         calibration=self.calibration, signed_io=self.signed_io,
+                         input_range=self.input_range, **training)
+
+    def qat_run(self, trained: str) -> str:
+        return Cache.key(kind="qat-run", artifact=trained, evaluation=self.evaluation)
+
+    def assessment(self, job_key: str) -> str:
+        """One target's metrics and pictures, against this model's reference."""
+        return Cache.key(kind="assessment", job=job_key, reference=self.references())
+
+    def findings(self) -> str:
+        return Cache.key(kind="findings", model=self.model_sha, calibration=self.calibration,
+                         evaluation=self.evaluation, input_range=self.input_range)

@@ -1,0 +1,113 @@
+"""The two image halves of a check: read once, fitted to the model, disjoint, shared by all."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qcheck.cache import Cache
+from qcheck.errors import ImageError
+from qcheck.jobs import ImageFiles
+from qcheck.keys import JobKeys
+from qcheck.load.bundled import BUNDLED_SOURCE, bundled_images
+from qcheck.load.images import ImageSet, ModelFeed, images_from_arrays, load_folder
+from qcheck.types import ImageSummary, InputRange, SkippedImage
+
+__all__ = ["ImageSets", "ImagesArg"]
+
+ImagesArg = Any  # a folder path, an array, a sequence of arrays, or None for the bundled half
+Size = tuple[int | None, int | None]
+
+
+@dataclass
+class ImageSets:
+    """Calibration and evaluation images and the input range they are fed to the model in."""
+
+    calibration: ImageSet
+    evaluation: ImageSet
+    summary: ImageSummary
+    input_range: InputRange
+    _files: ImageFiles | None = None
+
+    @classmethod
+    def resolve(cls, calib: ImagesArg, eval: ImagesArg, size: Size, input_range: InputRange,
+                cache: Cache | None = None) -> ImageSets:
+        """A side not given falls back to its bundled half; evaluation images identical to a
+        calibration image are dropped."""
+        bundled = bundled_images(size) if calib is None or eval is None else None
+        calibration = _images(calib, size, "calibration", cache) if calib is not None \
+            else bundled[0]  # type: ignore[index]
+        evaluation = _images(eval, size, "evaluation", cache) if eval is not None \
+            else bundled[1]  # type: ignore[index]
+        evaluation = _without_calibration_images(evaluation, calibration)
+        if calibration.source == evaluation.source == BUNDLED_SOURCE:
+            source = BUNDLED_SOURCE
+        else:
+            source = f"calibration: {calibration.source}; evaluation: {evaluation.source}"
+        skipped = calibration.skipped + tuple(s for s in evaluation.skipped
+                                              if s not in calibration.skipped)
+        summary = ImageSummary(len(calibration), len(evaluation), source, skipped)
+        return cls(calibration, evaluation, summary, input_range)
+
+    def half(self, name: str) -> ImageSet:
+        return self.calibration if name == "calibration" else self.evaluation
+
+    def feed(self, half: str) -> ModelFeed:
+        return ModelFeed(self.half(half), self.input_range)
+
+    def files(self, workdir: Path) -> ImageFiles:
+        """The preprocessed pixels, written once for the workers to memory-map (this process
+        maps them too, from then on)."""
+        if self._files is None:
+            self.calibration = self.calibration.stored_in(workdir / "calibration.npy")
+            self.evaluation = self.evaluation.stored_in(workdir / "evaluation.npy")
+            self._files = ImageFiles(str(workdir / "calibration.npy"),
+                                     str(workdir / "evaluation.npy"), str(self.input_range))
+        return self._files
+
+
+def _images(arg: ImagesArg, size: Size, what: str, cache: Cache | None = None) -> ImageSet:
+    if isinstance(arg, str | os.PathLike):
+        if cache is not None and cache.enabled:
+            return _cached_folder(Path(arg), size, what, cache)
+        return load_folder(Path(arg), size, what=f"{what} images")
+    if isinstance(arg, np.ndarray):
+        return images_from_arrays([arg], size, source=f"{what} array")
+    return images_from_arrays(list(arg or ()), size, source=f"{what} arrays")
+
+
+def _cached_folder(folder: Path, size: Size, what: str, cache: Cache) -> ImageSet:
+    """Decoded, fitted pixels keyed by the files' contents: a re-run skips decoding."""
+    if not folder.is_dir():
+        return load_folder(folder, size, what=f"{what} images")
+    digest = hashlib.sha256(repr(size).encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    key = JobKeys.image_folder(digest.hexdigest())
+    stored = cache.get_json(key, "images.json")
+    pixels = cache.get_array(key, "pixels.npy") if stored else None
+    if stored is not None and pixels is not None:
+        skipped = tuple(SkippedImage(**s) for s in stored["skipped"])
+        return ImageSet(tuple(stored["names"]), pixels, str(folder), skipped)
+    images = load_folder(folder, size, what=f"{what} images")
+    cache.put_array(key, "pixels.npy", images.pixels)
+    cache.put_json(key, "images.json", {"names": list(images.names),
+                                        "skipped": [s.to_dict() for s in images.skipped]})
+    return images
+
+
+def _without_calibration_images(evaluation: ImageSet, calibration: ImageSet) -> ImageSet:
+    """Evaluation images are never calibration images: drop any identical pixel stack."""
+    seen = {np.ascontiguousarray(img).tobytes() for img in calibration.pixels}
+    keep = [i for i, img in enumerate(evaluation.pixels)
+            if np.ascontiguousarray(img).tobytes() not in seen]
+    if not keep:
+        raise ImageError("every evaluation image is also a calibration image; give disjoint "
+                         "--calib and --eval folders")
+    return evaluation if len(keep) == len(evaluation) else evaluation.subset(keep)

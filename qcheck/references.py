@@ -1,0 +1,114 @@
+"""The float Keras model's own outputs: what every target is compared against.
+
+Computed once per check (by a worker alongside the conversions, from the cache, or here as a
+last resort), shared by the comparison threads under one lock, with the evaluation half also
+kept in CIELAB and the per-layer calibrated ranges the analysis reads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from qcheck.cache import Cache
+from qcheck.jobs import JobResult, Lane, ReferenceJob
+from qcheck.keys import JobKeys
+from qcheck.load.image_sets import ImageSets
+from qcheck.load.model import ModelHandle
+from qcheck.quiet import import_tensorflow
+
+__all__ = ["HALVES", "ReferenceStore"]
+
+HALVES = ("calibration", "evaluation")
+
+
+class ReferenceStore:
+    def __init__(self, handle: ModelHandle, images: ImageSets, keys: JobKeys, cache: Cache,
+                 workdir: Path):
+        self.handle, self.images, self.keys, self.cache = handle, images, keys, cache
+        self.workdir = workdir
+        self._outputs: dict[str, np.ndarray] = {}
+        self._lab: np.ndarray | None = None
+        self._stats: Path | None = None
+        # Targets are compared on threads; the lazily computed references are shared by all.
+        self._lock = threading.RLock()
+
+    @property
+    def ready(self) -> bool:
+        return set(HALVES) <= set(self._outputs)
+
+    def get(self, half: str) -> np.ndarray:
+        """The float outputs on one half, computed once (here, if no worker or cache has
+        them); the first one tells the model's output shape."""
+        with self._lock:
+            if half not in self._outputs:
+                self._outputs[half] = self._load(half)
+            if not self.handle.outputs_known:
+                self.handle.adopt_outputs(self._outputs[half])
+                self.cache.put_json(JobKeys.model_info(self.handle.info.sha256), "model.json",
+                                    self.handle.info.to_dict())
+            return self._outputs[half]
+
+    def lab(self) -> np.ndarray:
+        """The evaluation half in CIELAB, shared by every target's comparison."""
+        with self._lock:
+            if self._lab is None:
+                from qcheck.compare.metrics import reference_lab
+
+                self._lab = reference_lab(self.get("evaluation"), self.images.input_range)
+            return self._lab
+
+    def job(self, stats: bool = False) -> ReferenceJob | None:
+        """A worker job for both halves (and, with ``stats``, every layer's calibrated range),
+        unless the cache already has the outputs; it runs in the TensorFlow lane."""
+        keys = [self.keys.reference(half) for half in HALVES]
+        if all(self.cache.get_file(k, "reference.npy") for k in keys):
+            # Only the ranges missing: the analysis records them itself (it loads the model
+            # anyway), rather than a worker loading TensorFlow for them.
+            return None
+        return ReferenceJob(key=f"reference-{keys[1][:16]}", target="reference",
+                            model_path=str(self.handle.path.resolve()),
+                            signed_io=self.keys.signed_io, lane=Lane.TENSORFLOW, stats=stats)
+
+    def adopt(self, result: JobResult) -> None:
+        """Take a worker's reference outputs and ranges (and cache them)."""
+        if result.stats is not None:
+            self._stats = result.stats
+            self.cache.put_file(self.keys.reference("calibration"), "stats.npz", result.stats)
+        if result.error is not None or result.calibration_outputs is None \
+                or result.outputs is None:
+            return
+        with self._lock:
+            for half, path in zip(HALVES, (result.calibration_outputs, result.outputs),
+                                  strict=True):
+                self.cache.put_file(self.keys.reference(half), "reference.npy", path)
+                self._outputs[half] = np.load(path, mmap_mode="r")
+        self.get("evaluation")  # learns the output shape, which decides image or tensor
+
+    def stats_file(self) -> Path | None:
+        """Per-layer calibrated ranges a worker (or the analysis) recorded, if any."""
+        return self.cache.get_file(self.keys.reference("calibration"), "stats.npz") or \
+            self._stats
+
+    def keep_stats(self, write: Callable[[Path], None]) -> None:
+        """Cache per-layer calibrated ranges recorded in this process (``write`` saves them)."""
+        path = self.workdir / "calibration-stats.npz"
+        write(path)
+        self._stats = path
+        self.cache.put_file(self.keys.reference("calibration"), "stats.npz", path)
+
+    def _load(self, half: str) -> np.ndarray:
+        key = self.keys.reference(half)
+        path = self.cache.get_file(key, "reference.npy")
+        if path is not None:
+            return np.load(path, mmap_mode="r")
+        import_tensorflow()
+        from qcheck.runners import KerasRunner
+
+        with KerasRunner(self.handle.model) as runner:
+            outputs = runner.infer_all(self.images.feed(half))
+        self.cache.put_array(key, "reference.npy", outputs)
+        return outputs

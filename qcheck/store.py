@@ -1,0 +1,62 @@
+"""Converted artifacts and their outputs: from the cache, or as the workers made them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from qcheck.cache import Cache
+from qcheck.jobs import Job, JobKind, JobResult
+
+__all__ = ["ArtifactStore"]
+
+
+class ArtifactStore:
+    """What this check's jobs produced, backed by the cache."""
+
+    def __init__(self, cache: Cache):
+        self.cache = cache
+        self._produced: dict[str, Path] = {}  # artifacts made in this check, by job key
+
+    def artifact(self, job: Job) -> Path | None:
+        """The artifact ``job`` makes, if it exists already."""
+        return self._produced.get(job.key) or self.cache.get_file(job.key, "artifact")
+
+    def is_cached(self, job: Job) -> bool:
+        """Whether the cache holds everything ``job`` makes (without reading the artifact)."""
+        return self._entry(job) is not None
+
+    def cached(self, job: Job) -> JobResult | None:
+        entry = self._entry(job)
+        return None if entry is None else _loaded(entry)
+
+    def _entry(self, job: Job) -> JobResult | None:
+        if job.kind is JobKind.REFERENCE:
+            return None
+        artifact = self.cache.get_file(job.key, "artifact")
+        if artifact is None:
+            return None
+        outputs = None
+        if getattr(job, "run", False):
+            outputs = self.cache.get_file(job.key, "outputs.npy")
+            if outputs is None:
+                return None
+        return JobResult(job, artifact=artifact, outputs=outputs, cached=True)
+
+    def keep(self, result: JobResult) -> JobResult:
+        """Cache a worker's result; the result then reads what it made from the work folder."""
+        if not result.ok:
+            return replace(result, error=result.error or "no artifact", artifact=None,
+                           outputs=None)
+        assert result.artifact is not None
+        self._produced[result.job.key] = result.artifact
+        self.cache.put_file(result.job.key, "artifact", result.artifact)
+        if result.outputs is not None:
+            self.cache.put_file(result.job.key, "outputs.npy", result.outputs)
+        return _loaded(result)
+
+
+def _loaded(result: JobResult) -> JobResult:
+    """The artifact is read now: the work folder it may sit in is gone after the check."""
+    _ = result.content
+    return result
