@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from qcheck.analyze.graph import consumers_by_name
+
 __all__ = ["EqualizedPair", "equalization_pairs", "equalize"]
 
 _WEIGHTED = ("Conv2D", "DepthwiseConv2D", "Dense", "Conv1D")
@@ -41,20 +43,9 @@ def _activation(layer: Any) -> str | None:
     return activation
 
 
-def _consumers(model: Any) -> dict[str, list[Any]]:
-    found: dict[str, list[Any]] = {}
-    for layer in model.layers:
-        for node in getattr(layer, "_inbound_nodes", []):
-            for tensor in node.input_tensors:
-                history = getattr(tensor, "_keras_history", None)
-                if history is not None:
-                    found.setdefault(history[0].name, []).append(layer)
-    return found
-
-
 def equalization_pairs(model: Any) -> list[tuple[Any, Any]]:
     """(first, second) layer pairs whose channel scaling commutes with what joins them."""
-    consumers = _consumers(model)
+    consumers = consumers_by_name(model)
     outputs = {t._keras_history[0].name for t in model.outputs}
     pairs = []
     for layer in model.layers:

@@ -28,7 +28,7 @@ from qcheck.errors import ConversionError
 from qcheck.quiet import native_quiet
 from qcheck.types import Format, TargetSpec
 
-__all__ = ["SUPPORTED_LAYERS", "convert_trained", "fine_tune", "rebuild_in_tf_keras"]
+__all__ = ["SUPPORTED_LAYERS", "TRAINING", "convert_trained", "fine_tune", "rebuild_in_tf_keras"]
 
 # Layers tfmot's default 8-bit scheme quantizes; others (Rescaling, …) train in float.
 SUPPORTED_LAYERS = frozenset({"Conv2D", "DepthwiseConv2D", "Dense", "Add", "ReLU",
@@ -36,6 +36,8 @@ SUPPORTED_LAYERS = frozenset({"Conv2D", "DepthwiseConv2D", "Dense", "Add", "ReLU
 STEPS = 1000  # optimizer steps: seconds for a small image model on a CPU
 BATCH = 8
 LEARNING_RATE = 3e-5
+# Everything that decides what training makes (part of its cache key).
+TRAINING = {"steps": STEPS, "batch": BATCH, "learning_rate": LEARNING_RATE}
 _DROPPED_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 
 

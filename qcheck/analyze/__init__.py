@@ -22,7 +22,8 @@ from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.graph import activation_stats, layer_facts, load_stats, save_stats
 from qcheck.analyze.schemes import scheme_for
 from qcheck.analyze.simulate import MEASURED_PIXELS, Simulation
-from qcheck.compare.color import compare_colour, to_unit_rgb
+from qcheck.compare.accumulate import ColourAccumulator
+from qcheck.compare.pixels import thinned, to_unit_rgb
 from qcheck.types import Attribution, Finding, Format, Severity, TargetSpec
 
 if TYPE_CHECKING:
@@ -45,12 +46,12 @@ class TargetAnalysis:
 def gather_evidence(session: Session) -> ModelEvidence:
     """One pass of the float model over each image half, recording every layer's range."""
     model = session.handle.model
-    recorded = session.calibration_stats()
+    recorded = session.references.stats_file()
     if recorded is not None:
         input_stats, calib_stats = load_stats(recorded)
     else:
-        input_stats, calib_stats = activation_stats(model, session.feed("calibration"))
-        session.keep_stats(lambda path: save_stats(path, input_stats, calib_stats))
+        input_stats, calib_stats = activation_stats(model, session.images.feed("calibration"))
+        session.references.keep_stats(lambda path: save_stats(path, input_stats, calib_stats))
     return ModelEvidence(
         model=model,
         facts=layer_facts(model),
@@ -58,8 +59,8 @@ def gather_evidence(session: Session) -> ModelEvidence:
         input_range=session.input_range,
         input_stats=input_stats,
         calib_stats=calib_stats,
-        calib_pixels=session.calibration.pixels,
-        eval_pixels=session.evaluation.pixels,
+        calib_pixels=session.images.calibration.pixels,
+        eval_pixels=session.images.evaluation.pixels,
     )
 
 
@@ -80,14 +81,15 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
     allows (between 2 and ``MAX_IMAGES``), so a 224×224 model costs what a small one does.
     """
     started = time.perf_counter()
-    reference = session.reference("evaluation")
+    reference = session.references.get("evaluation")
     if max_images is None:
         height, width = reference.shape[1:3] if reference.ndim == 4 else (1, 1)
         max_images = int(np.clip(PIXEL_BUDGET // max(height * width, 1), 2, MAX_IMAGES))
     chosen = _worst_images(reference, outputs, session, max_images)
     sim = Simulation(
         model=evidence.model, facts=evidence.facts, scheme=scheme_for(spec),
-        inputs=session.feed("evaluation").to_model_range(session.evaluation.pixels[chosen]),
+        inputs=session.images.feed("evaluation").to_model_range(
+            session.images.evaluation.pixels[chosen]),
         reference=reference[chosen], output_range=session.input_range,
         input_stats=evidence.input_stats, calib_stats=evidence.calib_stats,
         stored_ranges=artifact_ranges(spec.format, artifact, evidence.calib_stats,
@@ -118,9 +120,8 @@ def _worst_images(reference: np.ndarray, outputs: np.ndarray, session: Session, 
     if len(reference) <= count:
         return list(range(len(reference)))
     # Ranked on a regular grid of pixels per image: the same order, a fraction of the cost.
-    step = max(1, int(np.ceil(np.sqrt(reference[..., 0].size / MEASURED_PIXELS))))
-    reference, outputs = (np.asarray(a[:, ::step, ::step]) for a in (reference, outputs))
-    comparison = compare_colour(to_unit_rgb(reference, session.input_range),
-                                to_unit_rgb(outputs, session.input_range))
-    per_image = comparison.delta_e.reshape(len(reference), -1).mean(axis=1)
+    colour = ColourAccumulator(ssim=False, artifacts=False, keep_delta_e=False)
+    colour.add(to_unit_rgb(thinned(reference, MEASURED_PIXELS), session.input_range),
+               to_unit_rgb(thinned(outputs, MEASURED_PIXELS), session.input_range))
+    per_image = np.asarray(colour.image_delta_e)
     return sorted(int(i) for i in np.argsort(per_image)[::-1][:count])

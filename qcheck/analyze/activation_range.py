@@ -7,6 +7,7 @@ import numpy as np
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.graph import ActivationStats
 from qcheck.analyze.simulate import Config, Simulation
+from qcheck.numerics import CODE_RANGES
 from qcheck.types import Attribution, Cause, Finding, Severity
 
 __all__ = ["BRANCH_RATIO", "OUTLIER_RATIO", "attribute", "findings"]
@@ -75,9 +76,10 @@ def _residual_add(evidence: ModelEvidence, name: str, inbound: tuple[str, ...],
 
 
 def attribute(sim: Simulation) -> list[Attribution]:
-    if sim.scheme.activations not in ("uint8", "int16"):
+    if sim.scheme.activations not in CODE_RANGES:
         return []
-    levels = 255 if sim.scheme.activations == "uint8" else 65535
+    lowest, highest = CODE_RANGES[sim.scheme.activations]
+    levels = highest - lowest
     each = sim.measure_layers(sim.quantized_layers, lambda names: Config(activations=names))
     result = []
     for name, measured in each.items():

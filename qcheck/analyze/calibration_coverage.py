@@ -8,6 +8,7 @@ from skimage import color
 
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.simulate import Config, Simulation
+from qcheck.numerics import CODE_RANGES
 from qcheck.types import Attribution, Cause
 
 __all__ = ["attribute", "clipped_fractions", "missing_colours"]
@@ -51,7 +52,7 @@ def clipped_fractions(sim: Simulation) -> dict[str, float]:
 
 
 def attribute(sim: Simulation, evidence: ModelEvidence) -> list[Attribution]:
-    if sim.scheme.activations not in ("uint8", "int16"):
+    if sim.scheme.activations not in CODE_RANGES:
         return []
     fractions = clipped_fractions(sim)
     lacking = missing_colours(evidence.calib_pixels, evidence.eval_pixels)

@@ -8,12 +8,11 @@ from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.graph import LayerFacts
 from qcheck.analyze.schemes import ONNX_FP16_CLAMP
 from qcheck.analyze.simulate import Config, Simulation
+from qcheck.numerics import FLOAT16_MAX, FLOAT16_MIN_NORMAL, ActivationKind, WeightKind
 from qcheck.types import Attribution, Cause, Finding, Severity
 
-__all__ = ["FLOAT16_MAX", "FLOAT16_MIN_NORMAL", "attribute", "findings", "weight_report"]
+__all__ = ["attribute", "findings", "weight_report"]
 
-FLOAT16_MAX = float(np.finfo(np.float16).max)
-FLOAT16_MIN_NORMAL = float(np.finfo(np.float16).tiny)
 SUBNORMAL_SHARE = 0.01
 
 
@@ -65,7 +64,7 @@ def findings(evidence: ModelEvidence) -> list[Finding]:
 
 def attribute(sim: Simulation) -> list[Attribution]:
     result = []
-    if sim.scheme.weights == "fp16":
+    if sim.scheme.weights is WeightKind.FP16:
         layers = sim.layers
         weighted = sim.measure_layers([f.name for f in sim.facts if f.weighted],
                                       lambda names: Config(weights=names))
@@ -77,7 +76,7 @@ def attribute(sim: Simulation) -> list[Attribution]:
                 "weights": "float16", "converter_clamp": sim.scheme.fp16_clamp,
                 **{k: round(v, 6) for k, v in report.items()},
                 "chroma_share": round(measured.chroma_share, 3)}))
-    if sim.scheme.activations == "fp16":
+    if sim.scheme.activations is ActivationKind.FP16:
         seen_stats = sim.eval_stats
         each = sim.measure_layers(list(sim.calib_stats),
                                   lambda names: Config(activations=names))

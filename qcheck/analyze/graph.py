@@ -8,8 +8,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ActivationStats", "Kernel", "LayerFacts", "activation_stats", "forward",
-           "layer_facts", "load_stats", "record_stats", "save_stats", "traced_forward"]
+from qcheck.numerics import ActivationKind, fake_quantize_affine, tensorflow_ops
+
+__all__ = ["ActivationStats", "Kernel", "LayerFacts", "activation_stats", "consumers_by_name",
+           "forward", "inbound_names", "layer_facts", "load_stats", "record_stats", "save_stats",
+           "traced_forward"]
 
 Hook = Callable[[Any, Any], Any]  # (layer, output tensor) -> output tensor
 
@@ -66,18 +69,33 @@ def _kernels(layer: Any) -> tuple[Kernel, ...]:
     return tuple(found)
 
 
+def inbound_names(layer: Any) -> list[str]:
+    """The names of the layers whose outputs ``layer`` reads, in call order."""
+    inbound: list[str] = []
+    for node in getattr(layer, "_inbound_nodes", []):
+        for tensor in node.input_tensors:
+            history = getattr(tensor, "_keras_history", None)
+            if history is not None:
+                inbound.append(history[0].name)
+    return inbound
+
+
+def consumers_by_name(model: Any) -> dict[str, list[Any]]:
+    """For each layer name, the layers that read its output."""
+    found: dict[str, list[Any]] = {}
+    for layer in model.layers:
+        for name in inbound_names(layer):
+            found.setdefault(name, []).append(layer)
+    return found
+
+
 def layer_facts(model: Any) -> list[LayerFacts]:
     """Every layer but the inputs, in the order the graph runs them."""
     facts = []
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
-        inbound: list[str] = []
-        for node in getattr(layer, "_inbound_nodes", []):
-            for tensor in node.input_tensors:
-                history = getattr(tensor, "_keras_history", None)
-                if history is not None:
-                    inbound.append(history[0].name)
+        inbound = inbound_names(layer)
         in_shape = _shape(getattr(layer, "input", None))
         out_shape = _shape(getattr(layer, "output", None))
         facts.append(LayerFacts(
@@ -118,7 +136,7 @@ def forward(model: Any, inputs: np.ndarray, hook: Hook | None = None) -> np.ndar
     return np.asarray(outputs)
 
 
-def traced_forward(model: Any, hooked: dict[str, int], kind: str | None,
+def traced_forward(model: Any, hooked: dict[str, int], kind: ActivationKind | None,
                    shadows: dict[str, Any]) -> Any:
     """A ``tf.function`` of the whole model where, per sample, each hooked layer can run with
     its rounded weights (its ``shadows`` copy) and have its output clipped to the calibrated
@@ -129,15 +147,10 @@ def traced_forward(model: Any, hooked: dict[str, int], kind: str | None,
     """
     import tensorflow as tf
 
-    from qcheck.analyze.schemes import CODE_RANGES
-
-    lowest, highest = CODE_RANGES.get(kind or "", (0.0, 0.0))
+    ops = tensorflow_ops()
 
     def quantized(y: Any, scale: Any, zero: Any) -> Any:
-        if kind == "fp16":
-            return tf.cast(tf.cast(y, tf.float16), tf.float32)
-        codes = tf.clip_by_value(tf.round(y / scale) + zero, lowest, highest)
-        return (codes - zero) * scale
+        return fake_quantize_affine(y, scale, zero, kind, ops)
 
     def run(x: Any, weights: Any, act: Any, clip: Any, scale: Any, zero: Any, low: Any,
             high: Any) -> Any:

@@ -7,13 +7,13 @@ import numpy as np
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.graph import Kernel
 from qcheck.analyze.simulate import Config, Simulation
+from qcheck.numerics import INT8_WEIGHT_LEVELS, WeightKind
 from qcheck.types import Attribution, Cause, Finding, Severity
 
 __all__ = ["CRUSH_LEVELS", "attribute", "crushed_channels", "findings"]
 
 # A channel whose largest weight spans fewer int8 levels than this is "crushed".
 CRUSH_LEVELS = 4
-INT8_LEVELS = 127
 
 
 def crushed_channels(kernel: Kernel, per_channel: bool = False) -> list[dict[str, float]]:
@@ -21,7 +21,7 @@ def crushed_channels(kernel: Kernel, per_channel: bool = False) -> list[dict[str
     absmax = kernel.per_channel_absmax()
     if per_channel or absmax.max() <= 0:
         return []
-    step = float(absmax.max()) / INT8_LEVELS
+    step = float(absmax.max()) / INT8_WEIGHT_LEVELS
     live = np.nonzero(absmax > 0)[0]
     crushed = [int(c) for c in live if absmax[c] < CRUSH_LEVELS * step]
     crushed.sort(key=lambda c: absmax[c])
@@ -43,13 +43,13 @@ def findings(evidence: ModelEvidence) -> list[Finding]:
                 f"per-channel weight ranges span {live.max() / live.min():.0f}× "
                 f"({live.min():.3g} to {live.max():.3g}): under per-tensor int8 weights "
                 f"{len(crushed)} of {absmax.size} output channels keep fewer than "
-                f"{CRUSH_LEVELS} of {INT8_LEVELS} levels (channel {int(np.argmax(absmax))} "
+                f"{CRUSH_LEVELS} of {INT8_WEIGHT_LEVELS} levels (channel {int(np.argmax(absmax))} "
                 "sets the scale)"))
     return found
 
 
 def attribute(sim: Simulation) -> list[Attribution]:
-    if sim.scheme.weights != "int8":
+    if sim.scheme.weights is not WeightKind.INT8:
         return []
     layers = sim.layers
     each = sim.measure_layers([f.name for f in sim.facts if f.weighted],
@@ -60,7 +60,7 @@ def attribute(sim: Simulation) -> list[Attribution]:
         crushed = [c for k in facts.kernels
                    for c in crushed_channels(k, per_channel=sim.scheme.per_channel)]
         absmax = np.concatenate([k.per_channel_absmax() for k in facts.kernels])
-        step = (absmax.max() / INT8_LEVELS) if not sim.scheme.per_channel else None
+        step = (absmax.max() / INT8_WEIGHT_LEVELS) if not sim.scheme.per_channel else None
         result.append(Attribution(facts.name, Cause.WEIGHT_ROUNDING, measured.delta_e, {
             "granularity": "per-channel" if sim.scheme.per_channel else "per-tensor",
             "step": round(float(step), 8) if step is not None else None,

@@ -1,0 +1,64 @@
+"""Measure a re-converted fix exactly as its target was measured, and rank what was measured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from qcheck.advise.candidates import COST, Candidate
+from qcheck.assess import assess
+from qcheck.jobs import JobResult
+from qcheck.session import Session
+from qcheck.types import Suggestion, TargetResult, Thresholds, Verification
+
+__all__ = ["Trial", "measure", "rank", "unverified"]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate fix, what was measured of it, and the artifact measured (if any)."""
+
+    candidate: Candidate
+    suggestion: Suggestion
+    content: bytes | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.suggestion.verified is not None and self.suggestion.verified.passed
+
+
+def measure(candidate: Candidate, outcome: JobResult, result: TargetResult, session: Session,
+            thresholds: Thresholds) -> Trial:
+    """Compare the re-converted artifact like any target: same images, same thresholds."""
+    check = assess(result.spec, outcome, session, thresholds)
+    metrics = check.metrics
+    if check.error is not None or metrics.delta_e_mean is None or metrics.delta_e_p95 is None:
+        return Trial(candidate, Suggestion(candidate.action, candidate.layers, candidate.reason,
+                                           None, f"could not be verified: {check.error}"))
+    verification = Verification(metrics.delta_e_mean, metrics.delta_e_p95, check.passed)
+    return Trial(candidate, Suggestion(candidate.action, candidate.layers, candidate.reason,
+                                       verification), outcome.content)
+
+
+def unverified(candidate: Candidate, verify: bool) -> Trial:
+    note = candidate.note
+    if note is None and not verify:
+        note = "not verified: --no-fix-verification"
+    return Trial(candidate, Suggestion(candidate.action, candidate.layers, candidate.reason,
+                                       None, note))
+
+
+def rank(trials: list[Trial]) -> list[Trial]:
+    """Passing fixes first, cheapest first; then the rest by measured ΔE; advice last. The
+    first passing one is marked ``best``."""
+    def key(trial: Trial) -> tuple[int, float, float]:
+        suggestion = trial.suggestion
+        if suggestion.verified is None:
+            return (2, 0.0, COST[suggestion.action])
+        if suggestion.verified.passed:  # equally cheap variants: the better measured first
+            return (0, COST[suggestion.action], suggestion.verified.delta_e_mean)
+        return (1, suggestion.verified.delta_e_mean, COST[suggestion.action])
+
+    ranked = sorted(trials, key=key)
+    if ranked and ranked[0].passed:
+        ranked[0] = replace(ranked[0], suggestion=replace(ranked[0].suggestion, best=True))
+    return ranked
