@@ -44,8 +44,8 @@ def main() -> int:
     try:
         model = session.handle.model
         source = converters.ConversionSource(model, session.handle.info.input_shape)
-        samples = session.feed("calibration").samples
-        session.reference("evaluation")
+        samples = session.images.feed("calibration").samples
+        session.references.get("evaluation")
         evidence = gather_evidence(session)
         for name in ("tflite-int8", "onnx-int8"):
             spec = converters.TARGETS[name]
@@ -53,7 +53,7 @@ def main() -> int:
             content = converters.convert(spec, source, samples)
             converted = time.perf_counter() - started
             with runner_for(spec.format, content) as runner:
-                outputs = runner.infer_all(session.feed("evaluation"))
+                outputs = runner.infer_all(session.images.feed("evaluation"))
             ran = time.perf_counter() - started
             started = time.perf_counter()
             analysis = attribute(evidence, session, spec, outputs, artifact=content)

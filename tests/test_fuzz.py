@@ -12,9 +12,10 @@ from PIL import Image
 
 import converters
 from qcheck.errors import QcheckError
+from qcheck.jobs import ConvertJob
 from qcheck.load import load_model
 from qcheck.load.images import decode_image
-from qcheck.workers import ConvertJob, WorkerLanes
+from qcheck.workers import WorkerLanes
 
 
 def _mutations(data: bytes, count: int, seed: int) -> list[bytes]:

@@ -14,7 +14,7 @@ from qcheck.cli import main
 from qcheck.load import bundled_images, load_model
 from qcheck.types import Action
 from sample_models.catalog import SAMPLES
-from tests.test_analysis import _scale_channel_and_consumer
+from tests.analyze.test_attribution import _scale_channel_and_consumer
 
 TRAP = next(s for s in SAMPLES if s.name == "per_tensor_trap")
 

@@ -76,7 +76,7 @@ def test_only_the_tensorflow_lane_loads_tensorflow(enhancer_path: Path, tmp_path
     try:
         jobs = [session.job(converters.TARGETS[name]) for name in ("onnx-int8", "tflite-int8")]
         pending = [job.base for job in jobs if job.base is not None] + jobs
-        session.lanes.images(*session.image_files(), "0:1")
+        session.lanes.files = session.images.files(tmp_path)
         results = {r.job.key: r for r in session.lanes.run(pending)}
     finally:
         session.close()
