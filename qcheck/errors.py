@@ -12,6 +12,7 @@ __all__ = [
     "ExitCode",
     "ImageError",
     "ModelLoadError",
+    "ModelOutputError",
     "QcheckError",
     "RuntimeFailure",
     "UsageError",
@@ -38,6 +39,10 @@ class UsageError(QcheckError):
 
 class ModelLoadError(QcheckError):
     """The model file is missing, unreadable, unsafe or of an unsupported kind."""
+
+
+class ModelOutputError(QcheckError):
+    """The float model's own outputs are unusable (NaN or infinite) on the images given."""
 
 
 class ImageError(QcheckError):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from qcheck.cache import Cache
+from qcheck.errors import ModelOutputError
 from qcheck.jobs import JobResult, Lane, ReferenceJob
 from qcheck.keys import JobKeys
 from qcheck.load.image_sets import ImageSets
@@ -45,7 +46,7 @@ class ReferenceStore:
         them); the first one tells the model's output shape."""
         with self._lock:
             if half not in self._outputs:
-                self._outputs[half] = self._load(half)
+                self._outputs[half] = self._finite(half, self._load(half))
             if not self.handle.outputs_known:
                 self.handle.adopt_outputs(self._outputs[half])
                 self.cache.put_json(JobKeys.model_info(self.handle.info.sha256), "model.json",
@@ -85,7 +86,7 @@ class ReferenceStore:
             for half, path in zip(HALVES, (result.calibration_outputs, result.outputs),
                                   strict=True):
                 self.cache.put_file(self.keys.reference(half), "reference.npy", path)
-                self._outputs[half] = np.load(path, mmap_mode="r")
+                self._outputs[half] = self._finite(half, np.load(path, mmap_mode="r"))
         self.get("evaluation")  # learns the output shape, which decides image or tensor
 
     def stats_file(self) -> Path | None:
@@ -99,6 +100,20 @@ class ReferenceStore:
         write(path)
         self._stats = path
         self.cache.put_file(self.keys.reference("calibration"), "stats.npz", path)
+
+    def _finite(self, half: str, outputs: np.ndarray) -> np.ndarray:
+        """The float model's own outputs must be numbers: NaN or infinity there is bad input
+        (exit 2), named by image."""
+        names = self.images.half(half).names
+        bad = [name for name, row in zip(names, outputs, strict=True)
+               if not np.isfinite(np.asarray(row)).all()]
+        if bad:
+            shown = ", ".join(bad[:3]) + (", …" if len(bad) > 3 else "")
+            raise ModelOutputError(
+                f"the float model's own output is not finite (NaN or infinity) on {len(bad)} "
+                f"of {len(names)} {half} images ({shown}); qcheck compares targets against "
+                "it, so fix the model first")
+        return outputs
 
     def _load(self, half: str) -> np.ndarray:
         key = self.keys.reference(half)

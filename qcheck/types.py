@@ -7,7 +7,7 @@ methods, so the contract lives in one place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -76,6 +76,7 @@ class ArtifactKind(StrEnum):
     SPECKLE = "speckle"
     BANDING = "banding"
     CLIPPING = "clipping"
+    NONFINITE = "nonfinite"  # NaN or infinite values where the float model has numbers
 
 
 @dataclass(frozen=True)
@@ -133,48 +134,48 @@ class Metrics:
     sqnr_db: float | None = None
     max_abs_error: float | None = None
     top1_agreement: float | None = None
+    nonfinite_fraction: float | None = None  # share of output values that are NaN or ±inf
 
     @property
     def is_colour(self) -> bool:
         return self.delta_e_mean is not None
 
     def failures(self, thresholds: Thresholds) -> list[str]:
-        """Human-readable reasons this target fails, empty when it passes."""
+        """Human-readable reasons this target fails, empty when it passes.
+
+        Every comparison is written so that NaN fails it (``not value <= limit``)."""
         reasons: list[str] = []
+        if self.nonfinite_fraction is None or not self.nonfinite_fraction <= 0.0:
+            reasons.append(f"nonfinite_fraction {_text(self.nonfinite_fraction, '.4f')} > 0 "
+                           "(NaN or infinite outputs)")
         if self.is_colour:
-            assert self.delta_e_mean is not None and self.delta_e_p95 is not None
-            if self.delta_e_mean > thresholds.max_delta_e:
-                reasons.append(
-                    f"delta_e_mean {self.delta_e_mean:.3f} > {thresholds.max_delta_e:g}"
-                )
-            if self.delta_e_p95 > thresholds.max_delta_e_p95:
-                reasons.append(
-                    f"delta_e_p95 {self.delta_e_p95:.3f} > {thresholds.max_delta_e_p95:g}"
-                )
+            reasons += _above("delta_e_mean", self.delta_e_mean, thresholds.max_delta_e)
+            reasons += _above("delta_e_p95", self.delta_e_p95, thresholds.max_delta_e_p95)
             for channel, bias in (self.channel_bias or {}).items():
-                if abs(bias) > thresholds.max_channel_bias:
-                    limit = thresholds.max_channel_bias
-                    reasons.append(f"channel_bias.{channel} {bias:+.2f} exceeds ±{limit:g}")
-        elif self.sqnr_db is not None and self.sqnr_db < thresholds.min_sqnr_db:
+                if not abs(bias) <= thresholds.max_channel_bias:
+                    reasons.append(f"channel_bias.{channel} {bias:+.2f} exceeds "
+                                   f"±{thresholds.max_channel_bias:g}")
+        elif self.sqnr_db is not None and not self.sqnr_db >= thresholds.min_sqnr_db:
             reasons.append(f"sqnr_db {self.sqnr_db:.2f} < {thresholds.min_sqnr_db:g}")
         return reasons
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "delta_e_mean": _num(self.delta_e_mean),
-            "delta_e_p95": _num(self.delta_e_p95),
-            "delta_e_max": _num(self.delta_e_max),
-            "psnr_db": _num(self.psnr_db),
-            "ssim": _num(self.ssim),
-            "channel_bias": (
-                {k: _num(v) for k, v in self.channel_bias.items()} if self.channel_bias else None
-            ),
-            "chroma_share": _num(self.chroma_share),
-            "clipped_fraction": _num(self.clipped_fraction),
-            "sqnr_db": _num(self.sqnr_db),
-            "max_abs_error": _num(self.max_abs_error),
-            "top1_agreement": _num(self.top1_agreement),
-        }
+        values: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            values[item.name] = {k: _num(v) for k, v in value.items()} \
+                if isinstance(value, dict) else _num(value)
+        return values
+
+
+def _above(name: str, value: float | None, limit: float) -> list[str]:
+    if value is not None and value <= limit:
+        return []
+    return [f"{name} {_text(value, '.3f')} > {limit:g}"]
+
+
+def _text(value: float | None, spec: str) -> str:
+    return "missing" if value is None else format(value, spec)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,22 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# A private cache per test session (and per xdist worker): the suite never passes on results
+# that older code computed, and never leaves entries in the user's cache.
+_CACHE = tempfile.mkdtemp(prefix="qcheck-test-cache-")
+os.environ["QCHECK_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
-from tests import tiny_models
+from tests import tiny_models  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import numpy as np
 
 from qcheck.compare.accumulate import CHUNK, ColourAccumulator
 from qcheck.compare.pixels import lab_of, to_unit_rgb
-from qcheck.compare.tensor import max_abs_error, sqnr_db, top1_agreement
+from qcheck.compare.tensor import max_abs_error, nonfinite_fraction, sqnr_db, top1_agreement
 from qcheck.types import ArtifactKind, InputRange, Metrics
 
 __all__ = ["OutputComparison", "compare_outputs", "out_of_range_fraction", "reference_lab"]
@@ -38,9 +38,10 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, *, image_outpu
         max_abs_error=max_abs_error(reference, candidate),
         top1_agreement=top1_agreement(reference, candidate) if logits else None,
         clipped_fraction=clipped_fraction,
+        nonfinite_fraction=nonfinite_fraction(candidate, chunk),
     )
     if not image_output:
-        return OutputComparison(tensor, (), None)
+        return OutputComparison(tensor, _nonfinite_tag(tensor), None)
     colour = ColourAccumulator()
     for start in range(0, len(reference), chunk):
         stop = min(start + chunk, len(reference))
@@ -48,7 +49,12 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, *, image_outpu
                    to_unit_rgb(np.asarray(candidate[start:stop]), output_range),
                    None if lab_reference is None else lab_reference[start:stop])
     metrics = replace(tensor, **colour.summary())
-    return OutputComparison(metrics, colour.artifacts(clipped_fraction), colour.delta_e)
+    seen = colour.artifacts(clipped_fraction) + _nonfinite_tag(tensor)
+    return OutputComparison(metrics, seen, colour.delta_e)
+
+
+def _nonfinite_tag(metrics: Metrics) -> tuple[ArtifactKind, ...]:
+    return (ArtifactKind.NONFINITE,) if metrics.nonfinite_fraction else ()
 
 
 def reference_lab(reference: np.ndarray, output_range: InputRange, chunk: int = CHUNK

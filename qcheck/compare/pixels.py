@@ -33,7 +33,13 @@ class ColourPixels:
 
 
 def to_unit_rgb(outputs: np.ndarray, output_range: InputRange) -> np.ndarray:
-    return np.clip((outputs - output_range.low) / output_range.span, 0.0, 1.0).astype(np.float32)
+    """Outputs clipped to the output range and mapped to [0, 1]; NaN reads as the range's
+    low end and infinities as its ends, so a broken pixel shows as a wrong colour (the verdict
+    fails it through ``nonfinite_fraction`` anyway)."""
+    with np.errstate(invalid="ignore"):
+        unit = (np.asarray(outputs, np.float32) - output_range.low) / output_range.span
+    return np.clip(np.nan_to_num(unit, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0
+                   ).astype(np.float32)
 
 
 def lab_of(unit_rgb: np.ndarray) -> np.ndarray:

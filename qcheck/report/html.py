@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import jinja2
@@ -22,13 +23,24 @@ _ENV = jinja2.Environment(
 )
 
 
+def _number(value: Any, spec: str = "%.2f") -> str:
+    """A metric as text; missing or not finite is a dash, never an error."""
+    if value is None or isinstance(value, bool) or not math.isfinite(float(value)):
+        return "–"
+    return spec % float(value)
+
+
+_ENV.filters["num"] = _number
+
+
 def _target_charts(report: ReportData) -> dict[str, dict[str, Any]]:
     drawn: dict[str, dict[str, Any]] = {}
     limits = report.thresholds
     for target in report.targets:
         entry: dict[str, Any] = {}
         visuals = report.visuals.get(target.name)
-        if target.metrics.channel_bias:
+        if target.metrics.channel_bias and all(
+                math.isfinite(v) for v in target.metrics.channel_bias.values()):
             entry["bias"] = charts.bias_chart(target.metrics.channel_bias,
                                               limits.max_channel_bias)
         if visuals is not None:

@@ -30,12 +30,11 @@ def render_junit(report: ReportData) -> str:
         elif not target.passed:
             message = "; ".join(target.failures) or "target failed"
             ET.SubElement(case, "failure", {"message": message}).text = message
-        metrics = target.metrics
-        if metrics.delta_e_mean is not None:
-            ET.SubElement(case, "system-out").text = (
-                f"delta_e_mean={metrics.delta_e_mean:.4f} delta_e_p95={metrics.delta_e_p95:.4f} "
-                f"channel_bias={metrics.channel_bias}"
-            )
+        values = target.metrics.to_dict()
+        shown = {k: v for k, v in values.items() if v is not None}
+        if shown:
+            ET.SubElement(case, "system-out").text = " ".join(f"{k}={v}" for k, v in
+                                                              shown.items())
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)

@@ -89,6 +89,7 @@ def _convert_and_run(state: WorkerState, job: Job) -> JobResult:
         batches = feed(job.images, "evaluation")
         with runner_for(spec.format, content) as runner:
             runner.infer_to_file(batches, len(batches.images), outputs)
+        _inject_output_fault(job.target, outputs)
         return JobResult(job, artifact=artifact, outputs=outputs)
     except (QcheckError, converters.ConversionError) as exc:
         return JobResult(job, error=str(exc))
@@ -192,3 +193,13 @@ def _inject_fault(target: str, content: bytes) -> bytes:
             damaged[index] ^= 0xA5
         return bytes(damaged)
     return content
+
+
+def _inject_output_fault(target: str, outputs: Path) -> None:
+    """``QCHECK_FAULT_INJECTION=target:nan`` plants NaN in one value of every 97 the target's
+    runtime produced (a tests-only fault, like those above)."""
+    if os.environ.get("QCHECK_FAULT_INJECTION", "") != f"{target}:nan":
+        return
+    values = np.load(outputs, mmap_mode="r+")
+    values.reshape(-1)[::97] = np.nan
+    values.flush()
