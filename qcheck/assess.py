@@ -6,9 +6,10 @@ measured exactly as the target was.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,19 +85,23 @@ def clipped_fraction(spec: TargetSpec, session: Session) -> float:
 
 def _cached_assessment(cache: Cache, key: str, want_visuals: bool
                        ) -> tuple[Metrics, tuple[ArtifactKind, ...], TargetVisuals | None] | None:
-    stored = cache.get_json(key, "assessment.json")
-    if stored is None:
+    def parse(path: Path) -> tuple[Metrics, tuple[ArtifactKind, ...], dict[str, Any] | None]:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return (Metrics(**stored["metrics"]),
+                tuple(ArtifactKind(a) for a in stored["artifacts_seen"]), stored.get("visuals"))
+
+    found = cache.read(key, "assessment.json", parse)
+    # The pictures are checked too (a damaged file named) before either is trusted.
+    pictures = cache.read(key, "visuals.npz", lambda path: TargetVisuals.load(path, (), ()))
+    if found is None:
         return None
-    metrics = Metrics(**stored["metrics"])
-    seen = tuple(ArtifactKind(a) for a in stored["artifacts_seen"])
-    visuals = None
-    if stored.get("visuals"):
-        path = cache.get_file(key, "visuals.npz")
-        if path is None:
-            return None
-        visuals = TargetVisuals.load(path, tuple(stored["visuals"]["names"]),
-                                     tuple(stored["visuals"]["image_delta_e"]))
-    return metrics, seen, visuals
+    metrics, seen, described = found
+    if not described:
+        return metrics, seen, None
+    if pictures is None:
+        return None
+    return metrics, seen, replace(pictures, names=tuple(described["names"]),
+                                  image_delta_e=tuple(described["image_delta_e"]))
 
 
 def _store_assessment(cache: Cache, key: str, metrics: Metrics,

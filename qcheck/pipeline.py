@@ -7,6 +7,7 @@ processes while this process compares each finished target on a thread of its ow
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -249,11 +250,12 @@ def _wants_attribution(result: TargetResult, session: Session, analyze_all: bool
 
 
 def _cached_findings(session: Session) -> tuple[Finding, ...] | None:
-    stored = session.cache.get_json(session.keys.findings(), "findings.json")
-    if stored is None:
-        return None
-    return tuple(Finding(f["layer"], Cause(f["cause"]), Severity(f["severity"]), f["detail"])
-                 for f in stored)
+    def parse(path: Path) -> tuple[Finding, ...]:
+        return tuple(Finding(str(f["layer"]), Cause(f["cause"]), Severity(f["severity"]),
+                             str(f["detail"]))
+                     for f in json.loads(path.read_text(encoding="utf-8")))
+
+    return session.cache.read(session.keys.findings(), "findings.json", parse)
 
 
 def _verdict(result: TargetResult) -> str:

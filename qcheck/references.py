@@ -91,8 +91,8 @@ class ReferenceStore:
 
     def stats_file(self) -> Path | None:
         """Per-layer calibrated ranges a worker (or the analysis) recorded, if any."""
-        return self.cache.get_file(self.keys.reference("calibration"), "stats.npz") or \
-            self._stats
+        return self.cache.read(self.keys.reference("calibration"), "stats.npz",
+                               _readable_stats) or self._stats
 
     def keep_stats(self, write: Callable[[Path], None]) -> None:
         """Cache per-layer calibrated ranges recorded in this process (``write`` saves them)."""
@@ -117,9 +117,9 @@ class ReferenceStore:
 
     def _load(self, half: str) -> np.ndarray:
         key = self.keys.reference(half)
-        path = self.cache.get_file(key, "reference.npy")
-        if path is not None:
-            return np.load(path, mmap_mode="r")
+        stored = self.cache.get_array(key, "reference.npy", mmap=True)
+        if stored is not None and len(stored) == len(self.images.half(half)):
+            return stored
         import_tensorflow()
         from qcheck.runners import KerasRunner
 
@@ -127,3 +127,10 @@ class ReferenceStore:
             outputs = runner.infer_all(self.images.feed(half))
         self.cache.put_array(key, "reference.npy", outputs)
         return outputs
+
+
+def _readable_stats(path: Path) -> Path:
+    from qcheck.analyze.graph import load_stats
+
+    load_stats(path)  # raises on a file it cannot read: the cache drops it
+    return path

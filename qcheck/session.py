@@ -7,6 +7,7 @@ artifact is converted once (in a worker process) and reused by verification and 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -165,5 +166,7 @@ def _urgency(job: Job) -> int:
 
 
 def _known_model(cache: Cache, digest: str) -> ModelInfo | None:
-    data = cache.get_json(JobKeys.model_info(digest), "model.json")
-    return ModelInfo.from_dict(data) if data else None
+    def parse(path: Path) -> ModelInfo:
+        return ModelInfo.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    return cache.read(JobKeys.model_info(digest), "model.json", parse)

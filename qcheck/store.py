@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from qcheck.cache import Cache
 from qcheck.jobs import Job, JobKind, JobResult
 
@@ -34,13 +36,11 @@ class ArtifactStore:
         if job.kind is JobKind.REFERENCE:
             return None
         artifact = self.cache.get_file(job.key, "artifact")
-        if artifact is None:
+        runs = getattr(job, "run", False)
+        # Both files are checked (and a damaged one named) before either is trusted.
+        outputs = self.cache.read(job.key, "outputs.npy", _readable_array) if runs else None
+        if artifact is None or (runs and outputs is None):
             return None
-        outputs = None
-        if getattr(job, "run", False):
-            outputs = self.cache.get_file(job.key, "outputs.npy")
-            if outputs is None:
-                return None
         return JobResult(job, artifact=artifact, outputs=outputs, cached=True)
 
     def keep(self, result: JobResult) -> JobResult:
@@ -54,6 +54,11 @@ class ArtifactStore:
         if result.outputs is not None:
             self.cache.put_file(result.job.key, "outputs.npy", result.outputs)
         return _loaded(result)
+
+
+def _readable_array(path: Path) -> Path:
+    np.load(path, mmap_mode="r", allow_pickle=False)  # raises on a file that is no array
+    return path
 
 
 def _loaded(result: JobResult) -> JobResult:

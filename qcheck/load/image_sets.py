@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,16 +91,22 @@ def _cached_folder(folder: Path, size: Size, what: str, cache: Cache) -> ImageSe
         digest.update(str(path.relative_to(folder)).encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     key = JobKeys.image_folder(digest.hexdigest())
-    stored = cache.get_json(key, "images.json")
-    pixels = cache.get_array(key, "pixels.npy") if stored else None
-    if stored is not None and pixels is not None:
-        skipped = tuple(SkippedImage(**s) for s in stored["skipped"])
-        return ImageSet(tuple(stored["names"]), pixels, str(folder), skipped)
+    stored = cache.read(key, "images.json", lambda path: _stored_images(path, folder))
+    pixels = cache.get_array(key, "pixels.npy")  # checked (and named) even without its list
+    if stored is not None and pixels is not None and len(pixels) == len(stored.names):
+        return ImageSet(stored.names, pixels, str(folder), stored.skipped)
     images = load_folder(folder, size, what=f"{what} images")
     cache.put_array(key, "pixels.npy", images.pixels)
     cache.put_json(key, "images.json", {"names": list(images.names),
                                         "skipped": [s.to_dict() for s in images.skipped]})
     return images
+
+
+def _stored_images(path: Path, folder: Path) -> ImageSet:
+    """The names and skipped files of a cached folder (its pixels are stored beside)."""
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    skipped = tuple(SkippedImage(str(s["file"]), str(s["reason"])) for s in stored["skipped"])
+    return ImageSet(tuple(str(n) for n in stored["names"]), np.zeros(0), str(folder), skipped)
 
 
 def _without_calibration_images(evaluation: ImageSet, calibration: ImageSet) -> ImageSet:

@@ -61,9 +61,9 @@ def render_html(report: ReportData, cache: Cache | None = None) -> str:
     if cache is not None and cache.enabled:
         visuals = {name: v.digest() for name, v in sorted(report.visuals.items())}
         key = JobKeys.html(json.dumps(data, sort_keys=True), visuals)
-        path = cache.get_file(key, "report.html")
-        if path is not None:
-            return path.read_text(encoding="utf-8")
+        page = cache.read(key, "report.html", lambda path: path.read_text(encoding="utf-8"))
+        if isinstance(page, str):
+            return page
     page = _ENV.get_template("report.html.j2").render(data=data, charts=_target_charts(report))
     if key is not None and cache is not None:
         cache.put_text(key, "report.html", page)
