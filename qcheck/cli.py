@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from qcheck.config import FileConfig
 from qcheck.errors import ExitCode, QcheckError, UsageError, first_line
+from qcheck.limits import check_limit
 from qcheck.report.baseline import Tolerances
 from qcheck.report.core import Report
 from qcheck.report.progress import progress_reporter
@@ -27,14 +28,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-    return value
+def _limit(name: str) -> Callable[[str], float]:
+    """An argparse type for the limit ``name``, checked like every other limit."""
+    def parse(text: str) -> float:
+        try:
+            return check_limit(name, text, "")
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc).strip()) from None
+    return parse
 
 
 def _build_parser() -> _Parser:
@@ -50,9 +51,8 @@ def _build_parser() -> _Parser:
                        help="comma-separated targets (see `qcheck targets`)")
     check.add_argument("--out", metavar="DIR", default="qcheck-report",
                        help="output folder (default: qcheck-report)")
-    check.add_argument("--max-delta-e", type=_positive, metavar="X")
-    check.add_argument("--max-delta-e-p95", type=_positive, metavar="X")
-    check.add_argument("--max-channel-bias", type=_positive, metavar="X")
+    for option in ("--max-delta-e", "--max-delta-e-p95", "--max-channel-bias"):
+        check.add_argument(option, type=_limit(option[2:].replace("-", "_")), metavar="X")
     check.add_argument("--baseline", metavar="FILE",
                        help="fail (exit 1) when a metric is worse than in this baseline")
     check.add_argument("--save-baseline", metavar="FILE",
@@ -118,13 +118,16 @@ def _run_targets(args: argparse.Namespace) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    from converters import DEFAULT_TARGETS
     from qcheck.config import load_config
     from qcheck.pipeline import check
     from qcheck.report.console import print_summary
     from qcheck.report.files import prepare_out_dir
+    from qcheck.validate import resolve_targets
     config = load_config()
     thresholds = _thresholds(args, config)
-    targets = args.targets.split(",") if args.targets else config.targets
+    targets = args.targets.split(",") if args.targets is not None else config.targets
+    resolve_targets(targets or DEFAULT_TARGETS)  # a bad list is a usage error before any work
     out = prepare_out_dir(args.out)
     tolerances = Tolerances(
         relative=_first(config.tolerance_relative, Tolerances.relative),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from qcheck.errors import UsageError
+from qcheck.limits import check_limit
 
 __all__ = ["FileConfig", "find_pyproject", "load_config"]
 
@@ -57,11 +58,14 @@ def load_config(pyproject: Path | None = None, *, warn: bool = True) -> FileConf
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
-    table = document.get("tool", {}).get("qcheck")
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise UsageError(f"[tool] in {path} must be a table, got {tool!r}")
+    table = tool.get("qcheck")
     if table is None:
         return FileConfig()
     if not isinstance(table, dict):
-        raise UsageError(f"[tool.qcheck] in {path} must be a table")
+        raise UsageError(f"[tool.qcheck] in {path} must be a table, got {table!r}")
     values: dict[str, Any] = {"source": str(path)}
     base = path.parent
     for key, value in table.items():
@@ -86,7 +90,7 @@ def _coerce(name: str, value: Any, path: Path, base: Path) -> Any:
     if name in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError(f"{where} must be a number, got {value!r}")
-        return float(value)
+        return check_limit(name, value, where)
     if name in _STRINGS:
         if not isinstance(value, str):
             raise UsageError(f"{where} must be a string, got {value!r}")

@@ -13,6 +13,7 @@ from typing import Any
 
 from converters.types import Format, Precision, TargetSpec
 from qcheck.errors import UsageError
+from qcheck.limits import check_limit
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -110,6 +111,12 @@ class Thresholds:
     max_channel_bias: float = 3.0
     # Non-image outputs have no colour; they pass on signal-to-quantization-noise instead.
     min_sqnr_db: float = 20.0
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            object.__setattr__(self, item.name,
+                               check_limit(item.name, value, f"Thresholds {item.name}"))
 
     def to_dict(self) -> dict[str, float]:
         return {

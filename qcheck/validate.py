@@ -7,10 +7,10 @@ from collections.abc import Iterable
 
 import converters
 from qcheck.errors import UsageError
+from qcheck.limits import LIMIT_RULES, check_limit
 from qcheck.types import TargetSpec
 
-__all__ = ["resolve_targets"]
-
+__all__ = ["LIMIT_RULES", "check_limit", "resolve_targets"]
 
 def resolve_targets(names: Iterable[str]) -> list[TargetSpec]:
     """Look up target names, keeping order and dropping repeats; unknown names are a usage error."""
