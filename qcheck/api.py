@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from qcheck.report.files import atomic_write, prepare_out_dir
 from qcheck.session import Session
 from qcheck.types import InputRange, Thresholds
 from qcheck.validate import resolve_targets
+from qcheck.workdir import work_folder
 
 __all__ = ["convert", "fix"]
 
@@ -30,8 +30,8 @@ def convert(model: Any, target: str, *, calib: ImagesArg = None,
         raise UsageError(f"-o {destination} already exists; qcheck never overwrites a file")
     if destination.suffix and destination.suffix != spec.suffix:
         raise UsageError(f"-o {destination}: {spec.name} writes a {spec.suffix} file")
-    with tempfile.TemporaryDirectory(prefix="qcheck-") as workdir:
-        session = Session.open(model, calib, None, input_range, Path(workdir), Cache(enabled=cache))
+    with work_folder() as workdir:
+        session = Session.open(model, calib, None, input_range, workdir, Cache(enabled=cache))
         try:
             job = session.job(spec, run=False)
             outcome = session.run_jobs([job])[job.key]
@@ -57,19 +57,18 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
     report = check(model, calib, eval, [target], input_range=input_range, thresholds=thresholds,
                    analysis=True, fix_verification=True, qat=qat, cache=cache,
                    progress=progress)
-    report.write(folder)
     result = report.target(target)
     spec = result.spec
-    shipped: Path | None = None
+    shipped_name = f"{spec.name}{spec.suffix}"
+    extra: dict[str, bytes | str] = {}
     if result.passed and target in report.artifacts:
-        shipped = folder / f"{spec.name}{spec.suffix}"
-        atomic_write(shipped, report.artifacts[target])
+        extra[shipped_name] = report.artifacts[target]
     elif target in report.fixes:
         fixed = report.fixes[target]
-        shipped = folder / f"{spec.name}{spec.suffix}"
-        atomic_write(shipped, fixed.content)
+        extra[shipped_name] = fixed.content
         if fixed.model is not None:
             stem = Path(str(report.model.path)).stem if not str(report.model.path).startswith(
                 "<") else "model"
-            atomic_write(folder / f"{stem}.{fixed.model_label}.keras", fixed.model)
-    return report, shipped
+            extra[f"{stem}.{fixed.model_label}.keras"] = fixed.model
+    report.write(folder, extra)
+    return report, (folder / shipped_name) if extra else None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 
 from qcheck.config import FileConfig
@@ -225,19 +228,35 @@ def _first(*values: float | None) -> float:
     raise AssertionError("no default")
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the main thread is, so every ``with`` block unwinds: workers are
+    stopped and the work folder removed."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _termination_unwinds() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # paths that are not UTF-8 still print
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
-        if args.version:
-            from qcheck.version import __version__
-
-            print(f"qcheck {__version__}")
-            return ExitCode.OK
-        if args.command is None:
-            parser.print_help()
-            return ExitCode.USAGE
-        return int(args.handler(args))
+        with _termination_unwinds():
+            return _dispatch(parser, parser.parse_args(argv))
     except QcheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
@@ -246,12 +265,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("error: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Exception as exc:  # a bug in qcheck: still one line, unless asked for the trace
         if os.environ.get("QCHECK_DEBUG"):
             raise
         print(f"error: internal error ({type(exc).__name__}: {first_line(exc)}); rerun with "
               "QCHECK_DEBUG=1 for the traceback and please report it", file=sys.stderr)
         return int(ExitCode.CRASHED)
+
+
+def _dispatch(parser: _Parser, args: argparse.Namespace) -> int:
+    if args.version:
+        from qcheck.version import __version__
+
+        print(f"qcheck {__version__}")
+        return ExitCode.OK
+    if args.command is None:
+        parser.print_help()
+        return ExitCode.USAGE
+    return int(args.handler(args))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -50,6 +49,7 @@ from qcheck.types import (
 )
 from qcheck.validate import resolve_targets
 from qcheck.version import __version__
+from qcheck.workdir import work_folder
 from qcheck.workers import WorkerLanes
 
 __all__ = ["check"]
@@ -87,10 +87,10 @@ def check(
         load_baseline(Path(baseline))  # a bad baseline is a usage error before any work
     limits = thresholds or Thresholds()
     say = progress or (lambda _message: None)
-    with tempfile.TemporaryDirectory(prefix="qcheck-") as workdir, \
-            WorkerLanes(Path(workdir)) as lanes:
+    with work_folder() as workdir, \
+            WorkerLanes(workdir) as lanes:
         # For a model new to the cache, workers load TensorFlow while this process reads images.
-        session = Session.open(model, calib, eval, input_range, Path(workdir),
+        session = Session.open(model, calib, eval, input_range, workdir,
                                Cache(enabled=cache), lanes,
                                prestart=[Lane.TENSORFLOW, Lane.RUNTIME])
         say(f"{len(session.images.evaluation)} evaluation and "

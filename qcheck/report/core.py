@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
+import converters
 from qcheck.report.data import ReportData
-from qcheck.report.files import atomic_write, prepare_out_dir
+from qcheck.report.files import ARTIFACTS_DIR, write_folder
 from qcheck.report.html import render_html
 from qcheck.report.junit import render_junit
 
 __all__ = ["Report"]
 
+# qcheck's own names in an output folder: an earlier run's artifacts of other targets go.
+OWNED = tuple(f"{ARTIFACTS_DIR}/{name}{spec.suffix}" for name, spec in converters.TARGETS.items())
+
 
 class Report(ReportData):
     """What ``qcheck.check`` returns: the verdicts, and ``write`` for the output folder."""
 
-    def write(self, out: str | os.PathLike[str]) -> Path:
-        """Write report.json, report.html, junit.xml and artifacts/ into ``out``."""
-        folder = prepare_out_dir(out)
+    def files(self) -> dict[str, bytes | str]:
+        """report.json, report.html, junit.xml and artifacts/, by name in the folder."""
+        found: dict[str, bytes | str] = {}
         for name, content in self.artifacts.items():
             result = self.target(name)
             if result.artifact:
-                atomic_write(folder / result.artifact, content)
-        atomic_write(folder / "junit.xml", render_junit(self))
-        atomic_write(folder / "report.html", render_html(self, self.cache))
-        atomic_write(folder / "report.json", self.to_json())
+                found[result.artifact] = content
+        found["junit.xml"] = render_junit(self)
+        found["report.html"] = render_html(self, self.cache)
+        found["report.json"] = self.to_json()
+        return found
+
+    def write(self, out: str | os.PathLike[str],
+              extra: Mapping[str, bytes | str] | None = None) -> Path:
+        """Write the report (and ``extra`` files) into ``out`` as one unit: a failure leaves
+        the previous report there whole."""
+        folder = Path(out)
+        write_folder(folder, {**self.files(), **(extra or {})}, OWNED)
         return folder
