@@ -11,12 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from qcheck.cache import Cache
+from qcheck.cache import Cache, file_digest
 from qcheck.errors import ImageError
 from qcheck.jobs import ImageFiles
 from qcheck.keys import JobKeys
 from qcheck.load.bundled import BUNDLED_SOURCE, bundled_images
-from qcheck.load.images import ImageSet, ModelFeed, images_from_arrays, load_folder
+from qcheck.load.images import (
+    ImageSet,
+    ModelFeed,
+    images_from_arrays,
+    load_folder,
+    looks_like_image,
+)
 from qcheck.types import ImageSummary, InputRange, SkippedImage
 
 __all__ = ["ImageSets", "ImagesArg"]
@@ -86,11 +92,7 @@ def _cached_folder(folder: Path, size: Size, what: str, cache: Cache) -> ImageSe
     """Decoded, fitted pixels keyed by the files' contents: a re-run skips decoding."""
     if not folder.is_dir():
         return load_folder(folder, size, what=f"{what} images")
-    digest = hashlib.sha256(repr(size).encode())
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    key = JobKeys.image_folder(digest.hexdigest())
+    key = JobKeys.image_folder(_folder_digest(folder, size))
     stored = cache.read(key, "images.json", lambda path: _stored_images(path, folder))
     pixels = cache.get_array(key, "pixels.npy")  # checked (and named) even without its list
     if stored is not None and pixels is not None and len(pixels) == len(stored.names):
@@ -100,6 +102,19 @@ def _cached_folder(folder: Path, size: Size, what: str, cache: Cache) -> ImageSe
     cache.put_json(key, "images.json", {"names": list(images.names),
                                         "skipped": [s.to_dict() for s in images.skipped]})
     return images
+
+
+def _folder_digest(folder: Path, size: Size) -> str:
+    """What the decoded set depends on: image files by content (streamed), anything else
+    (which is skipped anyway) only by name and size, so a video in the folder costs nothing."""
+    digest = hashlib.sha256(repr(size).encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        if looks_like_image(path):
+            digest.update(file_digest(path).encode())
+        else:
+            digest.update(f"skipped {path.stat().st_size}".encode())
+    return digest.hexdigest()
 
 
 def _stored_images(path: Path, folder: Path) -> ImageSet:

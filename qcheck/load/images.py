@@ -28,9 +28,12 @@ __all__ = [
     "fit_to_size",
     "images_from_arrays",
     "load_folder",
+    "looks_like_image",
 ]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+# How each accepted format's files begin (WebP: "RIFF", a size, then "WEBP").
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*")
 # Anything larger is treated as a decompression bomb rather than a photograph.
 MAX_PIXELS = 64_000_000
 # Working size for models whose spatial input size is not fixed: bounded so batches stack.
@@ -168,6 +171,18 @@ def images_from_arrays(arrays: Iterable[np.ndarray], size: tuple[int | None, int
         raise ImageError("no images in the arrays given")
     names = tuple(f"{source}[{i}]" for i in range(len(fitted)))
     return ImageSet(names, np.stack(fitted), source=source)
+
+
+def looks_like_image(path: Path) -> bool:
+    """Whether ``path`` has an accepted suffix and begins like an image of such a format."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return False
+    return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def decode_image(path: Path) -> np.ndarray:

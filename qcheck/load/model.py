@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["LoadedModel", "ModelHandle", "load_model", "model_from_memory"]
 
 SUPPORTED = ".keras (Keras 3) or legacy .h5"
+DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
@@ -160,12 +162,18 @@ def _checked_path(path: str | os.PathLike[str]) -> Path:
     if "://" in text:
         raise ModelLoadError(f"remote model URIs are not supported: {text!r}; pass a local file")
     file = Path(text)
-    if not file.exists():
-        raise ModelLoadError(f"model not found: {text}")
-    if file.is_dir():
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise ModelLoadError(f"model not found: {text}") from None
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read the model {text}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
         raise ModelLoadError(
             f"{text} is a folder (SavedModel folders are not supported); pass a {SUPPORTED} file"
         )
+    if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
+        raise ModelLoadError(f"{text} is not a regular file; pass a {SUPPORTED} file")
     _sniff(file)
     return file
 
@@ -214,10 +222,17 @@ def _load_keras(file: Path) -> keras.Model:
 
 
 def _describe(model: Any, path: str, sha256: str) -> LoadedModel:
-    inputs = tuple(_tensor_info(t) for t in model.inputs)
+    try:
+        model_inputs, model_outputs = list(model.inputs), list(model.outputs)
+    except (AttributeError, ValueError, TypeError):
+        model_inputs = model_outputs = []
+    if not model_inputs or not model_outputs:
+        raise ModelLoadError(f"{path} has no inputs or outputs (an empty or unbuilt model); "
+                             "qcheck needs a model with a declared image input")
+    inputs = tuple(_tensor_info(t) for t in model_inputs)
     # Keras names output tensors "keras_tensor_N"; the producing layer's name is what users know.
     names = list(getattr(model, "output_names", None) or [t.name for t in model.outputs])
-    outputs = tuple(_tensor_info(t, name) for t, name in zip(model.outputs, names, strict=False))
+    outputs = tuple(_tensor_info(t, name) for t, name in zip(model_outputs, names, strict=False))
     info = ModelInfo(path, sha256, inputs, outputs)
     _validate(info, path)
     return LoadedModel(model=model, info=info)
@@ -236,6 +251,20 @@ def _validate(info: ModelInfo, path: str) -> None:
         )
     if len(outputs) != 1:
         raise ModelLoadError(f"{path} has {len(outputs)} outputs; qcheck supports one output")
+    height, width = shape[1], shape[2]
+    if height is not None and width is not None and height * width > max_input_pixels():
+        raise ModelLoadError(
+            f"{path} declares a {height}×{width} input ({height * width} pixels), more than "
+            f"qcheck feeds by default ({max_input_pixels()}); set QCHECK_MAX_INPUT_PIXELS to "
+            "allow it")
+
+
+def max_input_pixels() -> int:
+    """The largest declared input qcheck resamples images to (``QCHECK_MAX_INPUT_PIXELS``)."""
+    try:
+        return int(os.environ.get("QCHECK_MAX_INPUT_PIXELS") or DEFAULT_MAX_INPUT_PIXELS)
+    except ValueError:
+        return DEFAULT_MAX_INPUT_PIXELS
 
 
 def _tensor_info(tensor: Any, name: str | None = None) -> TensorInfo:

@@ -21,8 +21,9 @@ __all__ = ["MAX_ARCHIVE_BYTES", "inspect_config", "inspect_h5", "inspect_keras_a
 
 MAX_ARCHIVE_BYTES = 4 * 1024**3
 MAX_MEMBERS = 10_000
-MAX_RATIO = 200  # uncompressed / compressed, for members big enough to matter
-_SAFE_MODULE_PREFIXES = ("keras",)
+MAX_RATIO = 200  # uncompressed / compressed, for members (and archives) big enough to matter
+RATIO_FLOOR = 1024**2  # below this many uncompressed bytes, a ratio means nothing
+_SAFE_MODULE = "keras"  # "keras" itself or a submodule "keras.…", nothing else
 _CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
 
 
@@ -49,7 +50,7 @@ def inspect_keras_archive(path: Path) -> None:
 def _check_members(path: Path, members: list[zipfile.ZipInfo]) -> None:
     if len(members) > MAX_MEMBERS:
         raise ModelLoadError(f"refused {path}: {len(members)} archive members")
-    total = 0
+    total = packed = 0
     for member in members:
         name = member.filename
         parts = Path(name).parts
@@ -59,11 +60,15 @@ def _check_members(path: Path, members: list[zipfile.ZipInfo]) -> None:
         if stat.S_ISLNK(mode):
             raise ModelLoadError(f"refused {path}: archive member {name!r} is a link")
         total += member.file_size
-        if member.file_size > 16 * 1024**2 and \
+        packed += member.compress_size
+        if member.file_size > RATIO_FLOOR and \
                 member.file_size > MAX_RATIO * max(member.compress_size, 1):
             raise ModelLoadError(f"refused {path}: member {name!r} expands "
                                  f"{member.file_size // max(member.compress_size, 1)}× "
                                  "(a zip bomb?)")
+    if total > RATIO_FLOOR and total > MAX_RATIO * max(packed, 1):
+        raise ModelLoadError(f"refused {path}: the archive expands {total // max(packed, 1)}× "
+                             f"to {total / 1024**2:.0f} MiB (a zip bomb?)")
     if total > MAX_ARCHIVE_BYTES:
         raise ModelLoadError(f"refused {path}: archive expands to {total / 1024**3:.1f} GiB "
                              f"(limit {MAX_ARCHIVE_BYTES / 1024**3:.0f} GiB)")
@@ -123,7 +128,8 @@ def inspect_config(config: Any, label: str | Path) -> None:
                 f"refused {label}: layer {name!r} is a {class_name}, which carries Python code; "
                 "qcheck never runs code from a model file (rebuild it without Lambda layers)")
         module = node.get("module")
-        if isinstance(module, str) and not module.startswith(_SAFE_MODULE_PREFIXES):
+        if isinstance(module, str) and module != _SAFE_MODULE and \
+                not module.startswith(f"{_SAFE_MODULE}."):
             raise ModelLoadError(
                 f"refused {label}: it references Python module {module!r} "
                 f"({class_name}); qcheck loads only Keras's own layers")
