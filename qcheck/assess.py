@@ -19,6 +19,7 @@ from qcheck.jobs import JobResult
 from qcheck.numerics import FLOAT16_MAX
 from qcheck.report.files import ARTIFACTS_DIR
 from qcheck.report.visuals import TargetVisuals, capture
+from qcheck.runners.io import output_range
 from qcheck.session import Session
 from qcheck.types import ArtifactKind, Metrics, Precision, TargetResult, TargetSpec, Thresholds
 
@@ -47,7 +48,7 @@ def assess(spec: TargetSpec, outcome: JobResult, session: Session, thresholds: T
             comparison = compare_outputs(
                 reference, outputs, image_output=info.is_image_output,
                 logits=info.is_logits_output, output_range=session.input_range,
-                clipped_fraction=clipped_fraction(spec, session),
+                clipped_fraction=clipped_fraction(spec, session, outcome.content),
                 lab_reference=session.references.lab() if info.is_image_output else None)
         except ValueError as exc:
             return TargetResult(spec=spec, passed=False, error=f"{spec.name}: {exc}",
@@ -67,17 +68,22 @@ def assess(spec: TargetSpec, outcome: JobResult, session: Session, thresholds: T
                         metrics=metrics, failures=failures, artifacts_seen=seen)
 
 
-def clipped_fraction(spec: TargetSpec, session: Session) -> float:
+def clipped_fraction(spec: TargetSpec, session: Session, content: bytes | None = None
+                     ) -> float:
     """Share of evaluation outputs beyond what the target can represent.
 
-    Integer targets calibrate their output range on the calibration images (min/max), so an
-    evaluation output outside that range is clipped; float16 clips beyond its finite range.
+    An integer artifact stores its output in the range its own calibration gave it (read
+    from the artifact, so a fix with other calibration is measured against its own); where
+    the artifact cannot be read, the float model's calibrated min/max stand in. Float16 clips
+    beyond its finite range.
     """
     evaluation = session.references.get("evaluation")
     if spec.precision.needs_calibration:
-        calibration = session.references.get("calibration")
-        return out_of_range_fraction(evaluation, float(calibration.min()),
-                                     float(calibration.max()))
+        stored = output_range(spec.format, content)
+        if stored is None:
+            calibration = session.references.get("calibration")
+            stored = float(calibration.min()), float(calibration.max())
+        return out_of_range_fraction(evaluation, *stored)
     if spec.precision is Precision.FP16:
         return out_of_range_fraction(evaluation, -FLOAT16_MAX, FLOAT16_MAX)
     return 0.0

@@ -134,7 +134,9 @@ def _run_check(args: argparse.Namespace) -> int:
     out = prepare_out_dir(args.out)
     tolerances = Tolerances(
         relative=_first(config.tolerance_relative, Tolerances.relative),
-        absolute=_first(config.tolerance_absolute, Tolerances.absolute))
+        absolute=_first(config.tolerance_absolute, Tolerances.absolute),
+        db=_first(config.tolerance_db, Tolerances.db),
+        agreement=_first(config.tolerance_agreement, Tolerances.agreement))
     with progress_reporter(quiet=args.quiet) as progress:
         report = check(
             args.model,

@@ -31,11 +31,13 @@ class FileConfig:
     min_sqnr_db: float | None = None
     tolerance_relative: float | None = None
     tolerance_absolute: float | None = None
+    tolerance_db: float | None = None
+    tolerance_agreement: float | None = None
     source: str | None = field(default=None, compare=False)
 
 
 _FLOATS = {"max_delta_e", "max_delta_e_p95", "max_channel_bias", "min_sqnr_db",
-           "tolerance_relative", "tolerance_absolute"}
+           "tolerance_relative", "tolerance_absolute", "tolerance_db", "tolerance_agreement"}
 _STRINGS = {"calib", "eval", "input_range"}
 KNOWN_KEYS = tuple(f.name for f in fields(FileConfig) if f.name != "source")
 

@@ -18,6 +18,8 @@ LIMIT_RULES: dict[str, tuple[float, bool, float]] = {
     "min_class_agreement": (0.0, True, 1.0),
     "tolerance_relative": (0.0, True, math.inf),
     "tolerance_absolute": (0.0, True, math.inf),
+    "tolerance_db": (0.0, True, math.inf),
+    "tolerance_agreement": (0.0, True, 1.0),
     "max_latency_ms": (0.0, False, math.inf),
     "max_size_kb": (0.0, False, math.inf),
 }

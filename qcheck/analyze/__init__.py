@@ -86,6 +86,7 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
         height, width = reference.shape[1:3] if reference.ndim == 4 else (1, 1)
         max_images = int(np.clip(PIXEL_BUDGET // max(height * width, 1), 2, MAX_IMAGES))
     chosen = _worst_images(reference, outputs, session, max_images)
+    output_layer = evidence.model.outputs[0]._keras_history[0].name
     sim = Simulation(
         model=evidence.model, facts=evidence.facts, scheme=scheme_for(spec),
         inputs=session.images.feed("evaluation").to_model_range(
@@ -93,9 +94,9 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
         reference=reference[chosen], output_range=session.input_range,
         input_stats=evidence.input_stats, calib_stats=evidence.calib_stats,
         stored_ranges=artifact_ranges(spec.format, artifact, evidence.calib_stats,
-                                      evidence.model.outputs[0]._keras_history[0].name)
+                                      output_layer)
         if artifact is not None and spec.precision.is_integer else {},
-        stored_complete=spec.format is Format.TFLITE,
+        stored_complete=spec.format is Format.TFLITE, output_layer=output_layer,
     )
     items = [*weight_rounding.attribute(sim), *activation_range.attribute(sim),
              *calibration_coverage.attribute(sim, evidence),

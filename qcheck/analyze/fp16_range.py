@@ -78,7 +78,7 @@ def attribute(sim: Simulation) -> list[Attribution]:
                 "chroma_share": round(measured.chroma_share, 3)}))
     if sim.scheme.activations is ActivationKind.FP16:
         seen_stats = sim.eval_stats
-        each = sim.measure_layers(list(sim.calib_stats),
+        each = sim.measure_layers(sim.quantized_layers,
                                   lambda names: Config(activations=names))
         for name, measured in each.items():
             stats = sim.calib_stats[name]

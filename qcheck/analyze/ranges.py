@@ -25,6 +25,7 @@ class TargetRanges:
     # there is one the converter fused away, so its output stays float.
     stored_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     stored_complete: bool = False
+    output_layer: str | None = None  # the layer whose output is the model's
 
     @cached_property
     def layers(self) -> dict[str, LayerFacts]:
@@ -33,7 +34,10 @@ class TargetRanges:
     @property
     def quantized_layers(self) -> list[str]:
         """Layers whose outputs the target stores quantized: those with a range in a TFLite
-        artifact (fused layers have none), else every calibrated layer."""
+        artifact (fused layers have none), else every calibrated layer; a float16 target
+        rounds only the model's output (see ``scheme_for``)."""
+        if self.scheme.activations is ActivationKind.FP16:
+            return [name for name in self.calib_stats if name == self.output_layer]
         if self.stored_ranges and self.stored_complete:
             return [name for name in self.calib_stats if name in self.stored_ranges]
         return list(self.calib_stats)

@@ -59,13 +59,14 @@ class Simulation:
     stored_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     stored_complete: bool = False
     batch_size: int = 16  # samples per forward pass (configurations × images)
+    output_layer: str | None = None  # the layer whose output is the model's
     _recorded: dict[str, np.ndarray] | None = None
     _reference_lab: np.ndarray | None = None
 
     @cached_property
     def ranges(self) -> TargetRanges:
         return TargetRanges(self.facts, self.scheme, self.calib_stats, self.stored_ranges,
-                            self.stored_complete)
+                            self.stored_complete, self.output_layer)
 
     @cached_property
     def runner(self) -> ConfigRunner:

@@ -14,7 +14,7 @@ from skimage import metrics as skmetrics
 
 from qcheck.compare.artifacts import Stats, add_stats, artifact_stats, decide_artifacts
 from qcheck.compare.pixels import ColourPixels, colour_pixels
-from qcheck.types import ArtifactKind
+from qcheck.types import PSNR_CAP_DB, ArtifactKind
 
 __all__ = ["CHUNK", "ColourAccumulator"]
 
@@ -84,8 +84,12 @@ class ColourAccumulator:
 
     @property
     def psnr_db(self) -> float:
+        """Capped at ``PSNR_CAP_DB`` (where the report caps a perfect match's infinity), so
+        the scale stays monotone: a tiny difference never reads higher than no difference."""
         mse = self._squares / max(3 * self._pixels, 1)
-        return float("inf") if mse == 0 else 10.0 * float(np.log10(1.0 / mse))
+        if mse == 0:
+            return float("inf")
+        return min(PSNR_CAP_DB, 10.0 * float(np.log10(1.0 / mse)))
 
     @property
     def ssim(self) -> float:

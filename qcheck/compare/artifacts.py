@@ -81,7 +81,8 @@ def decide_artifacts(stats: dict[ArtifactKind, Stats], clipped_fraction: float =
 
 
 def _tint_stats(c: ColourPixels) -> Stats:
-    error = (c.candidate - c.reference) * 255.0
+    # Summed in float64, as the reported channel_bias is: the rule and the number agree.
+    error = (c.candidate.astype(np.float64) - c.reference.astype(np.float64)) * 255.0
     sums = np.sum(error, axis=(0, 1, 2))
     squares = np.sum(error**2, axis=(0, 1, 2))
     stats = {"n": float(error[..., 0].size)}
@@ -102,13 +103,19 @@ def _tint(stats: Stats) -> bool:
 
 
 def _fringe_stats(c: ColourPixels) -> Stats:
-    lightness = c.lab_reference[..., 0]
-    gradient = np.hypot(ndimage.sobel(lightness, axis=1), ndimage.sobel(lightness, axis=2)) / 8.0
-    threshold = max(float(np.quantile(gradient, EDGE_QUANTILE)), EDGE_MIN_GRADIENT)
-    edges = gradient >= threshold
-    chroma = c.chroma_error
-    return {"on_sum": float(chroma[edges].sum()), "on_n": float(edges.sum()),
-            "off_sum": float(chroma[~edges].sum()), "off_n": float((~edges).sum())}
+    """Each image's own strongest edges (its own gradient and quantile), so neither its
+    neighbours in the stack nor the chunk it is compared in change them."""
+    stats = {"on_sum": 0.0, "on_n": 0.0, "off_sum": 0.0, "off_n": 0.0}
+    for lightness, chroma in zip(c.lab_reference[..., 0], c.chroma_error, strict=True):
+        gradient = np.hypot(ndimage.sobel(lightness, axis=0), ndimage.sobel(lightness, axis=1))
+        gradient /= 8.0
+        threshold = max(float(np.quantile(gradient, EDGE_QUANTILE)), EDGE_MIN_GRADIENT)
+        edges = gradient >= threshold
+        stats["on_sum"] += float(chroma[edges].sum())
+        stats["on_n"] += float(edges.sum())
+        stats["off_sum"] += float(chroma[~edges].sum())
+        stats["off_n"] += float((~edges).sum())
+    return stats
 
 
 def _fringing(stats: Stats) -> bool:

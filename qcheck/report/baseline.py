@@ -24,18 +24,41 @@ __all__ = ["BASELINE_SCHEMA", "Tolerances", "compare_baseline", "output_digests"
            "save_baseline"]
 
 BASELINE_SCHEMA = "qcheck.baseline/1"
-# metric -> True when lower is better
-_TRACKED = {"delta_e_mean": True, "delta_e_p95": True, "delta_e_max": True,
-            "max_abs_channel_bias": True, "clipped_fraction": True, "psnr_db": False,
-            "ssim": False, "sqnr_db": False, "top1_agreement": False}
 
 
 @dataclass(frozen=True)
 class Tolerances:
-    """A metric regresses when it is worse by more than ``relative`` × baseline + ``absolute``."""
+    """How much worse than its baseline each metric may get, in that metric's own unit.
+
+    ΔE and channel bias: ``relative`` × baseline + ``absolute`` (ΔE units, 8-bit levels);
+    PSNR and SQNR: ``db`` decibels; SSIM: ``ssim``; class and top-1 agreement and mIoU:
+    ``agreement`` (a share: 0.005 is half a point); clipped share: ``clipped``. Any new
+    non-finite output is a regression.
+    """
 
     relative: float = 0.10
     absolute: float = 0.05
+    db: float = 0.5
+    ssim: float = 0.005
+    agreement: float = 0.005
+    clipped: float = 0.002
+
+    def allowed(self, metric: str, baseline: float) -> float:
+        """How far ``metric`` may worsen from ``baseline``."""
+        kind = _TRACKED[metric][1]
+        if kind == "colour":
+            return self.relative * abs(baseline) + self.absolute
+        return {"db": self.db, "ssim": self.ssim, "agreement": self.agreement,
+                "clipped": self.clipped, "none": 0.0}[kind]
+
+
+# metric -> (True when lower is better, its tolerance kind)
+_TRACKED = {"delta_e_mean": (True, "colour"), "delta_e_p95": (True, "colour"),
+            "delta_e_max": (True, "colour"), "max_abs_channel_bias": (True, "colour"),
+            "clipped_fraction": (True, "clipped"), "nonfinite_fraction": (True, "none"),
+            "psnr_db": (False, "db"), "sqnr_db": (False, "db"), "ssim": (False, "ssim"),
+            "top1_agreement": (False, "agreement"), "class_agreement": (False, "agreement"),
+            "miou": (False, "agreement")}
 
 
 def output_digests(outputs: np.ndarray, image_output: bool, output_range: InputRange
@@ -114,11 +137,11 @@ def compare_baseline(path: Path, targets: list[TargetResult], digests: dict[str,
             regressions.append(BaselineRegression(target.name, "error", 0.0, 1.0))
             continue
         now = _tracked(target.metrics)
-        for metric, lower_is_better in _TRACKED.items():
+        for metric, (lower_is_better, _) in _TRACKED.items():
             if metric not in now or metric not in before["metrics"]:
                 continue
             old, new = float(before["metrics"][metric]), now[metric]
-            margin = tolerances.relative * abs(old) + tolerances.absolute
+            margin = tolerances.allowed(metric, old)
             worse = new > old + margin if lower_is_better else new < old - margin
             if worse:
                 regressions.append(BaselineRegression(target.name, metric, old, new))
