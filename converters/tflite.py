@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
@@ -31,7 +30,7 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
     if options is not None and options.keep_float and precision.needs_calibration:
         if calibration is None:
             raise ConversionError(f"{spec.name} needs calibration images")
-        return _selective(spec, source, calibration, options)
+        return _selective(spec, source, calibration, options, precision)
     if precision is not Precision.FP32:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision is Precision.FP16:
@@ -60,18 +59,13 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
 
 
 def _selective(spec: TargetSpec, source: ConversionSource, calibration: CalibrationSamples,
-               options: ConversionOptions) -> bytes:
-    """Integer quantization except the named Keras layers, which stay float (float I/O)."""
+               options: ConversionOptions, precision: Precision) -> bytes:
+    """Integer quantization (with the target's activation width) except the named Keras
+    layers, which stay float (float I/O): calibrate once, then TFLite's MLIR quantizer with
+    those nodes denied (what QuantizationDebugger does, but at int16 too)."""
     import tensorflow as tf
-
-    def fresh() -> Any:
-        with native_quiet():
-            converter = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: _as_lists(calibration())
-        if not spec.per_channel:
-            converter._experimental_disable_per_channel = True
-        return converter
+    from tensorflow.compiler.mlir.lite import types_pb2
+    from tensorflow.lite.python import convert
 
     try:
         with native_quiet():
@@ -81,11 +75,17 @@ def _selective(spec: TargetSpec, source: ConversionSource, calibration: Calibrat
             if not denied:
                 raise ConversionError(f"{spec.name}: no TFLite tensors belong to "
                                       f"{', '.join(options.keep_float)}")
-            debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=fresh(), debug_dataset=lambda: _as_lists(calibration()),
-                debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                    denylisted_nodes=denied))
-            return bytes(debugger.get_nondebug_quantized_model())
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: _as_lists(calibration())
+            converter.experimental_mlir_quantizer = True
+            converter._experimental_calibrate_only = True
+            calibrated = converter.convert()
+            wide = precision is Precision.INT16X8
+            return bytes(convert.mlir_quantize(
+                calibrated, disable_per_channel=not spec.per_channel, fully_quantize=False,
+                inference_type=types_pb2.QUANTIZED_INT16 if wide else types_pb2.QUANTIZED_INT8,
+                denylisted_nodes=denied))
     except ConversionError:
         raise
     except Exception as exc:

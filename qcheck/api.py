@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from qcheck.pipeline import check
 from qcheck.report.core import Report
 from qcheck.report.files import atomic_write, prepare_out_dir
 from qcheck.session import Session
-from qcheck.types import InputRange, Thresholds
+from qcheck.types import InputRange, Suggestion, Thresholds
 from qcheck.validate import resolve_targets
 from qcheck.workdir import work_folder
 
@@ -65,6 +66,7 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
         extra[shipped_name] = report.artifacts[target]
     elif target in report.fixes:
         fixed = report.fixes[target]
+        report = _marked_shipped(report, target, fixed.suggestion)
         extra[shipped_name] = fixed.content
         if fixed.model is not None:
             stem = Path(str(report.model.path)).stem if not str(report.model.path).startswith(
@@ -72,3 +74,13 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
             extra[f"{stem}.{fixed.model_label}.keras"] = fixed.model
     report.write(folder, extra)
     return report, (folder / shipped_name) if extra else None
+
+
+def _marked_shipped(report: Report, target: str, shipped: Suggestion) -> Report:
+    """The report with the suggestion ``fix`` ships marked as shipped."""
+    result = report.target(target)
+    suggestions = tuple(replace(s, shipped=True) if s == shipped else s
+                        for s in result.suggestions)
+    targets = tuple(replace(t, suggestions=suggestions) if t.name == target else t
+                    for t in report.targets)
+    return replace(report, targets=targets)

@@ -239,6 +239,7 @@ class Suggestion:
     verified: Verification | None = None
     verified_note: str | None = None
     best: bool = False  # the cheapest fix that passed
+    shipped: bool = False  # the fix ``qcheck fix`` wrote out (at most one per target)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -248,6 +249,7 @@ class Suggestion:
             "verified": self.verified.to_dict() if self.verified else None,
             "verified_note": self.verified_note,
             "best": self.best,
+            "shipped": self.shipped,
         }
 
 

@@ -36,12 +36,13 @@ SUPPORTED_LAYERS = frozenset({"Conv2D", "DepthwiseConv2D", "Dense", "Add", "ReLU
 STEPS = 1000  # optimizer steps: seconds for a small image model on a CPU
 BATCH = 8
 LEARNING_RATE = 3e-5
+SEED = 0
 # Everything that decides what training makes (part of its cache key).
-TRAINING = {"steps": STEPS, "batch": BATCH, "learning_rate": LEARNING_RATE}
+TRAINING = {"steps": STEPS, "batch": BATCH, "learning_rate": LEARNING_RATE, "seed": SEED}
 _DROPPED_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 
 
-def fine_tune(model: Any, inputs: np.ndarray) -> tuple[Any, dict[str, Any]]:
+def fine_tune(model: Any, inputs: np.ndarray, steps: int = STEPS) -> tuple[Any, dict[str, Any]]:
     """QAT-fine-tune the Keras 3 ``model`` on ``inputs`` (model range): the trained tf-keras
     QAT model and the distillation loss before and after."""
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
@@ -49,6 +50,8 @@ def fine_tune(model: Any, inputs: np.ndarray) -> tuple[Any, dict[str, Any]]:
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
+    # Seeded (shuffling, initial quantizer state): the same model and images train the same.
+    tf_keras.utils.set_random_seed(SEED)
     student = rebuild_in_tf_keras(model)
     # Horizontal flips double the distillation set: the teacher labels them too.
     inputs = np.concatenate([inputs, inputs[:, :, ::-1]]).astype(np.float32)
@@ -77,7 +80,7 @@ def fine_tune(model: Any, inputs: np.ndarray) -> tuple[Any, dict[str, Any]]:
             for variable, value in ranges:
                 variable.assign(value)
 
-    epochs = max(1, math.ceil(STEPS / math.ceil(len(inputs) / BATCH)))
+    epochs = max(1, math.ceil(steps / math.ceil(len(inputs) / BATCH)))
     # Cosine decay to zero: large early steps find the better weights, small late ones keep them.
     schedule = tf_keras.optimizers.schedules.CosineDecay(
         LEARNING_RATE, epochs * math.ceil(len(inputs) / BATCH))
@@ -86,7 +89,7 @@ def fine_tune(model: Any, inputs: np.ndarray) -> tuple[Any, dict[str, Any]]:
     quantized.fit(inputs, teacher, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0,
                   callbacks=[KeepCalibratedRanges()])
     after = float(quantized.evaluate(inputs, teacher, batch_size=BATCH, verbose=0))
-    return quantized, {"loss_before": before, "loss_after": after, "steps": STEPS,
+    return quantized, {"loss_before": before, "loss_after": after, "steps": steps,
                        "samples": len(inputs)}
 
 
