@@ -230,6 +230,25 @@ def _first(*values: float | None) -> float:
     raise AssertionError("no default")
 
 
+_RANGE_OPTIONS = ("--input-range", "--output-range")
+
+
+def _joined_ranges(argv: Sequence[str] | None) -> list[str]:
+    """``--input-range -1:1`` as typed: argparse would take ``-1:1`` for an option."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    joined: list[str] = []
+    index = 0
+    while index < len(args):
+        if args[index] in _RANGE_OPTIONS and index + 1 < len(args) \
+                and args[index + 1].startswith("-") and ":" in args[index + 1]:
+            joined.append(f"{args[index]}={args[index + 1]}")
+            index += 2
+            continue
+        joined.append(args[index])
+        index += 1
+    return joined
+
+
 class _Terminated(BaseException):
     """SIGTERM, raised where the main thread is, so every ``with`` block unwinds: workers are
     stopped and the work folder removed."""
@@ -258,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     try:
         with _termination_unwinds():
-            return _dispatch(parser, parser.parse_args(argv))
+            return _dispatch(parser, parser.parse_args(_joined_ranges(argv)))
     except QcheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return int(exc.exit_code)

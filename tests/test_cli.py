@@ -180,3 +180,12 @@ def test_an_internal_error_is_still_one_line(monkeypatch: pytest.MonkeyPatch,
     err = capsys.readouterr().err
     assert code == 3
     assert err.count("\n") == 1 and "internal error (RuntimeError: details)" in err
+
+
+def test_negative_ranges_are_accepted_as_typed(enhancer_path: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "check", str(enhancer_path), "--input-range", "-1:1",
+                        "--targets", "tflite-fp16", "--out", str(tmp_path / "r"), "--quiet")
+    assert code in (0, 1), err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["targets"][0]["error"] is None

@@ -1,4 +1,7 @@
-"""What runs inside a worker process: take jobs from the pipe until it closes."""
+"""What runs inside a worker process: take jobs from the socket until it closes.
+
+Started as ``python -m qcheck.workers.entry FD WORKDIR LANE preload|lazy`` by the supervisor.
+"""
 
 from __future__ import annotations
 
@@ -43,3 +46,8 @@ def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool) -> No
             if os.environ.get("QCHECK_DEBUG"):
                 traceback.print_exc()
         conn.send(replace(result, tensorflow_loaded="tensorflow" in sys.modules))
+
+
+if __name__ == "__main__":
+    fd, workdir, lane, preload = sys.argv[1:5]
+    worker_main(Connection(int(fd)), workdir, Lane(lane), preload == "preload")

@@ -1,12 +1,18 @@
 """Worker processes: start one for a lane, hand it a job, wait for its reply, stop it.
 
-Only process supervision lives here; what waits on what is the scheduler's business.
+A worker is a fresh interpreter running ``python -m qcheck.workers.entry`` (never the caller's
+``__main__``: a user's script, training code and all, is not run again in every worker),
+talking over a socket pair. Only process supervision lives here; what waits on what is the
+scheduler's business.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -21,23 +27,23 @@ class Worker:
     """One worker process of a lane, with the job it is busy with (if any)."""
 
     def __init__(self, lane: Lane, workdir: Path, *, preload: bool):
-        from qcheck.workers.entry import worker_main
-
-        context = mp.get_context("spawn")
-        parent, child = context.Pipe()
+        ours, theirs = socket.socketpair()
+        command = [sys.executable, "-m", "qcheck.workers.entry", str(theirs.fileno()),
+                   str(workdir), str(lane), "preload" if preload else "lazy"]
+        # The workers import qcheck from where this process found it.
+        path = os.pathsep.join(p for p in sys.path if p)
         self.lane = lane
-        self.process: Any = context.Process(
-            target=worker_main, args=(child, str(workdir), lane, preload),
-            name=f"qcheck-{lane}", daemon=True)
-        self.process.start()
-        child.close()
-        self.conn: Connection = parent
+        self.process = subprocess.Popen(command, pass_fds=(theirs.fileno(),),
+                                        env={**os.environ, "PYTHONPATH": path},
+                                        stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.conn: Connection = Connection(ours.detach())
         self.current: Job | None = None
         self.started = 0.0
 
     @property
     def alive(self) -> bool:
-        return bool(self.process.is_alive())
+        return self.process.poll() is None
 
     def send(self, job: Job) -> None:
         self.conn.send(job)
@@ -55,9 +61,11 @@ class Worker:
 
     def death(self) -> str:
         """How the worker ended, in words."""
-        self.process.join(timeout=5)
-        code = self.process.exitcode
-        if code is not None and code < 0:
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "it stopped answering"
+        if code < 0:
             try:
                 how = signal.Signals(-code).name
             except ValueError:
@@ -71,6 +79,7 @@ class Worker:
         # A worker has written everything it reported before replying, so nothing is lost by
         # killing it; a polite exit would spend most of a second tearing TensorFlow down.
         self.conn.close()
-        self.process.kill()
-        self.process.join()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
         self.current = None
