@@ -1,22 +1,24 @@
-"""Map Keras layer names onto the tensor and node names converters give them.
+"""Map Keras layer paths onto the tensor and node names converters give them.
 
-TensorFlow scopes ops as ``<model>_1/<layer>_1/Conv2D`` (with or without the ``_N`` suffix);
-TFLite fuses several into ``a;b;c`` tensor names and tf2onnx keeps the scopes in node names.
+The export runs every layer under an absolute name scope equal to its path
+(``converters.graph``), so a converter name belongs to a layer exactly when it is the path or
+begins with the path and a slash. TFLite joins fused tensors' names with ``;``; each part is
+a name of its own. ``conv2d`` never matches ``conv2d_8``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-__all__ = ["matching_names"]
+__all__ = ["belongs_to", "matching_names"]
 
 
-def _pattern(layer: str) -> re.Pattern[str]:
-    return re.compile(rf"(^|[/;]){re.escape(layer)}(_\d+)?(/|;|:|$)")
+def belongs_to(layer: str, name: str) -> bool:
+    """Whether the converter name ``name`` (or one of its ``;`` parts) is ``layer``'s."""
+    return any(part == layer or part.startswith(f"{layer}/") for part in name.split(";"))
 
 
 def matching_names(layers: Iterable[str], names: Iterable[str]) -> list[str]:
     """The converter names that belong to any of the Keras ``layers``."""
-    patterns = [_pattern(layer) for layer in layers]
-    return [name for name in names if any(p.search(name) for p in patterns)]
+    wanted = list(layers)
+    return [name for name in names if any(belongs_to(layer, name) for layer in wanted)]

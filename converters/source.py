@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from converters.graph import is_graph_model, run_flat
+
 if TYPE_CHECKING:
     import keras
 
@@ -48,10 +50,22 @@ class ConversionSource:
 
     @functools.cached_property
     def function(self) -> Any:
+        """The model as one traced function; each layer's ops under an absolute name scope
+        equal to its path, so converters' names start with the Keras layer's path."""
         import tensorflow as tf
 
         model = self.model
-        return tf.function(lambda image: model(image, training=False),
+        if not is_graph_model(model):  # a subclassed model: its names stay its own
+            return tf.function(lambda image: model(image, training=False),
+                               input_signature=[self.input_spec])
+
+        def scoped(path: str, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+                   ) -> Any:
+            kwargs = {**kwargs, "training": False}
+            with tf.name_scope(f"{path}/"):
+                return layer(*args, **kwargs)
+
+        return tf.function(lambda image: _single(run_flat(model, image, scoped)),
                            input_signature=[self.input_spec])
 
     @functools.cached_property
@@ -66,8 +80,20 @@ class ConversionSource:
 
     @functools.cached_property
     def onnx_float(self) -> bytes:
+        """The float ONNX, exported from the same frozen graph TFLite converts (constants
+        such as a Normalization layer's stay constants, nothing stays a function call)."""
         import tf2onnx
 
-        proto, _ = tf2onnx.convert.from_function(self.function, input_signature=[self.input_spec],
-                                                 opset=ONNX_OPSET)
+        frozen = self.frozen_function
+        graph_def = frozen.graph.as_graph_def()
+        inputs = [t.name for t in frozen.inputs if t.dtype != "resource"]
+        outputs = [t.name for t in frozen.outputs]
+        proto, _ = tf2onnx.convert.from_graph_def(
+            graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,
+            tensors_to_rename={inputs[0]: INPUT_NAME})
         return bytes(proto.SerializeToString())
+
+
+def _single(outputs: Any) -> Any:
+    """The model's one output (a graph run returns a list for a one-output list model)."""
+    return outputs[0] if isinstance(outputs, list | tuple) else outputs

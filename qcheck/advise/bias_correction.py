@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from qcheck.analyze.graph import forward, layer_facts
+from qcheck.analyze.forward import forward
+from qcheck.analyze.layers import layer_facts
 from qcheck.analyze.schemes import Scheme, quantize_kernel
 
 __all__ = ["CorrectedLayer", "correct_biases"]
@@ -42,9 +43,9 @@ def correct_biases(model: Any, scheme: Scheme, batches: Iterable[np.ndarray]
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
 
-    def record(layer: Any, output: Any) -> Any:
-        if layer.name in wanted and not isinstance(output, list | tuple):
-            _accumulate(sums, counts, layer.name, np.asarray(output))
+    def record(path: str, output: Any) -> Any:
+        if path in wanted and not isinstance(output, list | tuple):
+            _accumulate(sums, counts, path, np.asarray(output))
         return output
 
     for batch in batches:

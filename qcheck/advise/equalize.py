@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from qcheck.analyze.graph import consumers_by_name
+from converters.graph import output_paths
+from qcheck.analyze.layers import LayerFacts, layer_facts
 
 __all__ = ["EqualizedPair", "equalization_pairs", "equalize"]
 
@@ -43,24 +44,34 @@ def _activation(layer: Any) -> str | None:
     return activation
 
 
-def equalization_pairs(model: Any) -> list[tuple[Any, Any]]:
-    """(first, second) layer pairs whose channel scaling commutes with what joins them."""
-    consumers = consumers_by_name(model)
-    outputs = {t._keras_history[0].name for t in model.outputs}
+def equalization_pairs(model: Any) -> list[tuple[LayerFacts, LayerFacts]]:
+    """(first, second) layer pairs whose channel scaling commutes with what joins them
+    (nested models opened up; layers named by path)."""
+    facts = layer_facts(model)
+    consumers: dict[str, list[LayerFacts]] = {}
+    for item in facts:
+        for source in item.inbound:
+            consumers.setdefault(source, []).append(item)
+    outputs = set(output_paths(model))
     pairs = []
-    for layer in model.layers:
-        if type(layer).__name__ not in _WEIGHTED or _activation(layer) not in _HOMOGENEOUS:
+    for first in facts:
+        if first.kind not in _WEIGHTED or _activation(first.layer) not in _HOMOGENEOUS:
             continue
-        if layer.name in outputs or getattr(layer, "groups", 1) not in (1, None):
+        if first.name in outputs or _grouped(first.layer):
             continue
-        following = consumers.get(layer.name, [])
-        if len(following) == 1 and type(following[0]).__name__ in ("ReLU", "Activation") \
-                and _activation(following[0]) == "relu" and following[0].name not in outputs:
+        following = consumers.get(first.name, [])
+        if len(following) == 1 and following[0].kind in ("ReLU", "Activation") \
+                and _activation(following[0].layer) == "relu" \
+                and following[0].name not in outputs:
             following = consumers.get(following[0].name, [])
-        if len(following) == 1 and type(following[0]).__name__ in _WEIGHTED \
-                and getattr(following[0], "groups", 1) in (1, None):
-            pairs.append((layer, following[0]))
+        if len(following) == 1 and following[0].kind in _WEIGHTED \
+                and not _grouped(following[0].layer):
+            pairs.append((first, following[0]))
     return pairs
+
+
+def _grouped(layer: Any) -> bool:
+    return getattr(layer, "groups", 1) not in (1, None)
 
 
 def _out_ranges(layer: Any, kernel: np.ndarray) -> np.ndarray:
@@ -104,28 +115,31 @@ def equalize(model: Any, iterations: int = ITERATIONS) -> tuple[Any, list[Equali
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     pairs = equalization_pairs(copy)
-    before = {}
-    for first, _ in pairs:
-        ranges = _out_ranges(first, np.asarray(first.get_weights()[0]))
-        before[first.name] = _spread(ranges)
+    before = {first.name: _spread(_out_ranges(first.layer, np.asarray(
+        first.layer.get_weights()[0]))) for first, _ in pairs}
     for _ in range(iterations):
         for first, second in pairs:
-            w1 = [np.asarray(w) for w in first.get_weights()]
-            w2 = [np.asarray(w) for w in second.get_weights()]
-            r1, r2 = _out_ranges(first, w1[0]), _in_ranges(second, w2[0])
-            if r1.size != r2.size:
-                continue
-            valid = (r1 > 0) & (r2 > 0)
-            scale = np.ones_like(r1)
-            scale[valid] = np.sqrt(r1[valid] / r2[valid])
-            _scale_out(first, w1, scale)
-            _scale_in(second, w2, scale)
-            first.set_weights(w1)
-            second.set_weights(w2)
+            _balance(first.layer, second.layer)
     report = [EqualizedPair(first.name, second.name, before[first.name],
-                            _spread(_out_ranges(first, np.asarray(first.get_weights()[0]))))
+                            _spread(_out_ranges(first.layer,
+                                                np.asarray(first.layer.get_weights()[0]))))
               for first, second in pairs]
     return copy, report
+
+
+def _balance(first: Any, second: Any) -> None:
+    w1 = [np.asarray(w) for w in first.get_weights()]
+    w2 = [np.asarray(w) for w in second.get_weights()]
+    r1, r2 = _out_ranges(first, w1[0]), _in_ranges(second, w2[0])
+    if r1.size != r2.size:
+        return
+    valid = (r1 > 0) & (r2 > 0)
+    scale = np.ones_like(r1)
+    scale[valid] = np.sqrt(r1[valid] / r2[valid])
+    _scale_out(first, w1, scale)
+    _scale_in(second, w2, scale)
+    first.set_weights(w1)
+    second.set_weights(w2)
 
 
 def _spread(ranges: np.ndarray) -> float:

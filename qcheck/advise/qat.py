@@ -176,7 +176,7 @@ def _start_ranges_at_calibration(quantized: Any, model: Any, inputs: np.ndarray
     reach hundreds would be clipped for the whole fine-tuning, and the weights would learn to
     live with clipping the converters never apply.
     """
-    from qcheck.analyze.graph import ActivationStats, activation_stats
+    from qcheck.analyze.stats import ActivationStats, activation_stats
 
     input_stats, stats = activation_stats(model, [inputs[i : i + BATCH]
                                                   for i in range(0, len(inputs), BATCH)])

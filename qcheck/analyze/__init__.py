@@ -19,9 +19,10 @@ from qcheck.analyze import (
 )
 from qcheck.analyze.artifact_ranges import artifact_ranges
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.analyze.graph import activation_stats, layer_facts, load_stats, save_stats
+from qcheck.analyze.layers import layer_facts, output_layer
 from qcheck.analyze.schemes import scheme_for
 from qcheck.analyze.simulate import MEASURED_PIXELS, Simulation
+from qcheck.analyze.stats import activation_stats, load_stats, save_stats
 from qcheck.compare.accumulate import ColourAccumulator
 from qcheck.compare.pixels import thinned, to_unit_rgb
 from qcheck.types import Attribution, Finding, Format, Severity, TargetSpec
@@ -86,7 +87,7 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
         height, width = reference.shape[1:3] if reference.ndim == 4 else (1, 1)
         max_images = int(np.clip(PIXEL_BUDGET // max(height * width, 1), 2, MAX_IMAGES))
     chosen = _worst_images(reference, outputs, session, max_images)
-    output_layer = evidence.model.outputs[0]._keras_history[0].name
+    output_path = output_layer(evidence.model)
     sim = Simulation(
         model=evidence.model, facts=evidence.facts, scheme=scheme_for(spec),
         inputs=session.images.feed("evaluation").to_model_range(
@@ -94,9 +95,9 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
         reference=reference[chosen], output_range=session.input_range,
         input_stats=evidence.input_stats, calib_stats=evidence.calib_stats,
         stored_ranges=artifact_ranges(spec.format, artifact, evidence.calib_stats,
-                                      output_layer)
+                                      output_path)
         if artifact is not None and spec.precision.is_integer else {},
-        stored_complete=spec.format is Format.TFLITE, output_layer=output_layer,
+        stored_complete=spec.format is Format.TFLITE, output_layer=output_path,
     )
     items = [*weight_rounding.attribute(sim), *activation_range.attribute(sim),
              *calibration_coverage.attribute(sim, evidence),

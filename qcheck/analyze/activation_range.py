@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.analyze.graph import ActivationStats
 from qcheck.analyze.simulate import Config, Simulation
+from qcheck.analyze.stats import ActivationStats
 from qcheck.numerics import CODE_RANGES
 from qcheck.types import Attribution, Cause, Finding, Severity
 

@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from qcheck.analyze.graph import ActivationStats, LayerFacts, forward, traced_forward
+from qcheck.analyze.forward import forward, traced_forward
+from qcheck.analyze.layers import LayerFacts
 from qcheck.analyze.ranges import TargetRanges
 from qcheck.analyze.schemes import Scheme, quantize_kernel
+from qcheck.analyze.stats import ActivationStats
 from qcheck.numerics import (
     ActivationKind,
     WeightKind,
@@ -169,8 +171,7 @@ class ConfigRunner:
     def eager(self, config: Config) -> np.ndarray:
         kind = self.scheme.activations
 
-        def hook(layer: Any, output: Any) -> Any:
-            name = layer.name
+        def hook(name: str, output: Any) -> Any:
             quantization = self.ranges.quantization(name)
             if quantization is None or isinstance(output, list | tuple):
                 return output

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from qcheck.analyze.graph import ActivationStats, LayerFacts
+from qcheck.analyze.layers import LayerFacts
+from qcheck.analyze.stats import ActivationStats
 from qcheck.types import InputRange
 
 __all__ = ["ModelEvidence"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.analyze.graph import LayerFacts
+from qcheck.analyze.layers import LayerFacts
 from qcheck.analyze.schemes import ONNX_FP16_CLAMP
 from qcheck.analyze.simulate import Config, Simulation
 from qcheck.numerics import FLOAT16_MAX, FLOAT16_MIN_NORMAL, ActivationKind, WeightKind

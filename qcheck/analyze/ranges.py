@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from qcheck.analyze.graph import ActivationStats, LayerFacts
+from qcheck.analyze.layers import LayerFacts
 from qcheck.analyze.schemes import Scheme
+from qcheck.analyze.stats import ActivationStats
 from qcheck.numerics import CODE_RANGES, ActivationKind, affine_parameters
 
 __all__ = ["Quantization", "TargetRanges"]

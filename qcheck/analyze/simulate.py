@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from qcheck.analyze.batched import TRACES, Config, ConfigRunner, shadow_layer
-from qcheck.analyze.graph import ActivationStats, LayerFacts, forward
+from qcheck.analyze.forward import forward
+from qcheck.analyze.layers import LayerFacts
 from qcheck.analyze.ranges import Quantization, TargetRanges
 from qcheck.analyze.schemes import Scheme
+from qcheck.analyze.stats import ActivationStats
 from qcheck.compare.accumulate import ColourAccumulator
 from qcheck.compare.pixels import lab_of, thinned, to_unit_rgb
 from qcheck.types import InputRange
@@ -141,9 +143,9 @@ class Simulation:
         if self._recorded is None:
             recorded: dict[str, list[np.ndarray]] = {}
 
-            def record(layer: Any, output: Any) -> Any:
+            def record(path: str, output: Any) -> Any:
                 if not isinstance(output, list | tuple):
-                    recorded.setdefault(layer.name, []).append(np.asarray(output))
+                    recorded.setdefault(path, []).append(np.asarray(output))
                 return output
 
             for i in range(0, len(self.inputs), self.batch_size):

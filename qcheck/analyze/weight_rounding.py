@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.analyze.graph import Kernel
+from qcheck.analyze.layers import Kernel
 from qcheck.analyze.simulate import Config, Simulation
 from qcheck.numerics import INT8_WEIGHT_LEVELS, WeightKind
 from qcheck.types import Attribution, Cause, Finding, Severity

@@ -111,7 +111,7 @@ def _convert(state: WorkerState, job: ConvertJob, spec: converters.TargetSpec) -
 def _reference(state: WorkerState, job: Job) -> JobResult:
     """The float outputs of both halves; with ``stats`` the calibration pass also records
     every layer's range (one pass for both)."""
-    from qcheck.analyze.graph import record_stats, save_stats
+    from qcheck.analyze.stats import record_stats, save_stats
     from qcheck.runners import KerasRunner
 
     assert isinstance(job, ReferenceJob)

@@ -65,7 +65,7 @@ def test_per_tensor_trap_fixes_are_verified() -> None:
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_bias_correction_cancels_the_mean_shift_of_rounding(per_channel: bool) -> None:
     from qcheck.advise.bias_correction import correct_biases
-    from qcheck.analyze.graph import layer_facts
+    from qcheck.analyze.layers import layer_facts
     from qcheck.analyze.schemes import Scheme, quantize_kernel
 
     model = load_model(TRAP.path).model

@@ -126,9 +126,10 @@ def test_float16_targets_round_what_the_simulation_rounds(enhancer, target: str)
     """Measured on this machine's runtimes, and what the simulation does: both store weights
     as float16 and compute in float32; ONNX Runtime also hands the model's output back through
     float16 (its CPU provider fuses the casts around the float32 kernels, but not the last)."""
-    from qcheck.analyze.graph import activation_stats, layer_facts
+    from qcheck.analyze.layers import layer_facts
     from qcheck.analyze.schemes import scheme_for
     from qcheck.analyze.simulate import Simulation
+    from qcheck.analyze.stats import activation_stats
     from qcheck.runners import runner_for
     from tests import tiny_models
 

@@ -1,0 +1,97 @@
+"""Forward passes of the float model with a hook on every layer's output (by path), eagerly or
+as one traced function that simulates many quantization configurations at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from converters.graph import run_flat
+from qcheck.numerics import ActivationKind, fake_quantize_affine, tensorflow_ops
+
+__all__ = ["Hook", "forward", "traced_forward"]
+
+Hook = Callable[[str, Any], Any]  # (layer path, output tensor) -> output tensor
+
+
+def forward(model: Any, inputs: np.ndarray, hook: Hook | None = None) -> np.ndarray:
+    """Run the graph eagerly (nested models opened up), passing each layer's output through
+    ``hook``."""
+    if hook is None:
+        return np.asarray(model(inputs, training=False))
+
+    def call(path: str, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        kwargs.pop("training", None)
+        return hook(path, _call(layer, args, kwargs))
+
+    outputs = run_flat(model, inputs, call)
+    if isinstance(outputs, list | tuple):
+        outputs = outputs[0]
+    return np.asarray(outputs)
+
+
+def traced_forward(model: Any, hooked: dict[str, int], kind: ActivationKind | None,
+                   shadows: dict[str, Any]) -> Any:
+    """A ``tf.function`` of the whole model where, per sample, each hooked layer can run with
+    its rounded weights (its ``shadows`` copy) and have its output clipped to the calibrated
+    range and fake-quantized as ``kind``.
+
+    Call it as ``f(x, weights, act, clip, scale, zero, low, high)``: the three masks are
+    (batch, hooked layers); the other four hold one value per hooked layer.
+    """
+    import tensorflow as tf
+
+    ops = tensorflow_ops()
+
+    def quantized(y: Any, scale: Any, zero: Any) -> Any:
+        return fake_quantize_affine(y, scale, zero, kind, ops)
+
+    def run(x: Any, weights: Any, act: Any, clip: Any, scale: Any, zero: Any, low: Any,
+            high: Any) -> Any:
+        def call(path: str, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+                kwargs.pop("training", None)
+                y = _call(layer, args, kwargs)
+                k = hooked.get(path)
+                if k is None or isinstance(y, list | tuple):
+                    return y
+                shape = [-1] + [1] * (len(y.shape) - 1)
+                shadow = shadows.get(path)
+                rounded = tf.reshape(weights[:, k], shape) > 0
+                clipped = tf.reshape(clip[:, k], shape) > 0
+                acting = tf.reshape(act[:, k], shape) > 0
+
+                def changed(y: Any = y) -> Any:
+                    if shadow is not None:
+                        y = tf.where(rounded, _call(shadow, args, kwargs), y)
+                    y = tf.where(clipped, tf.clip_by_value(y, low[k], high[k]), y)
+                    if kind is not None:
+                        y = tf.where(acting, quantized(y, scale[k], zero[k]), y)
+                    return y
+
+                # One branch per layer, taken only when some sample changes it here.
+                anything = tf.reduce_any(weights[:, k] + act[:, k] + clip[:, k] > 0)
+                return tf.cond(anything, changed, lambda: y)
+
+        outputs = run_flat(model, x, call)
+        return outputs[0] if isinstance(outputs, list | tuple) else outputs
+
+    shape = (None, *tuple(model.inputs[0].shape)[1:])
+    mask = tf.TensorSpec((None, len(hooked)), tf.float32)
+    per_layer = tf.TensorSpec((len(hooked),), tf.float32)
+    return tf.function(run, autograph=False, input_signature=[
+        tf.TensorSpec(shape, tf.float32), mask, mask, mask, per_layer, per_layer, per_layer,
+        per_layer])
+
+
+def _call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Inference through a built layer's ``call``: Keras's ``__call__`` wrapper (input checks,
+    name scopes, autocasting) costs milliseconds per layer, which dominates hundreds of passes."""
+    if getattr(layer, "built", False) and not kwargs and type(layer).__name__ not in (
+            "Functional", "Sequential", "Model"):
+        try:
+            return layer.call(*args)
+        except TypeError:
+            pass
+    return layer(*args, **kwargs)
