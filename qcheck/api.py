@@ -14,6 +14,7 @@ from qcheck.pipeline import check
 from qcheck.report.core import Report
 from qcheck.report.files import atomic_write, prepare_out_dir
 from qcheck.session import Session
+from qcheck.settings import ModelSettings
 from qcheck.types import InputRange, Suggestion, Thresholds
 from qcheck.validate import resolve_targets
 from qcheck.workdir import work_folder
@@ -23,7 +24,7 @@ __all__ = ["convert", "fix"]
 
 def convert(model: Any, target: str, *, calib: ImagesArg = None,
             out: str | os.PathLike[str], input_range: str | InputRange = "0:1",
-            cache: bool = True) -> Path:
+            custom_objects: str | os.PathLike[str] | None = None, cache: bool = True) -> Path:
     """Convert ``model`` for ``target`` and write the artifact to ``out`` (never overwriting)."""
     (spec,) = resolve_targets([target])
     destination = Path(out)
@@ -32,7 +33,8 @@ def convert(model: Any, target: str, *, calib: ImagesArg = None,
     if destination.suffix and destination.suffix != spec.suffix:
         raise UsageError(f"-o {destination}: {spec.name} writes a {spec.suffix} file")
     with work_folder() as workdir:
-        session = Session.open(model, calib, None, input_range, workdir, Cache(enabled=cache))
+        settings = ModelSettings.build(input_range, custom_objects=custom_objects)
+        session = Session.open(model, calib, None, settings, workdir, Cache(enabled=cache))
         try:
             job = session.job(spec, run=False)
             outcome = session.run_jobs([job])[job.key]
@@ -46,6 +48,8 @@ def convert(model: Any, target: str, *, calib: ImagesArg = None,
 
 def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesArg = None,
         eval: ImagesArg = None, input_range: str | InputRange = "0:1",
+        output_range: str | InputRange | None = None, output_kind: str | None = None,
+        custom_objects: str | os.PathLike[str] | None = None,
         thresholds: Thresholds | None = None, qat: bool = False, cache: bool = True,
         progress: Any = None) -> tuple[Report, Path | None]:
     """Check ``target``, verify fixes, and write the best passing artifact into ``out``.
@@ -55,7 +59,9 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
     changed the model, that model: ``<model>.equalized.keras`` or ``<model>.qat.keras``.
     """
     folder = prepare_out_dir(out)
-    report = check(model, calib, eval, [target], input_range=input_range, thresholds=thresholds,
+    report = check(model, calib, eval, [target], input_range=input_range,
+                   output_range=output_range, output_kind=output_kind,
+                   custom_objects=custom_objects, thresholds=thresholds,
                    analysis=True, fix_verification=True, qat=qat, cache=cache,
                    progress=progress)
     result = report.target(target)

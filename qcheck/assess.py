@@ -17,6 +17,7 @@ from qcheck.cache import Cache
 from qcheck.compare.metrics import compare_outputs, out_of_range_fraction
 from qcheck.jobs import JobResult
 from qcheck.numerics import FLOAT16_MAX
+from qcheck.outputs import OutputKind
 from qcheck.report.files import ARTIFACTS_DIR
 from qcheck.report.visuals import TargetVisuals, capture
 from qcheck.runners.io import output_range
@@ -38,25 +39,25 @@ def assess(spec: TargetSpec, outcome: JobResult, session: Session, thresholds: T
         return TargetResult(spec=spec, passed=False, error=outcome.error or "no outputs",
                             seconds=outcome.seconds)
     reference = session.references.get("evaluation")  # may learn the output shape: first
-    info = session.info
-    key = session.keys.assessment(outcome.job.key)
+    output = session.output
+    key = session.keys.assessment(outcome.job.key, output)
     cached = _cached_assessment(session.cache, key, visuals is not None)
     if cached is not None:
         metrics, seen, target_visuals = cached
     else:
         try:
             comparison = compare_outputs(
-                reference, outputs, image_output=info.is_image_output,
-                logits=info.is_logits_output, output_range=session.input_range,
+                reference, outputs, output,
                 clipped_fraction=clipped_fraction(spec, session, outcome.content),
-                lab_reference=session.references.lab() if info.is_image_output else None)
+                lab_reference=session.references.lab(output.range)
+                if output.kind is OutputKind.IMAGE else None)
         except ValueError as exc:
             return TargetResult(spec=spec, passed=False, error=f"{spec.name}: {exc}",
                                 seconds=outcome.seconds)
         metrics, seen, target_visuals = comparison.metrics, comparison.artifacts_seen, None
         if comparison.delta_e is not None:
             target_visuals = capture(comparison.delta_e, reference, outputs,
-                                     session.images.evaluation.names, session.input_range)
+                                     session.images.evaluation.names, output.range)
         _store_assessment(session.cache, key, metrics, seen, target_visuals)
     if visuals is not None and target_visuals is not None:
         visuals[spec.name] = target_visuals

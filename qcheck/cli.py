@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from qcheck.config import FileConfig
 from qcheck.errors import ExitCode, QcheckError, UsageError, first_line
@@ -97,10 +97,22 @@ def _image_options(parser: argparse.ArgumentParser, *, evaluation: bool = False)
                             help="evaluation images (default: bundled set)")
     parser.add_argument("--input-range", metavar="R", default=None,
                         help=f"value range the model expects: {'|'.join(_RANGES)} (default 0:1)")
+    parser.add_argument("--custom-objects", metavar="FILE.py", default=None,
+                        help="your own layers and models, in a Python file qcheck runs (an "
+                             "explicit opt-in: without it, models with custom code are refused)")
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the commands that check (``check`` and ``fix``)."""
+    parser.add_argument("--output-range", metavar="R", default=None,
+                        help=f"value range of image outputs: {'|'.join(_RANGES)} (default: "
+                             "from a final sigmoid or tanh, else the input range)")
+    parser.add_argument("--output-kind", metavar="K", default=None,
+                        help="image|classes|tensor (default: inferred from the output's shape "
+                             "and final activation)")
+    parser.add_argument("--min-class-agreement", type=_limit("min_class_agreement"),
+                        metavar="X", help="class maps and classifiers: the share of pixels or "
+                                          "images whose class must not change (default 0.99)")
     parser.add_argument("--qat", action="store_true",
                         help="also verify quantization-aware training: fine-tunes a copy with "
                              "tensorflow-model-optimization (seconds for a small model)")
@@ -143,7 +155,7 @@ def _run_check(args: argparse.Namespace) -> int:
             calib=args.calib or config.calib,
             eval=args.eval or config.eval,
             targets=targets,
-            input_range=args.input_range or config.input_range or "0:1",
+            **_model_settings(args, config),
             thresholds=thresholds,
             analysis=not args.no_analysis,
             analyze_all=args.analyze_all,
@@ -172,7 +184,17 @@ def _thresholds(args: argparse.Namespace, config: FileConfig) -> Thresholds:
         max_channel_bias=_first(getattr(args, "max_channel_bias", None),
                                 config.max_channel_bias, defaults.max_channel_bias),
         min_sqnr_db=_first(None, config.min_sqnr_db, defaults.min_sqnr_db),
+        min_class_agreement=_first(getattr(args, "min_class_agreement", None),
+                                   config.min_class_agreement, defaults.min_class_agreement),
     )
+
+
+def _model_settings(args: argparse.Namespace, config: FileConfig) -> dict[str, Any]:
+    """How to read the model, from the command line first, then ``[tool.qcheck]``."""
+    return {"input_range": args.input_range or config.input_range or "0:1",
+            "output_range": getattr(args, "output_range", None) or config.output_range,
+            "output_kind": getattr(args, "output_kind", None) or config.output_kind,
+            "custom_objects": args.custom_objects}
 
 
 def _run_fix(args: argparse.Namespace) -> int:
@@ -184,7 +206,7 @@ def _run_fix(args: argparse.Namespace) -> int:
     with progress_reporter(quiet=args.quiet) as progress:
         report, shipped = fix(args.model, args.target, out=args.output,
                               calib=args.calib or config.calib, eval=args.eval or config.eval,
-                              input_range=args.input_range or config.input_range or "0:1",
+                              **_model_settings(args, config),
                               thresholds=_thresholds(args, config), qat=args.qat,
                               cache=not args.no_cache, progress=progress)
     if not args.quiet or shipped is None:
@@ -218,7 +240,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     from qcheck.api import convert
 
     path = convert(args.model, args.target, calib=args.calib, out=args.output,
-                   input_range=args.input_range or "0:1")
+                   input_range=args.input_range or "0:1", custom_objects=args.custom_objects)
     print(f"wrote {path}")
     return ExitCode.OK
 

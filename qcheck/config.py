@@ -25,10 +25,13 @@ class FileConfig:
     calib: str | None = None
     eval: str | None = None
     input_range: str | None = None
+    output_range: str | None = None
+    output_kind: str | None = None
     max_delta_e: float | None = None
     max_delta_e_p95: float | None = None
     max_channel_bias: float | None = None
     min_sqnr_db: float | None = None
+    min_class_agreement: float | None = None
     tolerance_relative: float | None = None
     tolerance_absolute: float | None = None
     tolerance_db: float | None = None
@@ -37,8 +40,9 @@ class FileConfig:
 
 
 _FLOATS = {"max_delta_e", "max_delta_e_p95", "max_channel_bias", "min_sqnr_db",
+           "min_class_agreement",
            "tolerance_relative", "tolerance_absolute", "tolerance_db", "tolerance_agreement"}
-_STRINGS = {"calib", "eval", "input_range"}
+_STRINGS = {"calib", "eval", "input_range", "output_range", "output_kind"}
 KNOWN_KEYS = tuple(f.name for f in fields(FileConfig) if f.name != "source")
 
 

@@ -43,6 +43,7 @@ class ImageFiles:
     calibration: str
     evaluation: str
     input_range: str
+    channels: int = 3  # the model's input channels: 1 feeds lightness
 
 
 @dataclass(frozen=True)

@@ -67,9 +67,11 @@ class JobKeys:
     def qat_run(self, trained: str) -> str:
         return Cache.key(kind="qat-run", artifact=trained, evaluation=self.evaluation)
 
-    def assessment(self, job_key: str) -> str:
-        """One target's metrics and pictures, against this model's reference."""
-        return Cache.key(kind="assessment", job=job_key, reference=self.references())
+    def assessment(self, job_key: str, output: Any) -> str:
+        """One target's metrics and pictures, against this model's reference, with the output
+        read as ``output`` says (its kind and range)."""
+        return Cache.key(kind="assessment", job=job_key, reference=self.references(),
+                         output=[str(output.kind), str(output.range)])
 
     def findings(self) -> str:
         return Cache.key(kind="findings", model=self.model_sha, calibration=self.calibration,

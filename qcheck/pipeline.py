@@ -37,6 +37,7 @@ from qcheck.report.baseline import (
 from qcheck.report.core import Report
 from qcheck.report.visuals import TargetVisuals
 from qcheck.session import Session
+from qcheck.settings import ModelSettings
 from qcheck.types import (
     BaselineResult,
     Cause,
@@ -66,6 +67,9 @@ def check(
     targets: Sequence[str] | None = None,
     *,
     input_range: str | InputRange = "0:1",
+    output_range: str | InputRange | None = None,
+    output_kind: str | None = None,
+    custom_objects: str | os.PathLike[str] | None = None,
     thresholds: Thresholds | None = None,
     analysis: bool = True,
     analyze_all: bool = False,
@@ -80,19 +84,19 @@ def check(
     """Convert ``model`` to each target, run it on real images and measure the colour drift.
 
     ``model`` is a ``.keras``/``.h5`` path or an in-memory ``keras.Model``; ``calib`` and ``eval``
-    are folders or arrays (``None``: the bundled image set's halves).
+    are folders or arrays (``None``: the bundled image set's halves). ``output_range`` and
+    ``output_kind`` say what the output is when inference should not decide;
+    ``custom_objects`` is a Python file of your own layers (it runs: an explicit opt-in).
     """
+    settings = ModelSettings.build(input_range, output_range, output_kind, custom_objects)
     specs = resolve_targets(targets or converters.DEFAULT_TARGETS)
     if baseline is not None:
         load_baseline(Path(baseline))  # a bad baseline is a usage error before any work
-    limits = thresholds or Thresholds()
-    say = progress or (lambda _message: None)
-    with work_folder() as workdir, \
-            WorkerLanes(workdir) as lanes:
+    limits, say = thresholds or Thresholds(), progress or (lambda _message: None)
+    with work_folder() as workdir, WorkerLanes(workdir) as lanes:
         # For a model new to the cache, workers load TensorFlow while this process reads images.
-        session = Session.open(model, calib, eval, input_range, workdir,
-                               Cache(enabled=cache), lanes,
-                               prestart=[Lane.TENSORFLOW, Lane.RUNTIME])
+        session = Session.open(model, calib, eval, settings, workdir, Cache(enabled=cache),
+                               lanes, prestart=[Lane.TENSORFLOW, Lane.RUNTIME])
         say(f"{len(session.images.evaluation)} evaluation and "
             f"{len(session.images.calibration)} calibration images "
             f"({session.images.summary.source})")
@@ -109,7 +113,8 @@ def check(
                 verify=fix_verification, qat=qat, say=say)
     artifacts = {spec.name: content for spec in specs
                  if (content := outcomes[jobs[spec.name].key].content) is not None}
-    return Report(model=session.info, images=session.images.summary, thresholds=limits,
+    return Report(model=session.info, output=session.output,
+                  images=session.images.summary, thresholds=limits,
                   targets=tuple(results), findings=findings, baseline=compared,
                   version=__version__, artifacts=artifacts, fixes=fixes, visuals=visuals,
                   cache=session.cache)
@@ -197,8 +202,7 @@ def _baseline(session: Session, specs: Sequence[TargetSpec], jobs: dict[str, Con
     for spec in specs:
         produced = outcomes[jobs[spec.name].key].output_array()
         if produced is not None:
-            digests[spec.name] = output_digests(produced, session.info.is_image_output,
-                                                session.input_range)
+            digests[spec.name] = output_digests(produced, session.output)
     images = list(session.images.evaluation.names)
     compared = compare_baseline(Path(baseline), results, digests, images,
                                 tolerances or Tolerances()) if baseline else None
@@ -246,7 +250,7 @@ def _attributed(result: TargetResult, evidence: ModelEvidence, session: Session,
 
 def _wants_attribution(result: TargetResult, session: Session, analyze_all: bool) -> bool:
     return (analyze_all or not result.passed) and result.error is None and \
-        session.info.is_image_output
+        session.output.is_colour
 
 
 def _cached_findings(session: Session) -> tuple[Finding, ...] | None:

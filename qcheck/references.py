@@ -20,6 +20,7 @@ from qcheck.keys import JobKeys
 from qcheck.load.image_sets import ImageSets
 from qcheck.load.model import ModelHandle
 from qcheck.quiet import import_tensorflow
+from qcheck.types import InputRange
 
 __all__ = ["HALVES", "ReferenceStore"]
 
@@ -32,7 +33,7 @@ class ReferenceStore:
         self.handle, self.images, self.keys, self.cache = handle, images, keys, cache
         self.workdir = workdir
         self._outputs: dict[str, np.ndarray] = {}
-        self._lab: np.ndarray | None = None
+        self._lab: tuple[InputRange, np.ndarray] | None = None
         self._stats: Path | None = None
         # Targets are compared on threads; the lazily computed references are shared by all.
         self._lock = threading.RLock()
@@ -50,17 +51,18 @@ class ReferenceStore:
             if not self.handle.outputs_known:
                 self.handle.adopt_outputs(self._outputs[half])
                 self.cache.put_json(JobKeys.model_info(self.handle.info.sha256), "model.json",
-                                    self.handle.info.to_dict())
+                                    self.handle.info.cached())
             return self._outputs[half]
 
-    def lab(self) -> np.ndarray:
-        """The evaluation half in CIELAB, shared by every target's comparison."""
+    def lab(self, output_range: InputRange) -> np.ndarray:
+        """The evaluation half in CIELAB (read in ``output_range``), shared by every target's
+        comparison."""
         with self._lock:
-            if self._lab is None:
+            if self._lab is None or self._lab[0] != output_range:
                 from qcheck.compare.metrics import reference_lab
 
-                self._lab = reference_lab(self.get("evaluation"), self.images.input_range)
-            return self._lab
+                self._lab = (output_range, reference_lab(self.get("evaluation"), output_range))
+            return self._lab[1]
 
     def job(self, stats: bool = False) -> ReferenceJob | None:
         """A worker job for both halves (and, with ``stats``, every layer's calibrated range),

@@ -21,8 +21,10 @@ from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane, QatJob
 from qcheck.keys import JobKeys
 from qcheck.load.image_sets import ImagesArg, ImageSets
 from qcheck.load.model import ModelHandle
+from qcheck.outputs import OutputSpec, describe_output
 from qcheck.quiet import import_tensorflow
 from qcheck.references import ReferenceStore
+from qcheck.settings import ModelSettings
 from qcheck.store import ArtifactStore
 from qcheck.types import Format, InputRange, ModelInfo, TargetSpec
 from qcheck.workers import WorkerLanes
@@ -42,15 +44,17 @@ class Session:
     lanes: WorkerLanes
     cache: Cache
     workdir: Path
+    settings: ModelSettings
 
     @classmethod
-    def open(cls, model: Any, calib: ImagesArg, eval: ImagesArg, input_range: str | InputRange,
-             workdir: Path, cache: Cache, lanes: WorkerLanes | None = None,
-             prestart: Sequence[Lane] = ()) -> Session:
-        """``prestart`` lanes begin loading TensorFlow at once when the model is new to the
-        cache (a cold check), while this process reads the images."""
-        value_range = input_range if isinstance(input_range, InputRange) \
-            else InputRange.parse(input_range)
+    def open(cls, model: Any, calib: ImagesArg, eval: ImagesArg,
+             settings: str | InputRange | ModelSettings, workdir: Path, cache: Cache,
+             lanes: WorkerLanes | None = None, prestart: Sequence[Lane] = ()) -> Session:
+        """``settings`` (or just the input range) say how to read the model; ``prestart``
+        lanes begin loading TensorFlow at once when the model is new to the cache (a cold
+        check), while this process reads the images."""
+        settings = ModelSettings.of(settings)
+        value_range = settings.input_range
         if not isinstance(model, str | os.PathLike):
             import_tensorflow()
         handle = ModelHandle.open(model, workdir, lambda digest: _known_model(cache, digest))
@@ -59,13 +63,14 @@ class Session:
             lanes.prestart(prestart)
         if handle.outputs_known:
             cache.put_json(JobKeys.model_info(handle.info.sha256), "model.json",
-                           handle.info.to_dict())
-        images = ImageSets.resolve(calib, eval, handle.info.input_hw, value_range, cache)
+                           handle.info.cached())
+        images = ImageSets.resolve(calib, eval, handle.info.input_hw, value_range, cache,
+                                   channels=int(handle.info.input_shape[-1] or 3))
         keys = JobKeys(handle.info.sha256, images.calibration.digest(),
                        images.evaluation.digest(), value_range)
         references = ReferenceStore(handle, images, keys, cache, workdir)
         return cls(handle, images, keys, references, ArtifactStore(cache), lanes, cache,
-                   workdir)
+                   workdir, settings)
 
     def close(self) -> None:
         self.lanes.close()
@@ -77,6 +82,12 @@ class Session:
     @property
     def input_range(self) -> InputRange:
         return self.images.input_range
+
+    @property
+    def output(self) -> OutputSpec:
+        """What the output is and how it is read (needs the output shape: the reference)."""
+        return describe_output(self.info, self.input_range, kind=self.settings.output_kind,
+                               value_range=self.settings.output_range)
 
     def job(self, spec: TargetSpec, *, options: converters.ConversionOptions | None = None,
             model: ModelHandle | None = None, run: bool = True) -> ConvertJob:

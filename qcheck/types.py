@@ -88,11 +88,11 @@ class InputRange:
     high: float
 
     @classmethod
-    def parse(cls, text: str) -> InputRange:
+    def parse(cls, text: str, option: str = "--input-range") -> InputRange:
         choices = {"0:1": (0.0, 1.0), "0:255": (0.0, 255.0), "-1:1": (-1.0, 1.0)}
         if text not in choices:
             raise UsageError(
-                f"--input-range {text!r} is not supported; choose one of {', '.join(choices)}"
+                f"{option} {text!r} is not supported; choose one of {', '.join(choices)}"
             )
         return cls(*choices[text])
 
@@ -111,6 +111,8 @@ class Thresholds:
     max_channel_bias: float = 3.0
     # Non-image outputs have no colour; they pass on signal-to-quantization-noise instead.
     min_sqnr_db: float = 20.0
+    # Class maps and classifiers: the share of pixels or samples whose class must not change.
+    min_class_agreement: float = 0.99
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -142,6 +144,14 @@ class Metrics:
     max_abs_error: float | None = None
     top1_agreement: float | None = None
     nonfinite_fraction: float | None = None  # share of output values that are NaN or ±inf
+    # 1-channel (lightness) images: |ΔL*| in CIELAB instead of ΔE.
+    delta_l_mean: float | None = None
+    delta_l_p95: float | None = None
+    delta_l_max: float | None = None
+    # Class maps: share of pixels whose arg-max class agrees, and the mean IoU against the
+    # float model's classes.
+    class_agreement: float | None = None
+    miou: float | None = None
 
     @property
     def is_colour(self) -> bool:
@@ -162,8 +172,18 @@ class Metrics:
                 if not abs(bias) <= thresholds.max_channel_bias:
                     reasons.append(f"channel_bias.{channel} {bias:+.2f} exceeds "
                                    f"±{thresholds.max_channel_bias:g}")
-        elif self.sqnr_db is not None and not self.sqnr_db >= thresholds.min_sqnr_db:
-            reasons.append(f"sqnr_db {self.sqnr_db:.2f} < {thresholds.min_sqnr_db:g}")
+        elif self.delta_l_mean is not None:
+            reasons += _above("delta_l_mean", self.delta_l_mean, thresholds.max_delta_e)
+            reasons += _above("delta_l_p95", self.delta_l_p95, thresholds.max_delta_e_p95)
+        elif self.class_agreement is not None:
+            reasons += _below("class_agreement", self.class_agreement,
+                              thresholds.min_class_agreement)
+        else:
+            if self.sqnr_db is not None:
+                reasons += _below("sqnr_db", self.sqnr_db, thresholds.min_sqnr_db)
+            if self.top1_agreement is not None:
+                reasons += _below("top1_agreement", self.top1_agreement,
+                                  thresholds.min_class_agreement)
         return reasons
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,6 +199,12 @@ def _above(name: str, value: float | None, limit: float) -> list[str]:
     if value is not None and value <= limit:
         return []
     return [f"{name} {_text(value, '.3f')} > {limit:g}"]
+
+
+def _below(name: str, value: float | None, limit: float) -> list[str]:
+    if value is not None and value >= limit:
+        return []
+    return [f"{name} {_text(value, '.4f')} < {limit:g}"]
 
 
 def _text(value: float | None, spec: str) -> str:
@@ -312,6 +338,8 @@ class ModelInfo:
     sha256: str
     inputs: tuple[TensorInfo, ...]
     outputs: tuple[TensorInfo, ...]
+    # The output layer's final activation ("sigmoid", "tanh", "softmax", …), when there is one.
+    head: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -325,7 +353,12 @@ class ModelInfo:
     def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
         return cls(data["path"], data["sha256"],
                    tuple(TensorInfo.from_dict(t) for t in data["inputs"]),
-                   tuple(TensorInfo.from_dict(t) for t in data["outputs"]))
+                   tuple(TensorInfo.from_dict(t) for t in data["outputs"]),
+                   data.get("head"))
+
+    def cached(self) -> dict[str, Any]:
+        """What the cache keeps of a model's description (``to_dict`` plus its head)."""
+        return {**self.to_dict(), "head": self.head}
 
     @property
     def input_shape(self) -> tuple[int | None, ...]:
@@ -334,16 +367,6 @@ class ModelInfo:
     @property
     def input_hw(self) -> tuple[int | None, int | None]:
         return self.input_shape[1], self.input_shape[2]
-
-    @property
-    def is_image_output(self) -> bool:
-        shape = self.outputs[0].shape
-        return len(shape) == 4 and shape[-1] == 3
-
-    @property
-    def is_logits_output(self) -> bool:
-        shape = self.outputs[0].shape
-        return len(shape) == 2 and (shape[-1] or 0) > 1
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,16 @@ def test_keys_leave_out_what_cannot_change_the_entry() -> None:
 
 
 def test_assessments_and_findings_follow_their_inputs() -> None:
+    from qcheck.outputs import OutputKind, OutputSpec
+
+    image = OutputSpec(OutputKind.IMAGE, UNIT, 4, 3, "an RGB image")
     keys = _keys()
-    assert keys.assessment("job") != keys.assessment("other job")
-    assert keys.assessment("job") != _keys(calibration="x").assessment("job")  # the reference
+    assert keys.assessment("job", image) != keys.assessment("other job", image)
+    assert keys.assessment("job", image) != _keys(calibration="x").assessment("job", image)
+    signed = OutputSpec(OutputKind.IMAGE, InputRange.parse("-1:1"), 4, 3, "an RGB image")
+    assert keys.assessment("job", image) != keys.assessment("job", signed)  # read otherwise
+    classes = OutputSpec(OutputKind.CLASSES, UNIT, 4, 3, "a class map")
+    assert keys.assessment("job", image) != keys.assessment("job", classes)
     assert keys.findings() != _keys(value_range=InputRange.parse("0:255")).findings()
 
 

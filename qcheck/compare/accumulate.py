@@ -13,7 +13,7 @@ import numpy as np
 from skimage import metrics as skmetrics
 
 from qcheck.compare.artifacts import Stats, add_stats, artifact_stats, decide_artifacts
-from qcheck.compare.pixels import ColourPixels, colour_pixels
+from qcheck.compare.pixels import ColourPixels, as_rgb, colour_pixels
 from qcheck.types import PSNR_CAP_DB, ArtifactKind
 
 __all__ = ["CHUNK", "ColourAccumulator"]
@@ -33,6 +33,7 @@ class ColourAccumulator:
                  keep_delta_e: bool = True) -> None:
         self._ssim, self._artifacts, self._keep = ssim, artifacts, keep_delta_e
         self._delta_e: list[np.ndarray] = []
+        self._delta_l: list[np.ndarray] = []  # |ΔL*| per pixel, for lightness outputs
         self._delta_e_sum = 0.0
         self._pixels = 0
         self._error = np.zeros(3)  # Σ(candidate − reference) per channel, float64
@@ -46,7 +47,8 @@ class ColourAccumulator:
     def add(self, reference: np.ndarray, candidate: np.ndarray,
             lab_reference: np.ndarray | None = None) -> ColourPixels:
         # Bias and PSNR from the values as given (float64 stays exact); colour in float32.
-        error = np.asarray(candidate, np.float64) - np.asarray(reference, np.float64)
+        error = as_rgb(np.asarray(candidate, np.float64)) - as_rgb(np.asarray(reference,
+                                                                             np.float64))
         chunk = colour_pixels(reference, candidate, lab_reference)
         delta_e = chunk.delta_e
         self._delta_e_sum += float(np.sum(delta_e, dtype=np.float64))
@@ -54,6 +56,7 @@ class ColourAccumulator:
         self.image_delta_e.extend(delta_e.reshape(len(delta_e), -1).mean(axis=1).tolist())
         if self._keep:
             self._delta_e.append(delta_e)
+            self._delta_l.append(np.abs(chunk.lab_candidate[..., 0] - chunk.lab_reference[..., 0]))
         self._error += error.sum(axis=(0, 1, 2))
         self._squares += float(np.sum(error**2))
         diff = chunk.lab_candidate - chunk.lab_reference
@@ -111,6 +114,14 @@ class ColourAccumulator:
         return {"delta_e_mean": self.delta_e_mean, "delta_e_p95": self.delta_e_p95,
                 "delta_e_max": self.delta_e_max, "psnr_db": self.psnr_db, "ssim": self.ssim,
                 "channel_bias": self.channel_bias, "chroma_share": self.chroma_share}
+
+    def lightness_summary(self) -> dict[str, Any]:
+        """For 1-channel (lightness) outputs: |ΔL*| instead of ΔE, and no colour."""
+        delta_l = np.concatenate(self._delta_l) if self._delta_l else np.zeros(1)
+        return {"delta_l_mean": float(np.mean(delta_l, dtype=np.float64)),
+                "delta_l_p95": float(np.percentile(delta_l, 95)),
+                "delta_l_max": float(np.max(delta_l)), "psnr_db": self.psnr_db,
+                "ssim": self.ssim}
 
     def artifacts(self, clipped_fraction: float = 0.0) -> tuple[ArtifactKind, ...]:
         return decide_artifacts(self.stats, clipped_fraction)

@@ -1,4 +1,5 @@
-"""One call from raw outputs to the contract's ``Metrics`` and the artifacts seen."""
+"""One call from raw outputs to the contract's ``Metrics`` and the artifacts seen, by what the
+output is (``qcheck.outputs``): colour or lightness images, class maps, classifiers, tensors."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qcheck.compare.accumulate import CHUNK, ColourAccumulator
+from qcheck.compare.classes import class_map_metrics
 from qcheck.compare.pixels import lab_of, to_unit_rgb
 from qcheck.compare.tensor import max_abs_error, nonfinite_fraction, sqnr_db, top1_agreement
+from qcheck.outputs import OutputKind, OutputSpec
 from qcheck.types import ArtifactKind, InputRange, Metrics
 
 __all__ = ["OutputComparison", "compare_outputs", "out_of_range_fraction", "reference_lab"]
@@ -21,10 +24,9 @@ class OutputComparison:
     delta_e: np.ndarray | None  # (N, H, W) float32 per-pixel CIEDE2000, for image outputs
 
 
-def compare_outputs(reference: np.ndarray, candidate: np.ndarray, *, image_output: bool,
-                    logits: bool, output_range: InputRange, clipped_fraction: float,
-                    lab_reference: np.ndarray | None = None, chunk: int = CHUNK
-                    ) -> OutputComparison:
+def compare_outputs(reference: np.ndarray, candidate: np.ndarray, output: OutputSpec, *,
+                    clipped_fraction: float, lab_reference: np.ndarray | None = None,
+                    chunk: int = CHUNK) -> OutputComparison:
     """Raw float outputs of the Keras model and of a target, in the model's own range.
 
     Image outputs are compared ``chunk`` images at a time, so memory stays bounded however
@@ -36,31 +38,31 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, *, image_outpu
     tensor = Metrics(
         sqnr_db=sqnr_db(reference, candidate),
         max_abs_error=max_abs_error(reference, candidate),
-        top1_agreement=top1_agreement(reference, candidate) if logits else None,
+        top1_agreement=top1_agreement(reference, candidate) if output.is_classifier else None,
         clipped_fraction=clipped_fraction,
         nonfinite_fraction=nonfinite_fraction(candidate, chunk),
     )
-    if not image_output:
-        return OutputComparison(tensor, _nonfinite_tag(tensor), None)
+    tags = (ArtifactKind.NONFINITE,) if tensor.nonfinite_fraction else ()
+    if output.is_class_map:
+        return OutputComparison(replace(tensor, **class_map_metrics(reference, candidate, chunk)),
+                                tags, None)
+    if output.kind is not OutputKind.IMAGE:
+        return OutputComparison(tensor, tags, None)
     colour = ColourAccumulator()
     for start in range(0, len(reference), chunk):
         stop = min(start + chunk, len(reference))
-        colour.add(to_unit_rgb(np.asarray(reference[start:stop]), output_range),
-                   to_unit_rgb(np.asarray(candidate[start:stop]), output_range),
+        colour.add(to_unit_rgb(np.asarray(reference[start:stop]), output.range),
+                   to_unit_rgb(np.asarray(candidate[start:stop]), output.range),
                    None if lab_reference is None else lab_reference[start:stop])
-    metrics = replace(tensor, **colour.summary())
-    seen = colour.artifacts(clipped_fraction) + _nonfinite_tag(tensor)
-    return OutputComparison(metrics, seen, colour.delta_e)
-
-
-def _nonfinite_tag(metrics: Metrics) -> tuple[ArtifactKind, ...]:
-    return (ArtifactKind.NONFINITE,) if metrics.nonfinite_fraction else ()
+    found = colour.summary() if output.is_colour else colour.lightness_summary()
+    return OutputComparison(replace(tensor, **found), colour.artifacts(clipped_fraction) + tags,
+                            colour.delta_e)
 
 
 def reference_lab(reference: np.ndarray, output_range: InputRange, chunk: int = CHUNK
                   ) -> np.ndarray:
     """The float outputs in CIELAB (float32), computed once and shared by every target."""
-    lab = np.empty(reference.shape, dtype=np.float32)
+    lab = np.empty((*reference.shape[:3], 3), dtype=np.float32)
     for start in range(0, len(reference), chunk):
         lab[start : start + chunk] = lab_of(to_unit_rgb(np.asarray(
             reference[start : start + chunk]), output_range))

@@ -12,7 +12,7 @@ from skimage import color
 
 from qcheck.types import InputRange
 
-__all__ = ["ColourPixels", "colour_pixels", "lab_of", "thinned", "to_unit_rgb"]
+__all__ = ["ColourPixels", "as_rgb", "colour_pixels", "lab_of", "thinned", "to_unit_rgb"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,13 @@ def to_unit_rgb(outputs: np.ndarray, output_range: InputRange) -> np.ndarray:
 
 def lab_of(unit_rgb: np.ndarray) -> np.ndarray:
     """CIELAB in float32: half the cost of float64, and within ~1e-4 ΔE of it."""
-    return np.asarray(color.rgb2lab(unit_rgb.astype(np.float32), channel_axis=-1),
+    return np.asarray(color.rgb2lab(as_rgb(unit_rgb).astype(np.float32), channel_axis=-1),
                       dtype=np.float32)
+
+
+def as_rgb(unit: np.ndarray) -> np.ndarray:
+    """A 1-channel (lightness) stack as grey RGB; RGB as it is."""
+    return np.repeat(unit, 3, axis=-1) if unit.shape[-1] == 1 else unit
 
 
 def thinned(images: np.ndarray, max_pixels: int) -> np.ndarray:
@@ -60,8 +65,8 @@ def colour_pixels(reference: np.ndarray, candidate: np.ndarray,
                   lab_reference: np.ndarray | None = None) -> ColourPixels:
     """``reference`` and ``candidate`` are sRGB stacks in [0, 1]; ``lab_reference`` is the
     reference already in CIELAB, when the caller has it."""
-    reference = np.asarray(reference, dtype=np.float32)
-    candidate = np.asarray(candidate, dtype=np.float32)
+    reference = as_rgb(np.asarray(reference, dtype=np.float32))
+    candidate = as_rgb(np.asarray(candidate, dtype=np.float32))
     lab_ref = lab_of(reference) if lab_reference is None else np.asarray(lab_reference,
                                                                          dtype=np.float32)
     lab_cand = lab_of(candidate)

@@ -39,11 +39,12 @@ class ImageSets:
     evaluation: ImageSet
     summary: ImageSummary
     input_range: InputRange
+    channels: int = 3  # the model's input channels (1: lightness)
     _files: ImageFiles | None = None
 
     @classmethod
     def resolve(cls, calib: ImagesArg, eval: ImagesArg, size: Size, input_range: InputRange,
-                cache: Cache | None = None) -> ImageSets:
+                cache: Cache | None = None, channels: int = 3) -> ImageSets:
         """A side not given falls back to its bundled half; evaluation images identical to a
         calibration image are dropped."""
         bundled = bundled_images(size) if calib is None or eval is None else None
@@ -59,13 +60,13 @@ class ImageSets:
         skipped = calibration.skipped + tuple(s for s in evaluation.skipped
                                               if s not in calibration.skipped)
         summary = ImageSummary(len(calibration), len(evaluation), source, skipped)
-        return cls(calibration, evaluation, summary, input_range)
+        return cls(calibration, evaluation, summary, input_range, channels)
 
     def half(self, name: str) -> ImageSet:
         return self.calibration if name == "calibration" else self.evaluation
 
     def feed(self, half: str) -> ModelFeed:
-        return ModelFeed(self.half(half), self.input_range)
+        return ModelFeed(self.half(half), self.input_range, channels=self.channels)
 
     def files(self, workdir: Path) -> ImageFiles:
         """The preprocessed pixels, written once for the workers to memory-map (this process
@@ -74,7 +75,8 @@ class ImageSets:
             self.calibration = self.calibration.stored_in(workdir / "calibration.npy")
             self.evaluation = self.evaluation.stored_in(workdir / "evaluation.npy")
             self._files = ImageFiles(str(workdir / "calibration.npy"),
-                                     str(workdir / "evaluation.npy"), str(self.input_range))
+                                     str(workdir / "evaluation.npy"), str(self.input_range),
+                                     self.channels)
         return self._files
 
 

@@ -78,6 +78,8 @@ class ImageSet:
         )
 
 
+# BT.601 luma weights: what a 1-channel (Y) model is fed.
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 # Pixels per inference batch: 16 images up to 128×128, 5 at 224×224. A backend's working memory
 # grows with the batch (MobileNet-style expansions hold ~100 floats per pixel), its speed
 # barely does past a few large images.
@@ -97,9 +99,11 @@ class ModelFeed:
     backends see the very same numbers.
     """
 
-    def __init__(self, images: ImageSet, input_range: InputRange, batch_size: int | None = None):
+    def __init__(self, images: ImageSet, input_range: InputRange, batch_size: int | None = None,
+                 channels: int = 3):
         self.images = images
         self.input_range = input_range
+        self.channels = channels  # 1: the model takes lightness (BT.601 luma), not RGB
         self.batch_size = batch_size or batch_size_for(images.pixels.shape[1:3])
 
     def __len__(self) -> int:
@@ -116,6 +120,8 @@ class ModelFeed:
                 yield row[np.newaxis]
 
     def to_model_range(self, pixels: np.ndarray) -> np.ndarray:
+        if self.channels == 1:
+            pixels = np.asarray(pixels, np.float32) @ LUMA[:, np.newaxis]
         lo, span = self.input_range.low, self.input_range.span
         return (pixels * span + lo).astype(np.float32)
 

@@ -8,11 +8,12 @@ import os
 import stat
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qcheck.errors import ModelLoadError
+from qcheck.load.heads import head_from_config, head_of_model
 from qcheck.load.safety import inspect_h5, inspect_keras_archive
 from qcheck.types import ModelInfo, TensorInfo
 
@@ -61,7 +62,7 @@ class ModelHandle:
         """Output shapes learned from the float outputs a worker computed."""
         shape = (None, *tuple(int(d) for d in reference.shape[1:]))
         outputs = tuple(TensorInfo(t.name, shape, t.dtype) for t in self.info.outputs)
-        self.info = ModelInfo(self.info.path, self.info.sha256, self.info.inputs, outputs)
+        self.info = replace(self.info, outputs=outputs)
 
     @property
     def model(self) -> keras.Model:
@@ -78,7 +79,7 @@ class ModelHandle:
             digest = _sha256_file(file)
             info = known(digest)
             if info is not None:
-                return cls(file, ModelInfo(str(source), digest, info.inputs, info.outputs))
+                return cls(file, replace(info, path=str(source), sha256=digest))
             described = _info_from_config(file, str(source), digest)
             if described is not None:
                 return cls(file, described)
@@ -123,7 +124,7 @@ def _info_from_config(file: Path, label: str, digest: str) -> ModelInfo | None:
             dtype = dtype.get("config", {}).get("name", "float32")
         inputs.append(TensorInfo(str(name), tuple(shape), str(dtype)))
     outputs = tuple(TensorInfo(str(name), (None,), "float32") for name in output_names)
-    info = ModelInfo(label, digest, tuple(inputs), outputs)
+    info = ModelInfo(label, digest, tuple(inputs), outputs, head_from_config(config))
     _validate(info, label)
     return info
 
@@ -233,7 +234,7 @@ def _describe(model: Any, path: str, sha256: str) -> LoadedModel:
     # Keras names output tensors "keras_tensor_N"; the producing layer's name is what users know.
     names = list(getattr(model, "output_names", None) or [t.name for t in model.outputs])
     outputs = tuple(_tensor_info(t, name) for t, name in zip(model_outputs, names, strict=False))
-    info = ModelInfo(path, sha256, inputs, outputs)
+    info = ModelInfo(path, sha256, inputs, outputs, head_of_model(model))
     _validate(info, path)
     return LoadedModel(model=model, info=info)
 
@@ -245,10 +246,10 @@ def _validate(info: ModelInfo, path: str) -> None:
             f"{path} has {len(inputs)} inputs; qcheck supports single-input image models"
         )
     shape = inputs[0].shape
-    if len(shape) != 4 or shape[-1] != 3:
+    if len(shape) != 4 or shape[-1] not in (1, 3):
         raise ModelLoadError(
-            f"{path} input shape {list(shape)} is not an RGB image (expected [batch, H, W, 3])"
-        )
+            f"{path} input shape {list(shape)} is not an image (expected [batch, H, W, 3] for "
+            "RGB or [batch, H, W, 1] for lightness)")
     if len(outputs) != 1:
         raise ModelLoadError(f"{path} has {len(outputs)} outputs; qcheck supports one output")
     height, width = shape[1], shape[2]

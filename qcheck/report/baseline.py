@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from qcheck.compare.pixels import to_unit_rgb
 from qcheck.errors import UsageError
+from qcheck.outputs import OutputKind, OutputSpec
 from qcheck.report.files import atomic_write
-from qcheck.types import BaselineRegression, BaselineResult, InputRange, Metrics, TargetResult
+from qcheck.types import BaselineRegression, BaselineResult, Metrics, TargetResult
 
 __all__ = ["BASELINE_SCHEMA", "Tolerances", "compare_baseline", "output_digests",
            "save_baseline"]
@@ -61,17 +63,17 @@ _TRACKED = {"delta_e_mean": (True, "colour"), "delta_e_p95": (True, "colour"),
             "miou": (False, "agreement")}
 
 
-def output_digests(outputs: np.ndarray, image_output: bool, output_range: InputRange
-                   ) -> list[str]:
-    """A short hash per output, on 8-bit levels for images: one row at a time, never a copy
-    of every output."""
+def output_digests(outputs: np.ndarray, output: OutputSpec) -> list[str]:
+    """A short hash per output, on 8-bit levels for images (classes for class outputs): one
+    row at a time, never a copy of every output."""
     digests = []
     for row in outputs:
         rounded: np.ndarray
-        if image_output:
-            unit = np.clip((np.asarray(row, np.float32) - output_range.low) / output_range.span,
-                           0.0, 1.0)
-            rounded = np.round(unit * 255.0).astype(np.uint8)
+        if output.kind is OutputKind.IMAGE:
+            rounded = np.round(to_unit_rgb(np.asarray(row), output.range) * 255.0).astype(
+                np.uint8)
+        elif output.kind is OutputKind.CLASSES:
+            rounded = np.argmax(np.asarray(row), axis=-1).astype(np.int32)
         else:
             rounded = np.round(np.asarray(row, np.float64), 4)
         digests.append(hashlib.sha256(np.ascontiguousarray(rounded).tobytes()).hexdigest()[:16])

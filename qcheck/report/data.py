@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qcheck.errors import ExitCode
+from qcheck.outputs import OutputSpec
 from qcheck.types import (
     REPORT_SCHEMA,
     BaselineResult,
@@ -27,6 +28,7 @@ class ReportData:
     thresholds: Thresholds
     targets: tuple[TargetResult, ...]
     findings: tuple[Finding, ...] = ()
+    output: OutputSpec | None = None  # what the output is, and how it was read
     baseline: BaselineResult | None = None
     version: str = ""
     # Serialized artifacts by target name; written under artifacts/ by ``write``.
@@ -65,7 +67,8 @@ class ReportData:
             "images": self.images.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
             "thresholds": self.thresholds.to_dict(),
-            "targets": [t.to_dict() for t in self.targets],
+            "targets": [{**t.to_dict(), **({"output": self.output.to_dict()}
+                                           if self.output else {})} for t in self.targets],
             "baseline": self.baseline.to_dict() if self.baseline else None,
         }
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qcheck.compare.color import to_unit_rgb
+from qcheck.compare.pixels import as_rgb, to_unit_rgb
 from qcheck.types import InputRange
 
 __all__ = ["HISTOGRAM_EDGES", "TargetVisuals", "capture"]
@@ -52,8 +52,8 @@ def capture(delta_e: np.ndarray, reference: np.ndarray, candidate: np.ndarray,
     histogram, _ = np.histogram(delta_e, bins=HISTOGRAM_EDGES)
     return TargetVisuals(
         names=tuple(names[i] for i in worst),
-        reference=to_unit_rgb(np.asarray(reference[worst]), output_range),
-        candidate=to_unit_rgb(np.asarray(candidate[worst]), output_range),
+        reference=as_rgb(to_unit_rgb(np.asarray(reference[worst]), output_range)),
+        candidate=as_rgb(to_unit_rgb(np.asarray(candidate[worst]), output_range)),
         delta_e=delta_e[worst].astype(np.float32),
         image_delta_e=tuple(float(per_image[i]) for i in worst),
         histogram=histogram,

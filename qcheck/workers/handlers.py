@@ -62,7 +62,7 @@ def feed(files: ImageFiles | None, half: str, extra: bool = False) -> Any:
 
         pixels = np.concatenate([pixels, bundled_references(pixels.shape[1:3])])
     images = ImageSet(tuple(str(i) for i in range(len(pixels))), pixels, source=str(path))
-    return ModelFeed(images, InputRange.parse(files.input_range))
+    return ModelFeed(images, InputRange.parse(files.input_range), channels=files.channels)
 
 
 def _convert_and_run(state: WorkerState, job: Job) -> JobResult:

@@ -7,6 +7,7 @@ import pytest
 
 from qcheck.compare.color import compare_colour
 from qcheck.compare.metrics import compare_outputs
+from qcheck.outputs import OutputKind, OutputSpec
 from qcheck.types import ArtifactKind, InputRange
 
 
@@ -20,8 +21,7 @@ def _outputs(seed: int, count: int = 5, size: int = 12) -> tuple[np.ndarray, np.
 def test_image_outputs_are_read_in_the_output_range_and_match_compare_colour() -> None:
     reference, candidate = _outputs(0)
     signed = InputRange.parse("-1:1")
-    result = compare_outputs(reference, candidate, image_output=True, logits=False,
-                             output_range=signed, clipped_fraction=0.0)
+    result = compare_outputs(reference, candidate, _image(signed), clipped_fraction=0.0)
     direct = compare_colour((reference + 1) / 2, (candidate + 1) / 2)
     metrics = result.metrics
     assert metrics.delta_e_mean == pytest.approx(direct.delta_e_mean, rel=1e-6)
@@ -37,10 +37,10 @@ def test_image_outputs_are_read_in_the_output_range_and_match_compare_colour() -
 def test_chunking_does_not_change_the_numbers() -> None:
     reference, candidate = _outputs(1, count=7)
     unit = InputRange.parse("-1:1")
-    whole = compare_outputs(reference, candidate, image_output=True, logits=False,
-                            output_range=unit, clipped_fraction=0.0, chunk=16).metrics
-    pieces = compare_outputs(reference, candidate, image_output=True, logits=False,
-                             output_range=unit, clipped_fraction=0.0, chunk=2).metrics
+    whole = compare_outputs(reference, candidate, _image(unit), clipped_fraction=0.0,
+                            chunk=16).metrics
+    pieces = compare_outputs(reference, candidate, _image(unit), clipped_fraction=0.0,
+                             chunk=2).metrics
     assert pieces.delta_e_mean == pytest.approx(whole.delta_e_mean, rel=1e-6)
     assert pieces.delta_e_p95 == whole.delta_e_p95
     assert pieces.ssim == pytest.approx(whole.ssim, rel=1e-9)
@@ -52,8 +52,7 @@ def test_tensor_outputs_get_tensor_metrics_and_no_colour() -> None:
     logits = rng.normal(size=(20, 5)).astype(np.float32)
     flipped = logits.copy()
     flipped[0] = -flipped[0]  # one sample's arg-max changes
-    result = compare_outputs(logits, flipped, image_output=False, logits=True,
-                             output_range=InputRange.parse("0:1"), clipped_fraction=0.25)
+    result = compare_outputs(logits, flipped, _classifier(), clipped_fraction=0.25)
     metrics = result.metrics
     assert metrics.delta_e_mean is None and metrics.channel_bias is None
     assert metrics.top1_agreement == pytest.approx(19 / 20)
@@ -66,10 +65,8 @@ def test_tensor_outputs_get_tensor_metrics_and_no_colour() -> None:
 def test_out_of_range_values_are_called_clipping() -> None:
     reference, candidate = _outputs(3)
     unit = InputRange.parse("-1:1")
-    quiet = compare_outputs(reference, candidate, image_output=True, logits=False,
-                            output_range=unit, clipped_fraction=0.0)
-    clipped = compare_outputs(reference, candidate, image_output=True, logits=False,
-                              output_range=unit, clipped_fraction=0.05)
+    quiet = compare_outputs(reference, candidate, _image(unit), clipped_fraction=0.0)
+    clipped = compare_outputs(reference, candidate, _image(unit), clipped_fraction=0.05)
     assert ArtifactKind.CLIPPING not in quiet.artifacts_seen
     assert ArtifactKind.CLIPPING in clipped.artifacts_seen
 
@@ -77,5 +74,13 @@ def test_out_of_range_values_are_called_clipping() -> None:
 def test_a_shape_mismatch_is_refused() -> None:
     reference, candidate = _outputs(4)
     with pytest.raises(ValueError, match="differs"):
-        compare_outputs(reference, candidate[:, :-1], image_output=True, logits=False,
-                        output_range=InputRange.parse("0:1"), clipped_fraction=0.0)
+        compare_outputs(reference, candidate[:, :-1], _image(InputRange.parse("0:1")),
+                        clipped_fraction=0.0)
+
+
+def _image(value_range: InputRange) -> OutputSpec:
+    return OutputSpec(OutputKind.IMAGE, value_range, 4, 3, "an RGB image")
+
+
+def _classifier() -> OutputSpec:
+    return OutputSpec(OutputKind.CLASSES, InputRange.parse("0:1"), 2, 5, "a classifier")

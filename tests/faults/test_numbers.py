@@ -15,6 +15,7 @@ from qcheck.compare.artifacts import artifact_stats
 from qcheck.compare.color import compare_colour
 from qcheck.compare.metrics import compare_outputs
 from qcheck.compare.pixels import colour_pixels
+from qcheck.outputs import OutputKind, OutputSpec
 from qcheck.types import ArtifactKind, InputRange, Metrics, TargetResult
 
 UNIT = InputRange.parse("0:1")
@@ -37,8 +38,7 @@ def test_tint_agrees_with_the_reported_bias_near_its_threshold(chunk: int) -> No
     reference = rng.uniform(0.2, 0.7, (16, 512, 512, 3)).astype(np.float32)
     candidate = reference.copy()
     candidate[..., 0] += np.float32(1.505 / 255)
-    result = compare_outputs(reference, candidate, image_output=True, logits=False,
-                             output_range=UNIT, clipped_fraction=0.0, chunk=chunk)
+    result = compare_outputs(reference, candidate, _image(UNIT), clipped_fraction=0.0, chunk=chunk)
     assert result.metrics.channel_bias is not None
     assert result.metrics.channel_bias["r"] == pytest.approx(1.505, abs=1e-4)
     assert ArtifactKind.TINT in result.artifacts_seen
@@ -143,3 +143,11 @@ def test_float16_targets_round_what_the_simulation_rounds(enhancer, target: str)
                      inputs=images, reference=np.asarray(enhancer(images)), output_range=UNIT,
                      input_stats=input_stats, calib_stats=stats, output_layer="residual")
     assert np.abs(real - sim.full()).max() < 1e-5
+
+
+def _image(value_range: InputRange) -> OutputSpec:
+    return OutputSpec(OutputKind.IMAGE, value_range, 4, 3, "an RGB image")
+
+
+def _classifier() -> OutputSpec:
+    return OutputSpec(OutputKind.CLASSES, InputRange.parse("0:1"), 2, 5, "a classifier")

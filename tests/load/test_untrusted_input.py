@@ -88,10 +88,11 @@ def _two_input_model(path: Path) -> None:
     keras.Model([a, b], keras.layers.Add()([a, b])).save(path)
 
 
-def _grey_input_model(path: Path) -> None:
+def _two_channel_input_model(path: Path) -> None:
+    """Neither RGB nor lightness (1-channel Y models are accepted since #14)."""
     import keras
 
-    inputs = keras.Input((8, 8, 1))
+    inputs = keras.Input((8, 8, 2))
     keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs)).save(path)
 
 
@@ -131,7 +132,7 @@ BAD_MODELS = {
         b"\x89HDF\r\n\x1a\n" + bytes(100)),
     "unsupported extension": lambda d, m: (d / "m.pb").write_bytes(b"x"),
     "two inputs": lambda d, m: _two_input_model(d / "m.keras"),
-    "grey input": lambda d, m: _grey_input_model(d / "m.keras"),
+    "two-channel input": lambda d, m: _two_channel_input_model(d / "m.keras"),
     "path traversal in archive": lambda d, m: _traversal_archive(d / "m.keras", m),
     "symlink in archive": lambda d, m: _symlink_archive(d / "m.keras", m),
     "h5 external link": lambda d, m: _external_link_h5(d / "m.h5", m),
