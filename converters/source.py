@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +42,33 @@ class ConversionSource:
         TensorFlow or Keras in this process."""
         source = cls.__new__(cls)
         source.__dict__["onnx_float"] = float_model  # what the cached property would hold
+        return source
+
+    def save_graph(self, path: Path) -> None:
+        """The frozen graph (``path``) and what it needs to be used again (``path`` with
+        ``.json``): a model handed over without the Keras code that built it."""
+        frozen = self.frozen_function
+        path.write_bytes(frozen.graph.as_graph_def().SerializeToString())
+        path.with_suffix(".json").write_text(json.dumps({
+            "input": frozen.inputs[0].name, "output": frozen.outputs[0].name,
+            "shape": list(self.input_shape)}))
+
+    @classmethod
+    def from_graph(cls, path: Path) -> ConversionSource:
+        """A source from a saved frozen graph: converts and runs like the model it came from,
+        but has no Keras layers (nothing to analyse layer by layer)."""
+        import tensorflow as tf
+
+        spec = json.loads(path.with_suffix(".json").read_text())
+        graph_def = tf.compat.v1.GraphDef.FromString(path.read_bytes())
+        wrapped = tf.compat.v1.wrap_function(
+            lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+        function = wrapped.prune(feeds=wrapped.graph.get_tensor_by_name(spec["input"]),
+                                 fetches=wrapped.graph.get_tensor_by_name(spec["output"]))
+        source = cls.__new__(cls)
+        source.model = None
+        source.input_shape = tuple(spec["shape"])
+        source.__dict__.update(function=function, frozen_function=function)
         return source
 
     @functools.cached_property
@@ -87,7 +116,8 @@ class ConversionSource:
         frozen = self.frozen_function
         graph_def = frozen.graph.as_graph_def()
         inputs = [t.name for t in frozen.inputs if t.dtype != "resource"]
-        outputs = [t.name for t in frozen.outputs]
+        outputs = [t.name for t in (frozen.outputs if isinstance(frozen.outputs, list | tuple)
+                                    else [frozen.outputs])]
         proto, _ = tf2onnx.convert.from_graph_def(
             graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,
             tensors_to_rename={inputs[0]: INPUT_NAME})

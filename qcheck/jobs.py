@@ -63,6 +63,7 @@ class Job:
     base: Job | None = None
     base_artifact: str | None = None
     images: ImageFiles | None = None  # filled in by the scheduler when the job is dispatched
+    custom_objects: str | None = None  # the user's own code, when they opted in to it
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ class JobKeys:
     """Keys for one model checked on one pair of image sets in one input range."""
 
     def __init__(self, model_sha: str, calibration_digest: str, evaluation_digest: str,
-                 input_range: InputRange):
-        self.model_sha = model_sha
+                 input_range: InputRange, code_digest: str | None = None):
+        # The user's own code (``--custom-objects``) is part of what any model computes.
+        self.code = "" if code_digest is None else f"+{code_digest}"
+        self.model_sha = model_sha + self.code
         self.calibration = calibration_digest
         self.evaluation = evaluation_digest
         self.input_range = str(input_range)
@@ -51,7 +53,8 @@ class JobKeys:
                  run: bool) -> str:
         """A converted artifact (and, with ``run``, its evaluation outputs)."""
         calibrated = spec.precision.needs_calibration
-        return Cache.key(kind="artifact", model=model_sha or self.model_sha, target=spec.name,
+        model = self.model_sha if model_sha is None else model_sha + self.code
+        return Cache.key(kind="artifact", model=model, target=spec.name,
                          options=options, signed_io=self.signed_io,
                          input_range=self.input_range,
                          calibration=self.calibration if calibrated else None,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import converters
+from converters.graph import is_graph_model
 from qcheck.advise import FixedArtifact, advise
 from qcheck.analyze import attribute, find, gather_evidence
 from qcheck.analyze.evidence import ModelEvidence
@@ -97,6 +98,8 @@ def check(
         # For a model new to the cache, workers load TensorFlow while this process reads images.
         session = Session.open(model, calib, eval, settings, workdir, Cache(enabled=cache),
                                lanes, prestart=[Lane.TENSORFLOW, Lane.RUNTIME])
+        for note in session.handle.notes:
+            say(note)
         say(f"{len(session.images.evaluation)} evaluation and "
             f"{len(session.images.calibration)} calibration images "
             f"({session.images.summary.source})")
@@ -222,6 +225,12 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
     cached = _cached_findings(session)
     if cached is not None and not needs_attribution:
         return cached, results, {}  # nothing to attribute: the model need not be loaded
+    if not is_graph_model(session.handle.model):
+        say("the model is subclassed: its layers cannot be walked, so drift is not attributed")
+        note = {"note": "a subclassed model: qcheck cannot walk its layers, so it attributes "
+                        "no drift to them and suggests no fixes"}
+        return (), [replace(r, analysis=note) if _wants_attribution(r, session, analyze_all)
+                    else r for r in results], {}
     say("analyzing the model (findings)")
     evidence = gather_evidence(session)
     findings = find(evidence)

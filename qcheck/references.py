@@ -74,7 +74,8 @@ class ReferenceStore:
             return None
         return ReferenceJob(key=f"reference-{keys[1][:16]}", target="reference",
                             model_path=str(self.handle.path.resolve()),
-                            signed_io=self.keys.signed_io, lane=Lane.TENSORFLOW, stats=stats)
+                            signed_io=self.keys.signed_io, lane=Lane.TENSORFLOW, stats=stats,
+                            custom_objects=self.handle.custom_objects)
 
     def adopt(self, result: JobResult) -> None:
         """Take a worker's reference outputs and ranges (and cache them)."""

@@ -19,6 +19,7 @@ from qcheck.cache import Cache
 from qcheck.errors import ModelLoadError
 from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane, QatJob
 from qcheck.keys import JobKeys
+from qcheck.load.custom import code_digest
 from qcheck.load.image_sets import ImagesArg, ImageSets
 from qcheck.load.model import ModelHandle
 from qcheck.outputs import OutputSpec, describe_output
@@ -57,7 +58,8 @@ class Session:
         value_range = settings.input_range
         if not isinstance(model, str | os.PathLike):
             import_tensorflow()
-        handle = ModelHandle.open(model, workdir, lambda digest: _known_model(cache, digest))
+        handle = ModelHandle.open(model, workdir, lambda digest: _known_model(cache, digest),
+                                  settings.custom_objects)
         lanes = lanes or WorkerLanes(workdir)
         if not handle.outputs_known or not cache.enabled:
             lanes.prestart(prestart)
@@ -67,7 +69,8 @@ class Session:
         images = ImageSets.resolve(calib, eval, handle.info.input_hw, value_range, cache,
                                    channels=int(handle.info.input_shape[-1] or 3))
         keys = JobKeys(handle.info.sha256, images.calibration.digest(),
-                       images.evaluation.digest(), value_range)
+                       images.evaluation.digest(), value_range,
+                       code_digest(settings.custom_objects))
         references = ReferenceStore(handle, images, keys, cache, workdir)
         return cls(handle, images, keys, references, ArtifactStore(cache), lanes, cache,
                    workdir, settings)
@@ -114,7 +117,7 @@ class Session:
             base = self.job(converters.TARGETS[ONNX_EXPORT], model=handle, run=False)
         return ConvertJob(key=key, target=spec.name, model_path=str(handle.path.resolve()),
                           signed_io=self.keys.signed_io, lane=lane, options=options.to_dict(),
-                          run=run, base=base)
+                          run=run, base=base, custom_objects=handle.custom_objects)
 
     def qat_job(self, spec: TargetSpec) -> ConvertJob:
         """Run what quantization-aware training makes of the model for ``spec``: the QAT
@@ -124,7 +127,8 @@ class Session:
         trained = self.keys.qat(spec, TRAINING)
         model_path = str(self.handle.path.resolve())
         base = QatJob(key=trained, target=spec.name, model_path=model_path,
-                      signed_io=self.keys.signed_io, lane=Lane.QAT)
+                      signed_io=self.keys.signed_io, lane=Lane.QAT,
+                      custom_objects=self.handle.custom_objects)
         return ConvertJob(key=self.keys.qat_run(trained), target=spec.name,
                           model_path=model_path, signed_io=self.keys.signed_io,
                           lane=Lane.RUNTIME, base=base)

@@ -27,7 +27,8 @@ _SAFE_MODULE = "keras"  # "keras" itself or a submodule "keras.…", nothing els
 _CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
 
 
-def inspect_keras_archive(path: Path) -> None:
+def inspect_keras_archive(path: Path, *, custom: bool = False) -> list[str]:
+    """Refuse what could run code or reach out; returns notes on what will be ignored."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
@@ -39,10 +40,12 @@ def inspect_keras_archive(path: Path) -> None:
                 config = json.loads(archive.read("config.json"))
             except (ValueError, UnicodeDecodeError):
                 raise ModelLoadError(f"{path}: config.json is not valid JSON") from None
-            inspect_config(config, path)
+            notes = inspect_config(config, path, custom=custom)
             for member in members:
                 if member.filename.endswith(".h5"):
-                    inspect_h5(io.BytesIO(archive.read(member)), f"{path}:{member.filename}")
+                    inspect_h5(io.BytesIO(archive.read(member)), f"{path}:{member.filename}",
+                               custom=custom)
+            return notes
     except zipfile.BadZipFile as exc:
         raise ModelLoadError(f"{path} is not a readable Keras archive ({exc})") from None
 
@@ -74,7 +77,8 @@ def _check_members(path: Path, members: list[zipfile.ZipInfo]) -> None:
                              f"(limit {MAX_ARCHIVE_BYTES / 1024**3:.0f} GiB)")
 
 
-def inspect_h5(source: Path | io.BytesIO, label: str | Path) -> None:
+def inspect_h5(source: Path | io.BytesIO, label: str | Path, *, custom: bool = False
+               ) -> list[str]:
     """Refuse external links, virtual datasets and external raw storage; check the config."""
     import h5py
 
@@ -99,9 +103,10 @@ def inspect_h5(source: Path | io.BytesIO, label: str | Path) -> None:
         if raw is not None:
             text = raw.decode() if isinstance(raw, bytes) else str(raw)
             try:
-                inspect_config(json.loads(text), label)
+                return inspect_config(json.loads(text), label, custom=custom)
             except ValueError:
                 raise ModelLoadError(f"{label}: model_config is not valid JSON") from None
+    return []
 
 
 def _links(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -117,8 +122,19 @@ def _links(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
                 yield from _links(child, f"{name}/")
 
 
-def inspect_config(config: Any, label: str | Path) -> None:
-    """Refuse layers that carry Python code and objects from modules outside Keras."""
+def inspect_config(config: Any, label: str | Path, *, custom: bool = False) -> list[str]:
+    """Refuse layers that carry Python code and objects from modules outside Keras (unless
+    ``custom``: the user opted in to their own code). The compile config (loss, metrics,
+    optimizer) is never loaded, so it is not inspected; a note says it is ignored."""
+    notes = []
+    if isinstance(config, dict) and config.get("compile_config"):
+        compiled = config["compile_config"]
+        config = {k: v for k, v in config.items() if k != "compile_config"}
+        if any(_foreign(node) for node in _walk(compiled)):
+            notes.append(f"note: ignoring the compile config of {label} (its loss, metrics or "
+                         "optimizer use your code): qcheck never trains or evaluates with it")
+    if custom:
+        return notes
     for node in _walk(config):
         class_name = node.get("class_name")
         if class_name in _CODE_LAYERS:
@@ -126,18 +142,27 @@ def inspect_config(config: Any, label: str | Path) -> None:
                 if isinstance(node.get("config"), dict) else "?"
             raise ModelLoadError(
                 f"refused {label}: layer {name!r} is a {class_name}, which carries Python code; "
-                "qcheck never runs code from a model file (rebuild it without Lambda layers)")
+                "qcheck runs code from a model file only with --custom-objects (or rebuild it "
+                "without Lambda layers)")
         module = node.get("module")
         if isinstance(module, str) and module != _SAFE_MODULE and \
                 not module.startswith(f"{_SAFE_MODULE}."):
             raise ModelLoadError(
-                f"refused {label}: it references Python module {module!r} "
-                f"({class_name}); qcheck loads only Keras's own layers")
+                f"refused {label}: it references Python module {module!r} ({class_name}); "
+                "qcheck loads your own layers only with --custom-objects FILE.py")
         registered = node.get("registered_name")
         if isinstance(registered, str) and ">" in registered and class_name not in (None, ""):
             raise ModelLoadError(
-                f"refused {label}: custom object {registered!r} needs user code to load; "
-                "qcheck loads only Keras's own layers")
+                f"refused {label}: custom object {registered!r} ({class_name}) needs your "
+                "code to load; give it with --custom-objects FILE.py")
+    return notes
+
+
+def _foreign(node: dict[str, Any]) -> bool:
+    module, registered = node.get("module"), node.get("registered_name")
+    return (isinstance(module, str) and module != _SAFE_MODULE
+            and not module.startswith(f"{_SAFE_MODULE}.")) or (
+        isinstance(registered, str) and ">" in registered)
 
 
 def _walk(value: Any) -> Iterator[dict[str, Any]]:

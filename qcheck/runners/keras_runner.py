@@ -31,10 +31,8 @@ class KerasRunner(BaseRunner):
         if self._function is None:
             import tensorflow as tf
 
-            model = self.model
-            shape = (None, *tuple(model.inputs[0].shape)[1:])
-            self._function = tf.function(lambda image: model(image, training=False),
-                                         input_signature=[tf.TensorSpec(shape, tf.float32)])
+            model = self.model  # functional or subclassed: traced per batch shape
+            self._function = tf.function(lambda image: model(image, training=False))
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         assert self._function is not None

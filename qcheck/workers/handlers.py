@@ -36,14 +36,19 @@ class WorkerState:
         release_free_memory()
         return replace(result, seconds=time.perf_counter() - started)
 
-    def source(self, model_path: str) -> converters.ConversionSource:
-        if model_path not in self._sources:
+    def source(self, job: Job) -> converters.ConversionSource:
+        path = job.model_path
+        if path not in self._sources:
             from qcheck.load import load_model
+            from qcheck.load.model import GRAPH_SUFFIX
 
-            loaded = load_model(model_path)
-            self._sources[model_path] = converters.ConversionSource(loaded.model,
-                                                                    loaded.input_shape)
-        return self._sources[model_path]
+            if path.endswith(GRAPH_SUFFIX):  # an in-memory model handed over as its graph
+                self._sources[path] = converters.ConversionSource.from_graph(Path(path))
+            else:
+                loaded = load_model(path, job.custom_objects)
+                self._sources[path] = converters.ConversionSource(loaded.model,
+                                                                  loaded.input_shape)
+        return self._sources[path]
 
     def artifact_path(self, job: Job, spec: converters.TargetSpec) -> Path:
         return self.workdir / f"{job.key}{spec.suffix}"
@@ -99,7 +104,7 @@ def _convert(state: WorkerState, job: ConvertJob, spec: converters.TargetSpec) -
     if job.base_artifact is not None:
         source = converters.ConversionSource.from_onnx(Path(job.base_artifact).read_bytes())
     else:
-        source = state.source(job.model_path)
+        source = state.source(job)
     options = converters.ConversionOptions.from_dict(job.options)
     calibration = None
     if spec.precision.needs_calibration:
@@ -116,7 +121,7 @@ def _reference(state: WorkerState, job: Job) -> JobResult:
 
     assert isinstance(job, ReferenceJob)
     try:
-        source = state.source(job.model_path)
+        source = state.source(job)
     except ModelLoadError as exc:
         return JobResult(job, error=str(exc), model_error=True)
     paths: dict[str, Path] = {}
@@ -125,7 +130,7 @@ def _reference(state: WorkerState, job: Job) -> JobResult:
         for half in ("calibration", "evaluation"):
             target = state.workdir / f"{job.key}-{half}.npy"
             batches = feed(job.images, half)
-            if half == "calibration" and job.stats:
+            if half == "calibration" and job.stats and source.model is not None:
                 outputs, input_stats, stats = record_stats(source.model, batches)
                 paths["stats"] = state.workdir / f"{job.key}-stats.npz"
                 save_stats(paths["stats"], input_stats, stats)
@@ -149,7 +154,8 @@ def _train_and_convert(state: WorkerState, job: Job) -> JobResult:
     trained_key = (job.model_path, job.images.calibration, job.images.input_range)
     try:
         if trained_key not in state.trained:
-            state.trained[trained_key] = fine_tune(load_model(job.model_path).model, inputs)[0]
+            model = load_model(job.model_path, job.custom_objects).model
+            state.trained[trained_key] = fine_tune(model, inputs)[0]
         content = convert_trained(state.trained[trained_key], spec, inputs, job.signed_io)
     except QcheckError as exc:
         return JobResult(job, error=f"{job.target}: {exc}")

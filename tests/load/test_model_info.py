@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from qcheck.load.model import _info_from_config
+from qcheck.load.model_file import info_from_config
 from sample_models.catalog import SAMPLES
 
 
 def test_config_gives_the_input_and_output_names() -> None:
     path = next(s.path for s in SAMPLES if s.name == "healthy")
-    info = _info_from_config(path, str(path), "x")
+    info = info_from_config(path, str(path), "x")
     assert info is not None
     assert info.inputs[0].shape == (None, 64, 64, 3)
     assert [t.name for t in info.outputs] == ["residual"]

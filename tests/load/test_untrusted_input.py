@@ -62,13 +62,13 @@ def test_lambda_code_never_runs(suffix: str, tmp_path: Path,
 def test_keras_safe_mode_is_a_second_line_of_defence(tmp_path: Path) -> None:
     """Even past qcheck's own config scan, Keras safe mode refuses the lambda."""
     from qcheck.errors import ModelLoadError
-    from qcheck.load.model import _load_keras
+    from qcheck.load.model_file import load_keras
 
     marker = tmp_path / MARKER_NAME
     _lambda_model(marker).save(tmp_path / "evil.keras")
     marker.unlink(missing_ok=True)
     with pytest.raises(ModelLoadError, match="never runs"):
-        _load_keras(tmp_path / "evil.keras")
+        load_keras(tmp_path / "evil.keras")
     assert not marker.exists()
 
 
