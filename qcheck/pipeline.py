@@ -258,8 +258,7 @@ def _attributed(result: TargetResult, evidence: ModelEvidence, session: Session,
 
 
 def _wants_attribution(result: TargetResult, session: Session, analyze_all: bool) -> bool:
-    return (analyze_all or not result.passed) and result.error is None and \
-        session.output.is_colour
+    return (analyze_all or not result.passed) and result.error is None
 
 
 def _cached_findings(session: Session) -> tuple[Finding, ...] | None:

@@ -229,31 +229,64 @@ class Finding:
 
 @dataclass(frozen=True)
 class Attribution:
+    """How far the output drifts when only ``layer`` is quantized, for ``cause``: in ΔE for
+    image outputs, else in the output kind's own measure (see ``qcheck.compare.drift``)."""
+
     layer: str
     cause: Cause
-    delta_e: float
+    drift: float
     evidence: dict[str, Any] = field(default_factory=dict)
+    measure: str = "delta_e"
+
+    @property
+    def delta_e(self) -> float | None:
+        return self.drift if self.measure == "delta_e" else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "layer": self.layer,
             "cause": self.cause.value,
             "delta_e": _num(self.delta_e),
-            "evidence": self.evidence,
+            "measure": self.measure,
+            "value": _num(self.drift),
+            "evidence": json_safe(self.evidence),
         }
 
 
 @dataclass(frozen=True)
 class Verification:
-    delta_e_mean: float
-    delta_e_p95: float
+    """What was measured of a fix: ΔE for colour outputs; for other outputs the metrics their
+    gate reads (``others``); ``score`` ranks fixes, lower is better."""
+
+    delta_e_mean: float | None
+    delta_e_p95: float | None
     passed: bool
+    others: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, metrics: Metrics, passed: bool) -> Verification:
+        names = ("delta_l_mean", "delta_l_p95", "class_agreement", "miou", "top1_agreement",
+                 "sqnr_db")
+        others = {n: float(v) for n in names if (v := getattr(metrics, n)) is not None}
+        return cls(metrics.delta_e_mean, metrics.delta_e_p95, passed, others)
+
+    @property
+    def score(self) -> float:
+        if self.delta_e_mean is not None:
+            return self.delta_e_mean
+        if "delta_l_mean" in self.others:
+            return self.others["delta_l_mean"]
+        agreement = self.others.get("class_agreement", self.others.get("top1_agreement"))
+        if agreement is not None:
+            return 1.0 - agreement - self.others.get("sqnr_db", 0.0) * 1e-6
+        return -self.others.get("sqnr_db", 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "delta_e_mean": _num(self.delta_e_mean),
             "delta_e_p95": _num(self.delta_e_p95),
             "passed": self.passed,
+            **{k: _num(v) for k, v in self.others.items()},
         }
 
 
@@ -314,7 +347,7 @@ class TargetResult:
             "artifacts_seen": [a.value for a in self.artifacts_seen],
             "attribution": [a.to_dict() for a in self.attribution],
             "suggestions": [s.to_dict() for s in self.suggestions],
-            "analysis": self.analysis,
+            "analysis": json_safe(self.analysis),
         }
 
 
@@ -430,3 +463,15 @@ def _num(value: float | None) -> float | None:
     if math.isinf(value):
         return PSNR_CAP_DB if value > 0 else -PSNR_CAP_DB
     return round(value, 6)
+
+
+def json_safe(value: Any) -> Any:
+    """Free-form evidence with every float made JSON-safe (NaN becomes null): report.json
+    stays valid whatever a measurement produced."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        return _num(value)
+    return value

@@ -102,8 +102,8 @@ def _range_fixes(result: TargetResult, causes: set[Cause]) -> list[Candidate]:
     if layer is not None and (integer or top.cause is Cause.FP16_RANGE):
         found.append(Candidate(
             Action.KEEP_FLOAT, (layer,),
-            f"{layer} causes the most drift ({top.cause.value}, ΔE {top.delta_e:.2f}); leaving "
-            "it in float costs a little size and speed",
+            f"{layer} causes the most drift ({top.cause.value}, {_drift(top)}); leaving it in "
+            "float costs a little size and speed",
             converters.ConversionOptions(keep_float=(layer,))))
     if spec.precision is Precision.INT8 and causes & {Cause.ACTIVATION_RANGE,
                                                       Cause.CALIBRATION_COVERAGE}:
@@ -164,3 +164,9 @@ def widen(candidate: Candidate, evidence: ModelEvidence) -> Candidate | None:
                    reason=candidate.reason + f"; verified together with {layers[-1]}, which the "
                    "converter otherwise requantizes right after it",
                    options=converters.ConversionOptions(keep_float=tuple(layers)))
+
+
+def _drift(item: Attribution) -> str:
+    if item.measure == "delta_e":
+        return f"ΔE {item.drift:.2f}"
+    return f"{item.measure.replace('_', ' ')} {item.drift:.3g}"

@@ -30,11 +30,10 @@ def measure(candidate: Candidate, outcome: JobResult, result: TargetResult, sess
             thresholds: Thresholds) -> Trial:
     """Compare the re-converted artifact like any target: same images, same thresholds."""
     check = assess(result.spec, outcome, session, thresholds)
-    metrics = check.metrics
-    if check.error is not None or metrics.delta_e_mean is None or metrics.delta_e_p95 is None:
+    if check.error is not None:
         return Trial(candidate, Suggestion(candidate.action, candidate.layers, candidate.reason,
                                            None, f"could not be verified: {check.error}"))
-    verification = Verification(metrics.delta_e_mean, metrics.delta_e_p95, check.passed)
+    verification = Verification.of(check.metrics, check.passed)
     return Trial(candidate, Suggestion(candidate.action, candidate.layers, candidate.reason,
                                        verification), outcome.content)
 
@@ -55,8 +54,8 @@ def rank(trials: list[Trial]) -> list[Trial]:
         if suggestion.verified is None:
             return (2, 0.0, COST[suggestion.action])
         if suggestion.verified.passed:  # equally cheap variants: the better measured first
-            return (0, COST[suggestion.action], suggestion.verified.delta_e_mean)
-        return (1, suggestion.verified.delta_e_mean, COST[suggestion.action])
+            return (0, COST[suggestion.action], suggestion.verified.score)
+        return (1, suggestion.verified.score, COST[suggestion.action])
 
     ranked = sorted(trials, key=key)
     if ranked and ranked[0].passed:

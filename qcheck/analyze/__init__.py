@@ -4,7 +4,7 @@ layers and causes, by simulating the target's quantization one layer at a time."
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,10 +21,9 @@ from qcheck.analyze.artifact_ranges import artifact_ranges
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.layers import layer_facts, output_layer
 from qcheck.analyze.schemes import scheme_for
-from qcheck.analyze.simulate import MEASURED_PIXELS, Simulation
+from qcheck.analyze.simulate import Simulation
 from qcheck.analyze.stats import activation_stats, load_stats, save_stats
-from qcheck.compare.accumulate import ColourAccumulator
-from qcheck.compare.pixels import thinned, to_unit_rgb
+from qcheck.compare.drift import DriftMeasure, drift_measure
 from qcheck.types import Attribution, Finding, Format, Severity, TargetSpec
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_ATTRIBUTIONS", "TargetAnalysis", "attribute", "find", "gather_evidence"]
 
 MAX_ATTRIBUTIONS = 20
-MIN_DELTA_E = 0.01  # attributions below this are noise and left out
+MIN_DELTA_E = 0.01  # ΔE attributions below this are noise (the ΔE measure's floor)
 MAX_IMAGES = 16
 PIXEL_BUDGET = 100_000  # evaluation pixels per attribution pass: 2 images at 224², 16 at 64²
 
@@ -76,54 +75,54 @@ def find(evidence: ModelEvidence) -> tuple[Finding, ...]:
 def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
               outputs: np.ndarray, max_images: int | None = None,
               artifact: bytes | None = None) -> TargetAnalysis:
-    """Which Keras layers, for which causes, make ``spec``'s outputs drift (ΔE each).
+    """Which Keras layers, for which causes, make ``spec``'s outputs drift (in ΔE for images,
+    else in the output kind's measure: ``qcheck.compare.drift``).
 
     Runs on the evaluation images this target gets most wrong, as many as ``PIXEL_BUDGET``
     allows (between 2 and ``MAX_IMAGES``), so a 224×224 model costs what a small one does.
     """
     started = time.perf_counter()
     reference = session.references.get("evaluation")
+    output = session.output
+    drift = drift_measure(output)
     if max_images is None:
         height, width = reference.shape[1:3] if reference.ndim == 4 else (1, 1)
         max_images = int(np.clip(PIXEL_BUDGET // max(height * width, 1), 2, MAX_IMAGES))
-    chosen = _worst_images(reference, outputs, session, max_images)
+    chosen = _worst_images(reference, outputs, drift, max_images)
     output_path = output_layer(evidence.model)
     sim = Simulation(
         model=evidence.model, facts=evidence.facts, scheme=scheme_for(spec),
         inputs=session.images.feed("evaluation").to_model_range(
             session.images.evaluation.pixels[chosen]),
-        reference=reference[chosen], output_range=session.input_range,
+        reference=reference[chosen], output_range=output.range,
         input_stats=evidence.input_stats, calib_stats=evidence.calib_stats,
         stored_ranges=artifact_ranges(spec.format, artifact, evidence.calib_stats,
                                       output_path)
         if artifact is not None and spec.precision.is_integer else {},
-        stored_complete=spec.format is Format.TFLITE, output_layer=output_path,
+        stored_complete=spec.format is Format.TFLITE, output_layer=output_path, output=output,
     )
     items = [*weight_rounding.attribute(sim), *activation_range.attribute(sim),
              *calibration_coverage.attribute(sim, evidence),
              *input_range.attribute(sim, evidence.input_name), *fp16_range.attribute(sim)]
-    items = channel_mixing.attribute(items, evidence)
-    items = sorted((i for i in items if i.delta_e >= MIN_DELTA_E), key=lambda i: -i.delta_e)
-    real = outputs[chosen]
-    full = sim.full()
+    items = [replace(i, measure=drift.name) for i in channel_mixing.attribute(items, evidence)
+             if i.drift >= drift.floor]
+    items.sort(key=lambda i: -i.drift)
+    real, full = outputs[chosen], sim.full()
     summary = {
         "images": len(chosen),
-        "real_delta_e": round(sim.measure(real).delta_e, 4),
-        "simulated_delta_e": round(sim.measure(full).delta_e, 4),
-        "simulation_vs_real_delta_e": round(sim.measure(full, against=real).delta_e, 4),
+        "measure": drift.name,
+        f"real_{drift.name}": round(sim.measure(real).drift, 4),
+        f"simulated_{drift.name}": round(sim.measure(full).drift, 4),
+        f"simulation_vs_real_{drift.name}": round(sim.measure(full, against=real).drift, 4),
         "configurations": sim.configurations,
         "seconds": round(time.perf_counter() - started, 3),
     }
     return TargetAnalysis(tuple(items[:MAX_ATTRIBUTIONS]), summary)
 
 
-def _worst_images(reference: np.ndarray, outputs: np.ndarray, session: Session, count: int
+def _worst_images(reference: np.ndarray, outputs: np.ndarray, drift: DriftMeasure, count: int
                   ) -> list[int]:
     if len(reference) <= count:
         return list(range(len(reference)))
-    # Ranked on a regular grid of pixels per image: the same order, a fraction of the cost.
-    colour = ColourAccumulator(ssim=False, artifacts=False, keep_delta_e=False)
-    colour.add(to_unit_rgb(thinned(reference, MEASURED_PIXELS), session.input_range),
-               to_unit_rgb(thinned(outputs, MEASURED_PIXELS), session.input_range))
-    per_image = np.asarray(colour.image_delta_e)
+    per_image = drift(reference, outputs).per_image
     return sorted(int(i) for i in np.argsort(per_image)[::-1][:count])

@@ -85,7 +85,7 @@ def attribute(sim: Simulation) -> list[Attribution]:
     for name, measured in each.items():
         stats = sim.calib_stats[name]
         span = max(stats.high, 0.0) - min(stats.low, 0.0)
-        result.append(Attribution(name, Cause.ACTIVATION_RANGE, measured.delta_e, {
+        result.append(Attribution(name, Cause.ACTIVATION_RANGE, measured.drift, {
             "range": [round(stats.low, 6), round(stats.high, 6)],
             "step": round(span / levels, 8),
             "dominant_channels": dominant_channels(stats),

@@ -63,7 +63,7 @@ def attribute(sim: Simulation, evidence: ModelEvidence) -> list[Attribution]:
     for (name, fraction), measured in zip(clipped.items(), each, strict=True):
         calib = sim.calib_stats[name]
         seen = seen_stats.get(name)
-        result.append(Attribution(name, Cause.CALIBRATION_COVERAGE, measured.delta_e, {
+        result.append(Attribution(name, Cause.CALIBRATION_COVERAGE, measured.drift, {
             "clipped_fraction": round(fraction, 6),
             "calibrated_range": [round(calib.low, 6), round(calib.high, 6)],
             "evaluation_range": [round(seen.low, 6), round(seen.high, 6)] if seen else None,

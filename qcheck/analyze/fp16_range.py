@@ -72,7 +72,7 @@ def attribute(sim: Simulation) -> list[Attribution]:
             facts = layers[name]
             report = weight_report(facts, sim.scheme.fp16_clamp)
             cause = Cause.FP16_RANGE if _beyond(report) else Cause.WEIGHT_ROUNDING
-            result.append(Attribution(facts.name, cause, measured.delta_e, {
+            result.append(Attribution(facts.name, cause, measured.drift, {
                 "weights": "float16", "converter_clamp": sim.scheme.fp16_clamp,
                 **{k: round(v, 6) for k, v in report.items()},
                 "chroma_share": round(measured.chroma_share, 3)}))
@@ -85,7 +85,7 @@ def attribute(sim: Simulation) -> list[Attribution]:
             seen = seen_stats.get(name, stats)
             beyond = max(stats.absmax, seen.absmax) > FLOAT16_MAX
             result.append(Attribution(
-                name, Cause.FP16_RANGE if beyond else Cause.ACTIVATION_RANGE, measured.delta_e,
+                name, Cause.FP16_RANGE if beyond else Cause.ACTIVATION_RANGE, measured.drift,
                 {"activations": "float16", "max_abs": round(max(stats.absmax, seen.absmax), 4),
                  "chroma_share": round(measured.chroma_share, 3)}))
     return result

@@ -39,7 +39,7 @@ def attribute(sim: Simulation, input_name: str) -> list[Attribution]:
         return []
     measured = sim.measure(sim.outputs(quantize_input=True))
     stats = sim.input_stats
-    return [Attribution(input_name, Cause.INPUT_RANGE, measured.delta_e, {
+    return [Attribution(input_name, Cause.INPUT_RANGE, measured.drift, {
         "calibrated_range": [round(stats.low, 6), round(stats.high, 6)],
         "step": round((max(stats.high, 0.0) - min(stats.low, 0.0)) / 255.0, 8),
         "chroma_share": round(measured.chroma_share, 3),

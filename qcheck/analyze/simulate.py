@@ -21,8 +21,8 @@ from qcheck.analyze.layers import LayerFacts
 from qcheck.analyze.ranges import Quantization, TargetRanges
 from qcheck.analyze.schemes import Scheme
 from qcheck.analyze.stats import ActivationStats
-from qcheck.compare.accumulate import ColourAccumulator
-from qcheck.compare.pixels import lab_of, thinned, to_unit_rgb
+from qcheck.compare.drift import MEASURED_PIXELS, DriftMeasure, drift_measure
+from qcheck.outputs import OutputKind, OutputSpec
 from qcheck.types import InputRange
 
 __all__ = ["MEASURED_PIXELS", "TRACES", "Config", "Measured", "Simulation", "shadow_layer"]
@@ -31,20 +31,16 @@ _TRACES = TRACES  # the name the tests of the traced path look it up by
 
 # Screening of deep models (``Simulation.measure_layers``): more layers than SCREEN_ABOVE are
 # first measured GROUP_SIZE at a time; groups under SCREEN_SHARE of the strongest group's ΔE
-# (or under MIN_GROUP_DELTA_E) are not measured layer by layer.
+# (or under the drift measure's floor) are not measured layer by layer.
 SCREEN_ABOVE = 16
 GROUP_SIZE = 8
 SCREEN_SHARE = 0.25
-MIN_GROUP_DELTA_E = 0.01
 
-# ΔE of an attribution pass is measured on at most this many output pixels (a regular grid):
-# the forward pass still sees whole images, only the colour comparison is thinned.
-MEASURED_PIXELS = 50_000
 
 
 @dataclass(frozen=True)
 class Measured:
-    delta_e: float
+    drift: float  # in the output kind's measure (``qcheck.compare.drift``): ΔE for images
     chroma_share: float
 
 
@@ -62,8 +58,9 @@ class Simulation:
     stored_complete: bool = False
     batch_size: int = 16  # samples per forward pass (configurations × images)
     output_layer: str | None = None  # the layer whose output is the model's
+    output: OutputSpec | None = None  # what the output is (None: an RGB image in output_range)
     _recorded: dict[str, np.ndarray] | None = None
-    _reference_lab: np.ndarray | None = None
+    _prepared: tuple[np.ndarray | None] | None = None
 
     @cached_property
     def ranges(self) -> TargetRanges:
@@ -113,7 +110,7 @@ class Simulation:
 
         Deep models are screened first: consecutive layers are measured in groups of
         ``GROUP_SIZE``, and only the groups reaching ``SCREEN_SHARE`` of the strongest group
-        (and ``MIN_GROUP_DELTA_E``) are measured layer by layer, which keeps attribution to a
+        (and the drift measure's floor) are measured layer by layer, which keeps attribution to a
         fraction of the forward passes. Layers of the other groups are left out of the result.
         """
         names = list(names)
@@ -122,9 +119,9 @@ class Simulation:
                             strict=True))
         groups = [tuple(names[i : i + GROUP_SIZE]) for i in range(0, len(names), GROUP_SIZE)]
         together = self.measure_each([config_for(group) for group in groups])
-        strongest = max(m.delta_e for m in together)
-        threshold = max(MIN_GROUP_DELTA_E, SCREEN_SHARE * strongest)
-        kept = [n for group, m in zip(groups, together, strict=True) if m.delta_e >= threshold
+        strongest = max(m.drift for m in together)
+        threshold = max(self.drift.floor, SCREEN_SHARE * strongest)
+        kept = [n for group, m in zip(groups, together, strict=True) if m.drift >= threshold
                 for n in group]
         return dict(zip(kept, self.measure_each([config_for((n,)) for n in kept]), strict=True))
 
@@ -153,24 +150,20 @@ class Simulation:
             self._recorded = {name: np.concatenate(parts) for name, parts in recorded.items()}
         return self._recorded
 
-    def measure(self, outputs: np.ndarray, against: np.ndarray | None = None) -> Measured:
-        """Mean CIEDE2000 and chroma share against the float outputs (or ``against``), on a
-        pixel grid thinned to ``MEASURED_PIXELS`` at most."""
-        with np.errstate(invalid="ignore", over="ignore"):
-            candidate = np.nan_to_num(outputs, nan=0.0, posinf=1e6, neginf=-1e6)
-        if against is None:
-            if self._reference_lab is None:
-                self._reference_lab = lab_of(self._unit(self.reference))
-            lab_reference = self._reference_lab
-        else:
-            lab_reference = lab_of(self._unit(against))
-        colour = ColourAccumulator(ssim=False, artifacts=False, keep_delta_e=False)
-        colour.add(self._unit(against if against is not None else self.reference),
-                   self._unit(candidate), lab_reference)
-        return Measured(colour.delta_e_mean, colour.chroma_share)
+    @cached_property
+    def drift(self) -> DriftMeasure:
+        return drift_measure(self.output or OutputSpec(OutputKind.IMAGE, self.output_range, 4, 3,
+                                                       "an RGB image"))
 
-    def _unit(self, outputs: np.ndarray) -> np.ndarray:
-        return to_unit_rgb(thinned(outputs, MEASURED_PIXELS), self.output_range)
+    def measure(self, outputs: np.ndarray, against: np.ndarray | None = None) -> Measured:
+        """The drift of ``outputs`` from the float outputs (or ``against``)."""
+        if against is None:
+            if self._prepared is None:
+                self._prepared = (self.drift.prepare(self.reference),)
+            found = self.drift(self.reference, outputs, self._prepared[0])
+        else:
+            found = self.drift(against, outputs, self.drift.prepare(against))
+        return Measured(found.mean, found.chroma_share)
 
     def full(self) -> np.ndarray:
         """Every layer quantized as the target does: the simulation of the whole artifact."""

@@ -61,7 +61,7 @@ def attribute(sim: Simulation) -> list[Attribution]:
                    for c in crushed_channels(k, per_channel=sim.scheme.per_channel)]
         absmax = np.concatenate([k.per_channel_absmax() for k in facts.kernels])
         step = (absmax.max() / INT8_WEIGHT_LEVELS) if not sim.scheme.per_channel else None
-        result.append(Attribution(facts.name, Cause.WEIGHT_ROUNDING, measured.delta_e, {
+        result.append(Attribution(facts.name, Cause.WEIGHT_ROUNDING, measured.drift, {
             "granularity": "per-channel" if sim.scheme.per_channel else "per-tensor",
             "step": round(float(step), 8) if step is not None else None,
             "crushed_channels": crushed[:8],

@@ -110,11 +110,14 @@ def _attribution_chart(attribution: Sequence[Attribution], threshold: float) -> 
     top = list(attribution[:10])[::-1]
     figure, axes = _figure(5.4, 0.35 * len(top) + 0.9)
     labels = [f"{a.layer} · {a.cause.value}" for a in top]
-    values = [a.delta_e for a in top]
-    colours = ["#cf222e" if v > threshold else "#6e7781" for v in values]
+    values = [a.drift for a in top]
+    colour = top[0].measure == "delta_e" if top else True
+    colours = ["#cf222e" if colour and v > threshold else "#6e7781" for v in values]
     axes.barh(labels, values, color=colours)
-    axes.axvline(threshold, color="#cf222e", linestyle="--", linewidth=0.8)
-    axes.set_xlabel("ΔE when only this layer is quantized this way")
+    if colour:
+        axes.axvline(threshold, color="#cf222e", linestyle="--", linewidth=0.8)
+    unit = "ΔE" if colour else top[0].measure.replace("_", " ")
+    axes.set_xlabel(f"{unit} when only this layer is quantized this way")
     axes.tick_params(axis="y", labelsize=8)
     axes.set_title("attribution by Keras layer", fontsize=9)
     return _png(figure)

@@ -49,7 +49,8 @@ def print_summary(report: ReportData, console: Console | None = None) -> None:
         elif target.failures:
             console.print(f"[red]{target.name}[/]: " + "; ".join(target.failures))
         for item in target.attribution[:3]:
-            console.print(f"    {item.layer:<24} {item.cause.value:<21} ΔE {item.delta_e:.2f}")
+            unit = "ΔE" if item.measure == "delta_e" else item.measure.replace("_", " ")
+            console.print(f"    {item.layer:<24} {item.cause.value:<21} {unit} {item.drift:.3g}")
     for finding in report.findings:
         console.print(f"[yellow]{finding.severity.value}[/] {finding.layer}: "
                       f"{finding.cause.value}: {finding.detail}")
