@@ -61,6 +61,7 @@ def gather_evidence(session: Session) -> ModelEvidence:
         calib_stats=calib_stats,
         calib_pixels=session.images.calibration.pixels,
         eval_pixels=session.images.evaluation.pixels,
+        output_range=session.output.range if session.output.is_colour else None,
     )
 
 

@@ -1,9 +1,16 @@
-"""``channel_mixing``: layers that filter the colour channels separately, with too little mixing
-after them, so each channel's quantization error stays its own: a colour error."""
+"""``channel_mixing``: layers that filter the colour channels separately, so each channel's
+quantization error stays its own (a colour error) unless enough mixing follows.
+
+Every depthwise layer over the colour channels is a finding. Its severity is measured: the
+layer alone is quantized as a per-tensor int8 target would (weights and output) on a few
+calibration images, and when most of the resulting output error is chroma, or too few filters
+mix the channels after it, it is a warning; otherwise information."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+
+import numpy as np
 
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.types import Attribution, Cause, Finding, Severity
@@ -34,14 +41,38 @@ def colour_filters(evidence: ModelEvidence) -> dict[str, tuple[str | None, int |
 def findings(evidence: ModelEvidence) -> list[Finding]:
     result = []
     for name, (mixer, filters) in colour_filters(evidence).items():
-        if mixer is not None and (filters or 0) > COLOUR_CHANNELS:
-            continue
-        after = f"only {filters} filters in {mixer}" if mixer else "no mixing layer"
+        narrow = mixer is None or (filters or 0) <= COLOUR_CHANNELS
+        after = f"only {filters} filters in {mixer}" if narrow and mixer else \
+            "no mixing layer" if mixer is None else f"{filters} filters in {mixer}"
+        share = isolated_chroma_share(evidence, name)
+        measured = "" if share is None else (
+            f"; quantized alone (per-tensor int8), {share:.0%} of the output error it causes "
+            "is colour")
+        warn = narrow or (share is not None and share >= CHROMA_SHARE)
         result.append(Finding(
-            name, Cause.CHANNEL_MIXING, Severity.WARNING,
+            name, Cause.CHANNEL_MIXING, Severity.WARNING if warn else Severity.INFO,
             f"filters the {evidence.layer(name).in_channels} colour channels separately with "
-            f"{after} after it: each channel's rounding error stays a colour error"))
+            f"{after} after it{measured}"
+            + (": each channel's rounding error stays a colour error" if warn else "")))
     return result
+
+
+def isolated_chroma_share(evidence: ModelEvidence, name: str) -> float | None:
+    """The chroma share of the output error when only ``name`` is quantized (weights per
+    tensor, output to 8 bits), on a few calibration images; ``None`` for non-colour outputs."""
+    from qcheck.analyze.schemes import Scheme
+    from qcheck.analyze.simulate import Simulation
+    from qcheck.numerics import ActivationKind, WeightKind
+
+    if evidence.output_range is None:
+        return None
+    inputs = evidence.model_inputs()
+    sim = Simulation(model=evidence.model, facts=evidence.facts,
+                     scheme=Scheme(WeightKind.INT8, False, ActivationKind.UINT8, False),
+                     inputs=inputs, reference=np.asarray(evidence.model(inputs)),
+                     output_range=evidence.output_range, input_stats=evidence.input_stats,
+                     calib_stats=evidence.calib_stats)
+    return sim.measure(sim.outputs(weights=(name,), activations=(name,))).chroma_share
 
 
 def attribute(attributions: list[Attribution], evidence: ModelEvidence) -> list[Attribution]:

@@ -24,6 +24,12 @@ class ModelEvidence:
     calib_stats: dict[str, ActivationStats]  # per layer, over the calibration images
     calib_pixels: np.ndarray  # RGB in [0, 1]
     eval_pixels: np.ndarray
+    output_range: InputRange | None = None  # how colour outputs are read (None: not colour)
+
+    def model_inputs(self, count: int = 8) -> np.ndarray:
+        """A few calibration images, as the model takes them."""
+        pixels = np.asarray(self.calib_pixels[:count], np.float32)
+        return (pixels * self.input_range.span + self.input_range.low).astype(np.float32)
 
     def layer(self, name: str) -> LayerFacts:
         for facts in self.facts:
