@@ -43,7 +43,8 @@ def _to_float16(spec: TargetSpec, float_model: bytes) -> bytes:
 
     try:
         proto = onnx.load_from_string(float_model)
-        half = float16.convert_float_to_float16(proto, keep_io_types=True)
+        with native_quiet():  # it warns about every weight it clamps
+            half = float16.convert_float_to_float16(proto, keep_io_types=True)
         return bytes(half.SerializeToString())
     except Exception as exc:
         raise ConversionError(

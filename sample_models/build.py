@@ -165,6 +165,49 @@ def per_tensor_trap(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-de
     return _train(model, x, y, epochs=20, lr=1e-3)
 
 
+def segmentation(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+    """A small U-Net that labels every pixel dark, saturated or other (a 3-class softmax):
+    its output is a class map, not a picture."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    h = layers.Rescaling(2.0, offset=-1.0, name="normalize")(inputs)
+    skip = layers.Conv2D(16, 3, padding="same", activation="relu", name="enc1")(h)
+    h = layers.MaxPooling2D(2, name="down")(skip)
+    h = layers.Conv2D(32, 3, padding="same", activation="relu", name="enc2")(h)
+    h = layers.UpSampling2D(2, name="up")(h)
+    h = layers.Concatenate(name="skip")([h, skip])
+    h = layers.Conv2D(16, 3, padding="same", activation="relu", name="dec1")(h)
+    outputs = layers.Conv2D(3, 1, activation="softmax", name="classes")(h)
+    model = keras.Model(inputs, outputs, name="segmentation")
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="categorical_crossentropy")
+    model.fit(x, segments(x), epochs=40, batch_size=32, shuffle=True, verbose=0)
+    return model
+
+
+def segments(pixels: np.ndarray) -> np.ndarray:
+    """What the segmentation model learns: dark (luma < 0.3), saturated (chroma > 0.25), other."""
+    luma = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    chroma = pixels.max(axis=-1) - pixels.min(axis=-1)
+    labels = np.where(luma < 0.3, 0, np.where(chroma > 0.25, 1, 2))
+    return np.eye(3, dtype=np.float32)[labels]
+
+
+def signed_sigmoid(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+    """Fed −1:1 (as MobileNetV2-style backbones are), answering through a sigmoid in 0:1: the
+    output is not in the input's range."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    h = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1")(inputs)
+    h = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2")(h)
+    h = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv3")(h)
+    outputs = layers.Conv2D(3, 1, activation="sigmoid", name="to_rgb")(h)
+    return _train(keras.Model(inputs, outputs, name="signed_sigmoid"), x * 2 - 1, y, epochs=60)
+
+
 def _layer_output(model, name: str, x: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
     import keras
 
@@ -178,6 +221,8 @@ BUILDERS: dict[str, Callable] = {  # type: ignore[type-arg]
     "pool_after_residual": pool_after_residual,
     "depthwise_rgb": depthwise_rgb,
     "per_tensor_trap": per_tensor_trap,
+    "segmentation": segmentation,
+    "signed_sigmoid": signed_sigmoid,
 }
 
 
@@ -198,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.experimental.enable_op_determinism()
         model = BUILDERS[name](x, y)
         scale = 255.0 if name == "unnormalized_input" else 1.0
-        loss = float(np.mean((model.predict(x * scale, verbose=0) / scale - y) ** 2))
+        inputs = x * 2 - 1 if name == "signed_sigmoid" else x * scale
+        wanted = segments(x) if name == "segmentation" else y
+        loss = float(np.mean((model.predict(inputs, verbose=0) / scale - wanted) ** 2))
         path = args.out / f"{name}.keras"
         model.save(path)
         print(f"{name}: mse {loss:.5f}, {path.stat().st_size / 1024:.0f} KiB, "

@@ -39,6 +39,13 @@ SAMPLES: tuple[SampleModel, ...] = (
                 "depthwise weights differing across channels by orders of magnitude",
                 {"tflite-int8": True, "tflite-int8-per-tensor": False, "onnx-int8": True,
                  "onnx-int8-per-tensor": False}),
+    SampleModel("segmentation", "0:1",
+                "a 3-class softmax per pixel: a class map, compared by class agreement",
+                {"tflite-int8": True, "tflite-int8-per-tensor": True, "onnx-int8": True}),
+    SampleModel("signed_sigmoid", "-1:1",
+                "fed −1:1, answering through a sigmoid in 0:1 (output read in 0:1)",
+                {"tflite-int8": True, "tflite-int8-per-tensor": True, "onnx-int8": True,
+                 "tflite-fp16": True}),
 )
 
 DEMO_TARGETS = ("tflite-fp16", "tflite-int8", "tflite-int8-per-tensor", "onnx-fp16", "onnx-int8",

@@ -11,7 +11,18 @@ from rich.console import Console
 from rich.table import Table
 
 import qcheck
+from qcheck.types import TargetResult
 from sample_models.catalog import DEMO_TARGETS, SAMPLES
+
+
+def _cell(target: TargetResult) -> str:
+    m = target.metrics
+    verdict = "[green]pass[/]" if target.passed else "[bold red]FAIL[/]"
+    seen = f" {','.join(a.value for a in target.artifacts_seen)}" if target.artifacts_seen else ""
+    if m.delta_e_mean is None:  # a class map: the share of pixels keeping their class
+        return f"agree {m.class_agreement or 0:.2%} {verdict}{seen}"
+    bias = max(abs(v) for v in (m.channel_bias or {"r": 0.0}).values())
+    return f"{m.delta_e_mean:.2f}/{m.delta_e_p95:.2f} {bias:.1f} {verdict}{seen}"
 
 
 def main() -> int:
@@ -26,15 +37,7 @@ def main() -> int:
         console.print(f"checking {sample.name} …")
         report = qcheck.check(sample.path, targets=DEMO_TARGETS, input_range=sample.input_range)
         report.write(out_root / sample.name)
-        cells = []
-        for target in report.targets:
-            m = target.metrics
-            bias = max(abs(v) for v in (m.channel_bias or {"r": 0.0}).values())
-            verdict = "[green]pass[/]" if target.passed else "[bold red]FAIL[/]"
-            seen = f" {','.join(a.value for a in target.artifacts_seen)}" \
-                if target.artifacts_seen else ""
-            cells.append(f"{m.delta_e_mean:.2f}/{m.delta_e_p95:.2f} {bias:.1f} {verdict}{seen}")
-        table.add_row(sample.name, *cells)
+        table.add_row(sample.name, *(_cell(target) for target in report.targets))
     console.print(table)
     console.print(f"reports: {out_root}/<model>/report.html")
     return 0
