@@ -9,7 +9,11 @@ class ConversionError(Exception):
     """A converter failed or refused a model; the message names the target and the reason."""
 
 
-def first_line(exc: BaseException, limit: int = 300) -> str:
-    """The most telling line of a library's error message, for a one-line report."""
+def first_line(exc: BaseException, limit: int = 2000) -> str:
+    """The most telling line of a library's error message, for a one-line report; a line
+    longer than ``limit`` is cut at a word, never mid-word, and says so."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[-1] if lines else type(exc).__name__)[:limit]
+    line = lines[-1] if lines else type(exc).__name__
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0] + " …"
