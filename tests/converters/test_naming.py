@@ -52,7 +52,7 @@ def test_keep_float_denies_exactly_the_named_layer(default_named) -> None:  # ty
     from qcheck.load import ModelFeed, bundled_images
     from qcheck.types import InputRange
 
-    model, source = default_named
+    _model, source = default_named
     calib, _ = bundled_images((16, 16))
     content = converters.convert(
         converters.TARGETS["onnx-int8"], source, ModelFeed(calib, InputRange(0, 1)).samples,
