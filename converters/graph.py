@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["FlatLayer", "LayerCall", "flatten", "is_graph_model", "nested_model", "output_paths",
-           "run_flat"]
+           "run_flat", "takes_training"]
 
 # (path, layer, args, kwargs) -> the layer's output
 LayerCall = Callable[[str, Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -83,7 +83,7 @@ def _flatten(graph: Any, prefix: str, feeds: list[str] | None, found: list[FlatL
     for index, tensor in enumerate(graph.inputs):
         name = tensor._keras_history[0].name
         produced[name] = [feeds[index] if feeds else prefix + name]
-    for layer in graph.layers:
+    for layer in getattr(graph, "operations", graph.layers):  # keras.ops calls are nodes too
         if type(layer).__name__ == "InputLayer":
             continue
         sources = [produced[history[0].name][min(history[2], len(produced[history[0].name])
@@ -98,6 +98,12 @@ def _flatten(graph: Any, prefix: str, feeds: list[str] | None, found: list[FlatL
     return [produced[t._keras_history[0].name][min(t._keras_history[2],
                                                    len(produced[t._keras_history[0].name]) - 1)]
             for t in graph.outputs]
+
+
+def takes_training(operation: Any) -> bool:
+    """Whether an operation is a layer whose call takes ``training`` (a ``keras.ops`` call in
+    the graph, such as ``ops.max``, takes no such argument)."""
+    return bool(getattr(operation, "_call_has_training_arg", False))
 
 
 def _histories(layer: Any) -> list[tuple[Any, int, int]]:

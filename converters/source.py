@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from converters.graph import is_graph_model, run_flat
+from converters.graph import is_graph_model, run_flat, takes_training
 
 if TYPE_CHECKING:
     import keras
@@ -90,7 +90,8 @@ class ConversionSource:
 
         def scoped(path: str, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
                    ) -> Any:
-            kwargs = {**kwargs, "training": False}
+            if takes_training(layer):
+                kwargs = {**kwargs, "training": False}
             with tf.name_scope(f"{path}/"):
                 return layer(*args, **kwargs)
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# ONNX Runtime (1.29 and later) sends usage telemetry on import and leaves a session file in
+# the temporary folder; a release check phones no one home (set it to 0 to allow it).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from qcheck.api import convert, fix
 from qcheck.errors import QcheckError

@@ -10,12 +10,12 @@ import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["ConvertJob", "ImageFiles", "Job", "JobKind", "JobResult", "Lane", "QatJob",
-           "ReferenceJob"]
+__all__ = ["ConvertJob", "ImageFiles", "Job", "JobKind", "JobResult", "Lane", "ProfileJob",
+           "QatJob", "ReferenceJob"]
 
 
 class Lane(StrEnum):
@@ -34,6 +34,7 @@ class JobKind(StrEnum):
     CONVERT = "convert"
     REFERENCE = "reference"
     QAT = "qat"
+    PROFILE = "profile"
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,18 @@ class QatJob(Job):
 
 
 @dataclass(frozen=True)
+class ProfileJob(Job):
+    """Measure the base's artifact on this machine: latency, memory, and its outputs on the
+    reference kernels, and which of its ops a phone's runtime may treat differently
+    (``qcheck.readiness``)."""
+
+    kind: ClassVar[JobKind] = JobKind.PROFILE
+
+    layers: tuple[str, ...] = ()  # the model's layer paths, to name ops by
+    refused: str | None = None  # what the default kernels said when they refused the artifact
+
+
+@dataclass(frozen=True)
 class JobResult:
     """What one job produced, fresh from a worker or from the cache."""
 
@@ -109,10 +122,14 @@ class JobResult:
     model_error: bool = False  # the model itself could not be loaded
     tensorflow_loaded: bool = False  # whether the worker that ran it had loaded TensorFlow
     cached: bool = False
+    # Small findings that travel with the artifact: the GPU analyzer's report, a runtime's
+    # refusal, a profile's figures (JSON-able).
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.artifact is not None
+        made = self.outputs if self.job.kind is JobKind.PROFILE else self.artifact
+        return self.error is None and made is not None
 
     @functools.cached_property
     def content(self) -> bytes | None:

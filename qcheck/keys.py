@@ -6,6 +6,11 @@ A key hashes the parts given here plus the versions of every library that can ch
 
 from __future__ import annotations
 
+import functools
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from qcheck.cache import Cache
@@ -76,6 +81,24 @@ class JobKeys:
         return Cache.key(kind="assessment", job=job_key, reference=self.references(),
                          output=[str(output.kind), str(output.range)])
 
+    def profile(self, job_key: str, layers: Sequence[str]) -> str:
+        """Latency, memory and the reference kernels' outputs of one run's artifact, measured
+        on this machine (``layers``: the paths its ops are named by)."""
+        return Cache.key(kind="profile", job=job_key, layers=list(layers), machine=_machine(),
+                         budget=os.environ.get("QCHECK_PROFILE_SECONDS"))
+
     def findings(self) -> str:
         return Cache.key(kind="findings", model=self.model_sha, calibration=self.calibration,
                          evaluation=self.evaluation, input_range=self.input_range)
+
+
+@functools.cache
+def _machine() -> str:
+    """What a latency depends on here: the processor and how many cores qcheck may use."""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in
+                      Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        model = ""
+    return f"{platform.node()}|{platform.machine()}|{model}|{len(os.sched_getaffinity(0))}"

@@ -17,7 +17,7 @@ from typing import Any
 import converters
 from qcheck.cache import Cache
 from qcheck.errors import ModelLoadError
-from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane, QatJob
+from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane, ProfileJob, QatJob
 from qcheck.keys import JobKeys
 from qcheck.load.custom import code_digest
 from qcheck.load.image_sets import ImagesArg, ImageSets
@@ -132,6 +132,16 @@ class Session:
         return ConvertJob(key=self.keys.qat_run(trained), target=spec.name,
                           model_path=model_path, signed_io=self.keys.signed_io,
                           lane=Lane.RUNTIME, base=base)
+
+    def profile_job(self, job: ConvertJob, refused: str | None = None) -> ProfileJob:
+        """Measure what ``job`` ran on this machine: latency, memory, the reference kernels'
+        outputs and the ops a phone's runtime may treat differently (``refused``: what the
+        default kernels said when they would not take the artifact)."""
+        layers = self.info.layers
+        return ProfileJob(key=self.keys.profile(job.key, layers), target=job.target,
+                          model_path=job.model_path, signed_io=job.signed_io,
+                          lane=Lane.RUNTIME, base=job, layers=layers, refused=refused,
+                          custom_objects=job.custom_objects)
 
     def run_jobs(self, jobs: Sequence[Job], on_result: Callable[[JobResult], None] | None = None
                  ) -> dict[str, JobResult]:

@@ -35,24 +35,33 @@ class ArtifactStore:
     def _entry(self, job: Job) -> JobResult | None:
         if job.kind is JobKind.REFERENCE:
             return None
+        if job.kind is JobKind.PROFILE:  # its figures and reference outputs, not an artifact
+            notes = self.cache.get_json(job.key, "notes.json")
+            outputs = self.cache.read(job.key, "outputs.npy", _readable_array)
+            return None if notes is None or outputs is None else JobResult(
+                job, outputs=outputs, cached=True, notes=notes)
         artifact = self.cache.get_file(job.key, "artifact")
         runs = getattr(job, "run", False)
         # Both files are checked (and a damaged one named) before either is trusted.
         outputs = self.cache.read(job.key, "outputs.npy", _readable_array) if runs else None
         if artifact is None or (runs and outputs is None):
             return None
-        return JobResult(job, artifact=artifact, outputs=outputs, cached=True)
+        notes = self.cache.get_json(job.key, "notes.json") or {}
+        return JobResult(job, artifact=artifact, outputs=outputs, cached=True, notes=notes)
 
     def keep(self, result: JobResult) -> JobResult:
         """Cache a worker's result; the result then reads what it made from the work folder."""
         if not result.ok:
             return replace(result, error=result.error or "no artifact", artifact=None,
                            outputs=None)
-        assert result.artifact is not None
-        self._produced[result.job.key] = result.artifact
-        self.cache.put_file(result.job.key, "artifact", result.artifact)
+        if result.job.kind is not JobKind.PROFILE:
+            assert result.artifact is not None
+            self._produced[result.job.key] = result.artifact
+            self.cache.put_file(result.job.key, "artifact", result.artifact)
         if result.outputs is not None:
             self.cache.put_file(result.job.key, "outputs.npy", result.outputs)
+        if result.notes:
+            self.cache.put_json(result.job.key, "notes.json", result.notes)
         return _loaded(result)
 
 

@@ -113,10 +113,15 @@ class Thresholds:
     min_sqnr_db: float = 20.0
     # Class maps and classifiers: the share of pixels or samples whose class must not change.
     min_class_agreement: float = 0.99
+    # Optional release gates on the readiness figures (``None``: not gated).
+    max_latency_ms: float | None = None  # median per image, 1 thread, on this machine
+    max_size_kb: float | None = None
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
+            if value is None and item.default is None:
+                continue
             object.__setattr__(self, item.name,
                                check_limit(item.name, value, f"Thresholds {item.name}"))
 
@@ -299,6 +304,8 @@ class Suggestion:
     verified_note: str | None = None
     best: bool = False  # the cheapest fix that passed
     shipped: bool = False  # the fix ``qcheck fix`` wrote out (at most one per target)
+    # What the fixed artifact changes in the I/O an app codes against (None: nothing).
+    io_change: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -309,6 +316,7 @@ class Suggestion:
             "verified_note": self.verified_note,
             "best": self.best,
             "shipped": self.shipped,
+            "io_change": self.io_change,
         }
 
 
@@ -327,6 +335,8 @@ class TargetResult:
     suggestions: tuple[Suggestion, ...] = ()
     # How attribution was done: images used, simulated vs real ΔE, seconds (None: not analyzed).
     analysis: dict[str, Any] | None = None
+    # Kernels, latency, memory, size, coverage and the I/O contract (None: not measured).
+    readiness: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -348,6 +358,7 @@ class TargetResult:
             "attribution": [a.to_dict() for a in self.attribution],
             "suggestions": [s.to_dict() for s in self.suggestions],
             "analysis": json_safe(self.analysis),
+            "readiness": json_safe(self.readiness),
         }
 
 
@@ -373,6 +384,9 @@ class ModelInfo:
     outputs: tuple[TensorInfo, ...]
     # The output layer's final activation ("sigmoid", "tanh", "softmax", …), when there is one.
     head: str | None = None
+    # Every layer's path (``backbone/conv2d`` inside a nested model), to name converter nodes
+    # by without loading the model; empty for a subclassed model.
+    layers: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -387,11 +401,12 @@ class ModelInfo:
         return cls(data["path"], data["sha256"],
                    tuple(TensorInfo.from_dict(t) for t in data["inputs"]),
                    tuple(TensorInfo.from_dict(t) for t in data["outputs"]),
-                   data.get("head"))
+                   data.get("head"), tuple(str(p) for p in data.get("layers", ())))
 
     def cached(self) -> dict[str, Any]:
-        """What the cache keeps of a model's description (``to_dict`` plus its head)."""
-        return {**self.to_dict(), "head": self.head}
+        """What the cache keeps of a model's description (``to_dict`` plus its head and layer
+        paths)."""
+        return {**self.to_dict(), "head": self.head, "layers": list(self.layers)}
 
     @property
     def input_shape(self) -> tuple[int | None, ...]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from converters.graph import is_graph_model
+from converters.graph import flatten, is_graph_model
 from qcheck.errors import ModelLoadError
 from qcheck.load.heads import head_of_model
 from qcheck.load.model_file import (
@@ -138,7 +138,8 @@ def _materialized(loaded: LoadedModel, workdir: Path) -> Path:
 
 def _describe(model: Any, path: str, sha256: str) -> LoadedModel:
     inputs, outputs = _signature(model, path)
-    info = ModelInfo(path, sha256, inputs, outputs, head_of_model(model))
+    layers = tuple(layer.path for layer in flatten(model)) if is_graph_model(model) else ()
+    info = ModelInfo(path, sha256, inputs, outputs, head_of_model(model), layers)
     validate_info(info, path)
     return LoadedModel(model=model, info=info)
 

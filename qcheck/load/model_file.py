@@ -18,8 +18,8 @@ from qcheck.load.safety import inspect_h5, inspect_keras_archive
 from qcheck.types import ModelInfo, TensorInfo
 
 __all__ = ["DEFAULT_MAX_INPUT_PIXELS", "SUPPORTED", "checked_path", "config_of",
-           "info_from_config", "load_keras", "max_input_pixels", "one_line", "sha256_file",
-           "validate_info"]
+           "info_from_config", "layer_paths", "load_keras", "max_input_pixels", "one_line",
+           "sha256_file", "validate_info"]
 
 SUPPORTED = ".keras (Keras 3) or legacy .h5"
 DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
@@ -91,9 +91,27 @@ def info_from_config(file: Path, label: str, digest: str) -> ModelInfo | None:
             dtype = dtype.get("config", {}).get("name", "float32")
         inputs.append(TensorInfo(str(name), tuple(shape), str(dtype)))
     outputs = tuple(TensorInfo(str(name), (None,), "float32") for name in output_names)
-    info = ModelInfo(label, digest, tuple(inputs), outputs, head_from_config(config))
+    info = ModelInfo(label, digest, tuple(inputs), outputs, head_from_config(config),
+                     tuple(layer_paths(body)))
     validate_info(info, label)
     return info
+
+
+def layer_paths(body: dict[str, Any], prefix: str = "") -> list[str]:
+    """Every layer's path from a functional config, nested models' layers as ``outer/inner``
+    (the paths ``converters.graph.flatten`` gives the loaded model)."""
+    found = []
+    for layer in body.get("layers", []):
+        if not isinstance(layer, dict) or layer.get("class_name") == "InputLayer":
+            continue
+        name = str(layer.get("name") or layer.get("config", {}).get("name"))
+        inner = layer.get("config", {})
+        if layer.get("class_name") in ("Functional", "Sequential", "Model") \
+                and isinstance(inner, dict) and isinstance(inner.get("layers"), list):
+            found.extend(layer_paths(inner, f"{prefix}{name}/"))
+        else:
+            found.append(prefix + name)
+    return found
 
 
 def _layer_names(entries: Any) -> list[str] | None:

@@ -11,7 +11,10 @@ from qcheck.types import Format
 __all__ = ["BaseRunner", "KerasRunner", "LiteRTRunner", "OnnxRuntimeRunner", "runner_for"]
 
 
-def runner_for(fmt: Format, content: bytes, num_threads: int | None = None) -> BaseRunner:
+def runner_for(fmt: Format, content: bytes, num_threads: int | None = None, *,
+               reference: bool = False) -> LiteRTRunner | OnnxRuntimeRunner:
+    """The runtime for an artifact: its default (optimised) kernels, or with ``reference``
+    LiteRT's built-in kernels without delegates / ONNX Runtime without graph optimisation."""
     if fmt is Format.TFLITE:
-        return LiteRTRunner(content, num_threads)
-    return OnnxRuntimeRunner(content, num_threads)
+        return LiteRTRunner(content, num_threads, reference=reference)
+    return OnnxRuntimeRunner(content, num_threads, reference=reference)

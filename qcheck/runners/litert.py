@@ -15,17 +15,30 @@ __all__ = ["LiteRTRunner", "dequantize", "quantize"]
 
 
 class LiteRTRunner(ArtifactRunner):
+    """LiteRT with its default kernels (XNNPACK on a CPU), or with ``reference=True`` the
+    built-in kernels without any delegate. When XNNPACK refuses to prepare the model, the
+    runner falls back to the built-in kernels and says why in ``refused``."""
+
     name = "litert"
     _interpreter: Any = None
     _batch = 0
 
-    def activate_impl(self) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, model_content: bytes, num_threads: int | None = None, *,
+                 reference: bool = False):
+        super().__init__(model_content, num_threads)
+        self.reference = reference
+        self.refused: str | None = None  # the default kernels' refusal, when it fell back
 
+    def activate_impl(self) -> None:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if self.reference \
+            else OpResolverType.AUTO
         try:
             with native_quiet():
                 self._interpreter = Interpreter(model_content=self.model_content,
-                                                num_threads=self.num_threads)
+                                                num_threads=self.num_threads,
+                                                experimental_op_resolver_type=resolver)
         except Exception as exc:
             raise RuntimeFailure(f"LiteRT refused the model: {first_line(exc)}") from None
         self._batch = 0
@@ -41,14 +54,35 @@ class LiteRTRunner(ArtifactRunner):
     def output_details(self) -> dict[str, Any]:
         return dict(self._interpreter.get_output_details()[0])
 
+    def prepare(self, shape: tuple[int, ...]) -> None:
+        """Size the interpreter for a batch; a delegate that refuses to prepare makes it fall
+        back to the built-in kernels once."""
+        if shape[0] == self._batch:
+            return
+        try:
+            self._allocate(shape)
+        except RuntimeError as exc:
+            if self.reference or "Delegate" not in str(exc):
+                raise
+            self.refused = " ".join(str(exc).split())
+            self.reference = True
+            self.activate_impl()
+            self._allocate(shape)
+
+    def _allocate(self, shape: tuple[int, ...]) -> None:
+        self._interpreter.resize_tensor_input(self.input_details["index"], list(shape))
+        with native_quiet():
+            self._interpreter.allocate_tensors()
+        self._batch = shape[0]
+
+    def invoke(self) -> None:
+        self._interpreter.invoke()
+
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         interpreter = self._interpreter
         try:
-            if batch.shape[0] != self._batch:
-                interpreter.resize_tensor_input(self.input_details["index"], list(batch.shape))
-                with native_quiet():
-                    interpreter.allocate_tensors()
-                self._batch = batch.shape[0]
+            self.prepare(batch.shape)
+            interpreter = self._interpreter
             inp, out = self.input_details, self.output_details
             data = batch
             if inp["dtype"] != np.float32:

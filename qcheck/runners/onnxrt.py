@@ -13,14 +13,25 @@ __all__ = ["OnnxRuntimeRunner"]
 
 
 class OnnxRuntimeRunner(ArtifactRunner):
+    """ONNX Runtime's CPU provider with every graph optimisation (its default), or with
+    ``reference=True`` none (the nodes run as exported)."""
+
     name = "onnxruntime"
     _session: Any = None
+    refused: str | None = None  # ONNX Runtime has no fallback to report
+
+    def __init__(self, model_content: bytes, num_threads: int | None = None, *,
+                 reference: bool = False):
+        super().__init__(model_content, num_threads)
+        self.reference = reference
 
     def activate_impl(self) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if self.reference:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if self.num_threads:
             options.intra_op_num_threads = self.num_threads
         try:

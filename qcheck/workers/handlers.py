@@ -14,7 +14,16 @@ import numpy as np
 
 import converters
 from qcheck.errors import ModelLoadError, QcheckError
-from qcheck.jobs import ConvertJob, ImageFiles, Job, JobKind, JobResult, QatJob, ReferenceJob
+from qcheck.jobs import (
+    ConvertJob,
+    ImageFiles,
+    Job,
+    JobKind,
+    JobResult,
+    ProfileJob,
+    QatJob,
+    ReferenceJob,
+)
 from qcheck.memory import release_free_memory
 from qcheck.types import Format
 
@@ -81,6 +90,7 @@ def _convert_and_run(state: WorkerState, job: Job) -> JobResult:
                                                   and job.base.kind is JobKind.QAT)
     existing = job.artifact or (job.base_artifact if final_base else None)
     try:
+        notes: dict[str, Any] = {}
         if existing is not None:
             artifact = Path(existing)
             content = artifact.read_bytes()
@@ -89,13 +99,16 @@ def _convert_and_run(state: WorkerState, job: Job) -> JobResult:
             artifact = state.artifact_path(job, spec)
             artifact.write_bytes(content)
         if not job.run:
-            return JobResult(job, artifact=artifact)
+            return JobResult(job, artifact=artifact, notes=notes)
         outputs = state.workdir / f"{job.key}.npy"
         batches = feed(job.images, "evaluation")
-        with runner_for(spec.format, content) as runner:
+        runner = runner_for(spec.format, content)
+        with runner:
             runner.infer_to_file(batches, len(batches.images), outputs)
+        if runner.refused:
+            notes["refused"] = runner.refused
         _inject_output_fault(job.target, outputs)
-        return JobResult(job, artifact=artifact, outputs=outputs)
+        return JobResult(job, artifact=artifact, outputs=outputs, notes=notes)
     except (QcheckError, converters.ConversionError) as exc:
         return JobResult(job, error=str(exc))
 
@@ -168,10 +181,30 @@ def _train_and_convert(state: WorkerState, job: Job) -> JobResult:
     return JobResult(job, artifact=artifact)
 
 
+def _profile(state: WorkerState, job: Job) -> JobResult:
+    from qcheck.readiness.coverage import inspect
+    from qcheck.readiness.profile import profile_artifact
+
+    assert isinstance(job, ProfileJob) and job.base_artifact is not None
+    spec = converters.TARGETS[job.target]
+    content = Path(job.base_artifact).read_bytes()
+    outputs = state.workdir / f"{job.key}-reference.npy"
+    try:
+        figures = profile_artifact(spec.format, content, feed(job.images, "evaluation"),
+                                   outputs)
+        issues = inspect(spec.format, content, job.layers, refused=job.refused,
+                         quantized=spec.precision.is_integer)
+    except QcheckError as exc:
+        return JobResult(job, error=str(exc))
+    figures["issues"] = [issue.to_dict() for issue in issues]
+    return JobResult(job, artifact=Path(job.base_artifact), outputs=outputs, notes=figures)
+
+
 HANDLERS: dict[JobKind, Callable[[WorkerState, Job], JobResult]] = {
     JobKind.CONVERT: _convert_and_run,
     JobKind.REFERENCE: _reference,
     JobKind.QAT: _train_and_convert,
+    JobKind.PROFILE: _profile,
 }
 
 

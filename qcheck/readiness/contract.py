@@ -1,0 +1,75 @@
+"""The I/O contract of an artifact, as an app developer needs it: each input and output tensor
+with its type, shape, layout and quantization, what to feed and how to read the result back
+as pixels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qcheck.outputs import OutputKind, OutputSpec
+from qcheck.runners.io import TensorIO, artifact_io
+from qcheck.types import Format, InputRange
+
+__all__ = ["io_change", "io_contract"]
+
+
+def _pixels(value_range: InputRange) -> str:
+    if (value_range.low, value_range.high) == (0.0, 1.0):
+        return "pixel / 255"
+    if (value_range.low, value_range.high) == (0.0, 255.0):
+        return "pixel"
+    return "pixel / 127.5 − 1"
+
+
+def _tensor(tensor: TensorIO) -> dict[str, Any]:
+    return {"name": tensor.name, "dtype": tensor.dtype, "shape": list(tensor.shape),
+            "layout": "NHWC" if len(tensor.shape) == 4 else None, "scale": tensor.scale,
+            "zero_point": tensor.zero_point}
+
+
+def io_contract(fmt: Format, content: bytes, input_range: InputRange, output: OutputSpec
+                ) -> dict[str, Any]:
+    inputs, outputs = artifact_io(fmt, content)
+    fed = []
+    for tensor in inputs:
+        entry = _tensor(tensor)
+        value = f"values in {input_range} ({_pixels(input_range)})"
+        entry["feed"] = value if tensor.scale is None else (
+            f"{value}, quantized: code = round(value / {tensor.scale:.6g}) + "
+            f"{tensor.zero_point}, as {tensor.dtype}")
+        fed.append(entry)
+    read = []
+    for tensor in outputs:
+        entry = _tensor(tensor)
+        back = "" if tensor.scale is None else (
+            f"value = (code − {tensor.zero_point}) × {tensor.scale:.6g}; ")
+        if output.kind is OutputKind.IMAGE:
+            how = f"values in {output.range}: pixel = {_inverse(output.range)}"
+        elif output.kind is OutputKind.CLASSES:
+            how = "the class is the arg-max over the last axis"
+        else:
+            how = "values as the float model's"
+        entry["read"] = back + how
+        read.append(entry)
+    return {"inputs": fed, "outputs": read}
+
+
+def _inverse(value_range: InputRange) -> str:
+    if (value_range.low, value_range.high) == (0.0, 1.0):
+        return "clip(value, 0, 1) × 255"
+    if (value_range.low, value_range.high) == (0.0, 255.0):
+        return "clip(value, 0, 255)"
+    return "(clip(value, −1, 1) + 1) × 127.5"
+
+
+def io_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    """What a fix changes in the I/O an app sees (``None``: nothing)."""
+    changes = []
+    for side in ("inputs", "outputs"):
+        for old, new in zip(before[side], after[side], strict=False):
+            if (old["dtype"], old["scale"], old["zero_point"]) != (new["dtype"], new["scale"],
+                                                                   new["zero_point"]):
+                changes.append(f"{side[:-1]} {old['name']}: {old['dtype']} "
+                               f"(scale {old['scale']}) becomes {new['dtype']} "
+                               f"(scale {new['scale']})")
+    return "; ".join(changes) or None

@@ -1,0 +1,118 @@
+"""Release readiness beyond colour, per target: the kernels the phone runs (the drift split into
+quantization and kernels), latency, memory and size, delegate and op coverage, and the I/O
+contract an app codes against.
+
+Each artifact is profiled in the runtime worker once every conversion is done (so the timings
+do not share the processor with a converter) and cached per machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from qcheck.compare.drift import drift_measure
+from qcheck.jobs import ConvertJob, JobResult
+from qcheck.readiness.contract import io_change, io_contract
+from qcheck.session import Session
+from qcheck.types import Format, TargetResult, Thresholds
+
+__all__ = ["io_change", "kernel_split", "measure_readiness", "readiness_gates",
+           "target_readiness"]
+
+_OPTIMISED = {Format.TFLITE: "LiteRT with XNNPACK (its default)",
+              Format.ONNX: "ONNX Runtime, every graph optimisation (its default)"}
+# Kernel drift under this many times its measure's noise floor (ΔE 0.05) counts as no share.
+_VISIBLE = 5.0
+_REFERENCE = {Format.TFLITE: "LiteRT built-in kernels, no delegate",
+              Format.ONNX: "ONNX Runtime, graph optimisation off"}
+
+
+def measure_readiness(session: Session, jobs: dict[str, ConvertJob],
+                      outcomes: dict[str, JobResult], results: list[TargetResult],
+                      limits: Thresholds, say: Callable[[str], None]) -> list[TargetResult]:
+    """Profile every converted target and add its readiness (and the latency and size gates)
+    to its result."""
+    profiles = {name: session.profile_job(job, outcomes[job.key].notes.get("refused"))
+                for name, job in jobs.items() if outcomes[job.key].ok}
+    if not profiles:
+        return results
+    say(f"measuring latency, memory and reference kernels of {len(profiles)} target(s)")
+    made = session.run_jobs(list(profiles.values()))
+    found = []
+    for result in results:
+        profile = made.get(profiles[result.name].key) if result.name in profiles else None
+        if profile is None or result.error is not None:
+            found.append(result)
+            continue
+        outcome = outcomes[jobs[result.name].key]
+        readiness = target_readiness(result, outcome, profile, session)
+        readiness["gate_failures"] = gated = readiness_gates(readiness, limits)
+        found.append(replace(result, readiness=readiness, failures=result.failures + tuple(gated),
+                             passed=result.passed and not gated))
+    return found
+
+
+def target_readiness(result: TargetResult, outcome: JobResult, profile: JobResult,
+                     session: Session) -> dict[str, Any]:
+    fmt = result.spec.format
+    content = outcome.content or b""
+    if not profile.ok:
+        return {"error": profile.error}
+    notes = profile.notes
+    refused = outcome.notes.get("refused")
+    issues = list(notes.get("issues", []))
+    return {
+        "kernels": {
+            "optimised": _REFERENCE[fmt] + " (XNNPACK refused the artifact)" if refused
+            else _OPTIMISED[fmt],
+            "reference": _REFERENCE[fmt],
+            **kernel_split(session, outcome, profile),
+        },
+        "latency_ms": notes["latency_ms"],
+        "memory_mb": notes["memory_mb"],
+        "size_kb": round(len(content) / 1024, 1),
+        "io": io_contract(fmt, content, session.input_range, session.output),
+        "coverage": {
+            "float_ops": sum(i["kind"] == "float_op" for i in issues),
+            "gpu_incompatible_ops": sum(i["kind"] == "gpu" for i in issues) if
+            fmt is Format.TFLITE else None,
+            "runtime_refused": refused is not None,
+        },
+        "findings": issues,
+    }
+
+
+def kernel_split(session: Session, outcome: JobResult, profile: JobResult) -> dict[str, Any]:
+    """The drift of the first images on the reference kernels (the quantization's own) and
+    between those and the optimised kernels (what fusion and fast kernels add)."""
+    reference_kernels = profile.output_array()
+    optimised = outcome.output_array()
+    if reference_kernels is None or optimised is None:
+        return {}
+    count = len(reference_kernels)
+    floats = np.asarray(session.references.get("evaluation")[:count])
+    measure = drift_measure(session.output)
+    quantization = measure(floats, np.asarray(reference_kernels)).mean
+    kernels = measure(np.asarray(reference_kernels), np.asarray(optimised[:count])).mean
+    visible = kernels >= _VISIBLE * measure.floor
+    return {"images": count, "measure": measure.name,
+            "quantization": round(quantization, 6), "kernels": round(kernels, 6),
+            "kernel_share": round(kernels / (quantization + kernels), 4) if visible else 0.0}
+
+
+def readiness_gates(readiness: dict[str, Any], limits: Thresholds) -> list[str]:
+    """The optional latency and size limits (``--max-latency-ms``, ``--max-size-kb``)."""
+    failed = []
+    latency = readiness.get("latency_ms", {}).get("1", {}).get("median")
+    if limits.max_latency_ms is not None and latency is not None \
+            and latency > limits.max_latency_ms:
+        failed.append(f"latency (1 thread, median) {latency:.2f} ms > "
+                      f"{limits.max_latency_ms:g} ms")
+    size = readiness.get("size_kb")
+    if limits.max_size_kb is not None and size is not None and size > limits.max_size_kb:
+        failed.append(f"size {size:.1f} KB > {limits.max_size_kb:g} KB")
+    return failed

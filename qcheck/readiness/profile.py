@@ -1,0 +1,67 @@
+"""What a worker measures of an artifact on this machine: latency per image (1 and 2 threads,
+warm-up excluded, as many runs as a time budget allows), the memory the runtime adds, and the
+outputs of the reference kernels on a few evaluation images."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qcheck.runners import runner_for
+from qcheck.types import Format
+
+__all__ = ["REFERENCE_IMAGES", "THREADS", "profile_artifact"]
+
+THREADS = (1, 2)
+WARM_UP = 2
+MIN_RUNS, MAX_RUNS = 5, 200
+REFERENCE_IMAGES = 8  # evaluation images run on the reference kernels too
+_BUDGET = 0.25  # seconds of timed runs per thread count (QCHECK_PROFILE_SECONDS)
+
+
+def profile_artifact(fmt: Format, content: bytes, batches: Any, outputs: Path
+                     ) -> dict[str, Any]:
+    """Latency, memory and the reference kernels' outputs (written to ``outputs``)."""
+    budget = float(os.environ.get("QCHECK_PROFILE_SECONDS") or _BUDGET)
+    first = next(iter(batches))
+    sample = np.ascontiguousarray(first[:1])
+    latency: dict[str, Any] = {}
+    memory = None
+    for threads in THREADS:
+        before = _resident_mb()
+        with runner_for(fmt, content, threads) as runner:
+            for _ in range(WARM_UP):
+                runner.infer(sample)
+            if memory is None:
+                memory = max(_resident_mb() - before, 0.0)
+            latency[str(threads)] = _timed(lambda: runner.infer(sample), budget)
+    images = np.concatenate(list(batches))[:REFERENCE_IMAGES]
+    with runner_for(fmt, content, reference=True) as runner:
+        np.save(outputs, runner.infer_all([images[i : i + 1] for i in range(len(images))]))
+    return {"latency_ms": latency, "memory_mb": round(memory or 0.0, 2),
+            "reference_images": len(images)}
+
+
+def _timed(run: Any, budget: float) -> dict[str, Any]:
+    seconds: list[float] = []
+    deadline = time.perf_counter() + budget
+    while len(seconds) < MIN_RUNS or (time.perf_counter() < deadline and
+                                      len(seconds) < MAX_RUNS):
+        started = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - started)
+    milliseconds = np.asarray(seconds) * 1000.0
+    return {"median": round(float(np.median(milliseconds)), 4),
+            "p90": round(float(np.percentile(milliseconds, 90)), 4), "runs": len(seconds)}
+
+
+def _resident_mb() -> float:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1024**2
+    except (OSError, ValueError, IndexError):
+        return 0.0
