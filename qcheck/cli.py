@@ -56,6 +56,13 @@ def _build_parser() -> _Parser:
                        help="output folder (default: qcheck-report)")
     for option in ("--max-delta-e", "--max-delta-e-p95", "--max-channel-bias"):
         check.add_argument(option, type=_limit(option[2:].replace("-", "_")), metavar="X")
+    check.add_argument("--max-latency-ms", type=_limit("max_latency_ms"), metavar="MS",
+                       help="fail a target whose median latency per image (1 thread, this "
+                            "machine's CPU) is above MS")
+    check.add_argument("--max-size-kb", type=_limit("max_size_kb"), metavar="KB",
+                       help="fail a target whose artifact is larger than KB")
+    check.add_argument("--no-readiness", action="store_true",
+                       help="skip latency, memory, reference kernels and op coverage")
     check.add_argument("--baseline", metavar="FILE",
                        help="fail (exit 1) when a metric is worse than in this baseline")
     check.add_argument("--save-baseline", metavar="FILE",
@@ -158,6 +165,7 @@ def _run_check(args: argparse.Namespace) -> int:
             **_model_settings(args, config),
             thresholds=thresholds,
             analysis=not args.no_analysis,
+            readiness=not args.no_readiness,
             analyze_all=args.analyze_all,
             fix_verification=not args.no_fix_verification,
             qat=args.qat,
@@ -186,6 +194,8 @@ def _thresholds(args: argparse.Namespace, config: FileConfig) -> Thresholds:
         min_sqnr_db=_first(None, config.min_sqnr_db, defaults.min_sqnr_db),
         min_class_agreement=_first(getattr(args, "min_class_agreement", None),
                                    config.min_class_agreement, defaults.min_class_agreement),
+        max_latency_ms=_optional(getattr(args, "max_latency_ms", None), config.max_latency_ms),
+        max_size_kb=_optional(getattr(args, "max_size_kb", None), config.max_size_kb),
     )
 
 
@@ -250,6 +260,10 @@ def _first(*values: float | None) -> float:
         if value is not None:
             return value
     raise AssertionError("no default")
+
+
+def _optional(*values: float | None) -> float | None:
+    return next((value for value in values if value is not None), None)
 
 
 _RANGE_OPTIONS = ("--input-range", "--output-range")

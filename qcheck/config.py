@@ -32,6 +32,8 @@ class FileConfig:
     max_channel_bias: float | None = None
     min_sqnr_db: float | None = None
     min_class_agreement: float | None = None
+    max_latency_ms: float | None = None
+    max_size_kb: float | None = None
     tolerance_relative: float | None = None
     tolerance_absolute: float | None = None
     tolerance_db: float | None = None
@@ -40,7 +42,7 @@ class FileConfig:
 
 
 _FLOATS = {"max_delta_e", "max_delta_e_p95", "max_channel_bias", "min_sqnr_db",
-           "min_class_agreement",
+           "min_class_agreement", "max_latency_ms", "max_size_kb",
            "tolerance_relative", "tolerance_absolute", "tolerance_db", "tolerance_agreement"}
 _STRINGS = {"calib", "eval", "input_range", "output_range", "output_kind"}
 KNOWN_KEYS = tuple(f.name for f in fields(FileConfig) if f.name != "source")

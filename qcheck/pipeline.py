@@ -27,6 +27,7 @@ from qcheck.cache import Cache
 from qcheck.jobs import ConvertJob, JobResult, Lane
 from qcheck.load.image_sets import ImagesArg
 from qcheck.memory import release_free_memory
+from qcheck.readiness.measure import measure_readiness
 from qcheck.report import charts
 from qcheck.report.baseline import (
     Tolerances,
@@ -73,6 +74,7 @@ def check(
     custom_objects: str | os.PathLike[str] | None = None,
     thresholds: Thresholds | None = None,
     analysis: bool = True,
+    readiness: bool = True,
     analyze_all: bool = False,
     fix_verification: bool = True,
     qat: bool = False,
@@ -87,7 +89,8 @@ def check(
     ``model`` is a ``.keras``/``.h5`` path or an in-memory ``keras.Model``; ``calib`` and ``eval``
     are folders or arrays (``None``: the bundled image set's halves). ``output_range`` and
     ``output_kind`` say what the output is when inference should not decide;
-    ``custom_objects`` is a Python file of your own layers (it runs: an explicit opt-in).
+    ``custom_objects`` is a Python file of your own layers (it runs: an explicit opt-in);
+    ``readiness`` profiles each artifact here (latency, memory, kernels, coverage, I/O).
     """
     settings = ModelSettings.build(input_range, output_range, output_kind, custom_objects)
     specs = resolve_targets(targets or converters.DEFAULT_TARGETS)
@@ -98,11 +101,7 @@ def check(
         # For a model new to the cache, workers load TensorFlow while this process reads images.
         session = Session.open(model, calib, eval, settings, workdir, Cache(enabled=cache),
                                lanes, prestart=[Lane.TENSORFLOW, Lane.RUNTIME])
-        for note in session.handle.notes:
-            say(note)
-        say(f"{len(session.images.evaluation)} evaluation and "
-            f"{len(session.images.calibration)} calibration images "
-            f"({session.images.summary.source})")
+        _announce(session, say)
         jobs = {spec.name: session.job(spec) for spec in specs}
         visuals: dict[str, TargetVisuals] = {}
         outcomes, results = _convert_and_compare(session, jobs, limits, visuals, analysis, say)
@@ -114,13 +113,26 @@ def check(
             findings, results, fixes = _analyze_and_advise(
                 session, results, outcomes, jobs, limits, analyze_all=analyze_all,
                 verify=fix_verification, qat=qat, say=say)
-    artifacts = {spec.name: content for spec in specs
-                 if (content := outcomes[jobs[spec.name].key].content) is not None}
+        if readiness:  # last: its timings share the processor with nothing else
+            results = measure_readiness(session, jobs, outcomes, results, limits, say)
     return Report(model=session.info, output=session.output,
                   images=session.images.summary, thresholds=limits,
                   targets=tuple(results), findings=findings, baseline=compared,
-                  version=__version__, artifacts=artifacts, fixes=fixes, visuals=visuals,
-                  cache=session.cache)
+                  version=__version__, artifacts=_artifacts(jobs, outcomes), fixes=fixes,
+                  visuals=visuals, cache=session.cache)
+
+
+def _announce(session: Session, say: ProgressFn) -> None:
+    for note in session.handle.notes:
+        say(note)
+    say(f"{len(session.images.evaluation)} evaluation and "
+        f"{len(session.images.calibration)} calibration images "
+        f"({session.images.summary.source})")
+
+
+def _artifacts(jobs: dict[str, ConvertJob], outcomes: dict[str, JobResult]) -> dict[str, bytes]:
+    return {name: content for name, job in jobs.items()
+            if (content := outcomes[job.key].content) is not None}
 
 
 def _convert_and_compare(session: Session, jobs: dict[str, ConvertJob], limits: Thresholds,

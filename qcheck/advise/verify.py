@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from qcheck.advise.candidates import COST, Candidate
 from qcheck.assess import assess
 from qcheck.jobs import JobResult
+from qcheck.readiness.contract import io_change, io_contract
 from qcheck.session import Session
 from qcheck.types import Suggestion, TargetResult, Thresholds, Verification
 
@@ -35,7 +36,22 @@ def measure(candidate: Candidate, outcome: JobResult, result: TargetResult, sess
                                            None, f"could not be verified: {check.error}"))
     verification = Verification.of(check.metrics, check.passed)
     return Trial(candidate, Suggestion(candidate.action, candidate.layers, candidate.reason,
-                                       verification), outcome.content)
+                                       verification,
+                                       io_change=_io_change(result, outcome, session)),
+                 outcome.content)
+
+
+def _io_change(result: TargetResult, outcome: JobResult, session: Session) -> str | None:
+    """What the fixed artifact changes in the target's I/O contract."""
+    original = session.store.artifact(session.job(result.spec))
+    if original is None or outcome.content is None:
+        return None
+    fmt = result.spec.format
+
+    def contract(content: bytes) -> dict[str, object]:
+        return io_contract(fmt, content, session.input_range, session.output)
+
+    return io_change(contract(original.read_bytes()), contract(outcome.content))
 
 
 def unverified(candidate: Candidate, verify: bool) -> Trial:

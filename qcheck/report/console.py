@@ -43,6 +43,7 @@ def print_summary(report: ReportData, console: Console | None = None) -> None:
                       bias_text, ", ".join(a.value for a in target.artifacts_seen) or "–",
                       size, f"{target.seconds:.1f}")
     console.print(table)
+    _print_readiness(report, console)
     for target in report.targets:
         if target.error:
             console.print(f"[red]{target.name}[/]: {target.error}")
@@ -61,3 +62,42 @@ def print_summary(report: ReportData, console: Console | None = None) -> None:
     verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}  ({report.images.evaluation} evaluation images, "
                   f"{report.images.calibration} calibration, source: {report.images.source})")
+
+
+def _print_readiness(report: ReportData, console: Console) -> None:
+    """Kernels, latency, memory, coverage and I/O per target (CPU figures of this machine)."""
+    measured = [t for t in report.targets if t.readiness and "kernels" in t.readiness]
+    if not measured:
+        return
+    table = Table(title="readiness (this machine's CPU)", title_justify="left")
+    # drift q/k: quantization (reference kernels) / kernels (reference → default kernels)
+    for column in ("target", "colour", "drift q/k", "k share", "ms 1t/2t", "mem", "float",
+                   "GPU", "I/O"):
+        table.add_column(column, justify="left" if column in ("target", "I/O") else "right",
+                         no_wrap=True)
+    for target in measured:
+        ready = target.readiness or {}
+        kernels, latency, coverage = ready["kernels"], ready["latency_ms"], ready["coverage"]
+        colour_failed = len(target.failures) > len(ready.get("gate_failures", []))
+        io = ready["io"]
+        table.add_row(
+            target.name, "[bold red]FAIL[/]" if colour_failed else "[green]pass[/]",
+            f"{_fmt(kernels.get('quantization'), '.3g')}/{_fmt(kernels.get('kernels'), '.3g')}",
+            _fmt(kernels.get("kernel_share"), ".0%"),
+            "/".join(_fmt(latency.get(t, {}).get("median"), ".1f") for t in ("1", "2")),
+            f"{ready['memory_mb']:.0f} MB", str(coverage["float_ops"]),
+            "–" if coverage["gpu_incompatible_ops"] is None
+            else str(coverage["gpu_incompatible_ops"]),
+            f"{_dtypes(io['inputs'])} → {_dtypes(io['outputs'])}")
+    console.print(table)
+    for target in measured:
+        for issue in (target.readiness or {}).get("findings", []):
+            if issue["kind"] == "runtime":
+                parts = (f"node {issue['node']}" if issue["node"] is not None else "",
+                         issue["op"] or "", f"(layer {issue['layer']})" if issue["layer"] else "")
+                where = " ".join(p for p in parts if p)
+                console.print(f"[yellow]runtime[/] {target.name} {where}: {issue['detail']}")
+
+
+def _dtypes(tensors: list[dict[str, object]]) -> str:
+    return ",".join(str(t["dtype"]) for t in tensors)
