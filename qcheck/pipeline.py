@@ -27,7 +27,7 @@ from qcheck.cache import Cache
 from qcheck.jobs import ConvertJob, JobResult, Lane
 from qcheck.load.image_sets import ImagesArg
 from qcheck.memory import release_free_memory
-from qcheck.readiness.measure import measure_readiness
+from qcheck.readiness.measure import measure_readiness, start_profiling
 from qcheck.report import charts
 from qcheck.report.baseline import (
     Tolerances,
@@ -103,6 +103,8 @@ def check(
                                lanes, prestart=[Lane.TENSORFLOW, Lane.RUNTIME])
         _announce(session, say)
         jobs = {spec.name: session.job(spec) for spec in specs}
+        if readiness:
+            start_profiling(session, jobs)
         visuals: dict[str, TargetVisuals] = {}
         outcomes, results = _convert_and_compare(session, jobs, limits, visuals, analysis, say)
         compared = _baseline(session, specs, jobs, outcomes, results, baseline, save_baseline,

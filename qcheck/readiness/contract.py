@@ -67,9 +67,13 @@ def io_change(before: dict[str, Any], after: dict[str, Any]) -> str | None:
     changes = []
     for side in ("inputs", "outputs"):
         for old, new in zip(before[side], after[side], strict=False):
-            if (old["dtype"], old["scale"], old["zero_point"]) != (new["dtype"], new["scale"],
-                                                                   new["zero_point"]):
-                changes.append(f"{side[:-1]} {old['name']}: {old['dtype']} "
-                               f"(scale {old['scale']}) becomes {new['dtype']} "
-                               f"(scale {new['scale']})")
+            if _quantization(old) != _quantization(new):
+                changes.append(f"{side[:-1]} {old['name']}: {_quantization(old)} becomes "
+                               f"{_quantization(new)}")
     return "; ".join(changes) or None
+
+
+def _quantization(tensor: dict[str, Any]) -> str:
+    if tensor["scale"] is None:
+        return str(tensor["dtype"])
+    return f"{tensor['dtype']} (scale {tensor['scale']:.6g}, zero point {tensor['zero_point']})"

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 
 from qcheck.compare.drift import drift_measure
-from qcheck.jobs import ConvertJob, JobResult
+from qcheck.jobs import ConvertJob, JobResult, Lane
 from qcheck.readiness.contract import io_change, io_contract
 from qcheck.session import Session
 from qcheck.types import Format, TargetResult, Thresholds
 
 __all__ = ["io_change", "kernel_split", "measure_readiness", "readiness_gates",
-           "target_readiness"]
+           "start_profiling", "target_readiness"]
 
 _OPTIMISED = {Format.TFLITE: "LiteRT with XNNPACK (its default)",
               Format.ONNX: "ONNX Runtime, every graph optimisation (its default)"}
@@ -29,6 +29,13 @@ _OPTIMISED = {Format.TFLITE: "LiteRT with XNNPACK (its default)",
 _VISIBLE = 5.0
 _REFERENCE = {Format.TFLITE: "LiteRT built-in kernels, no delegate",
               Format.ONNX: "ONNX Runtime, graph optimisation off"}
+
+
+def start_profiling(session: Session, jobs: dict[str, ConvertJob]) -> None:
+    """Start the runtime worker now when any profile is not cached: it gets ready while the
+    conversions and comparisons run."""
+    if not all(session.store.is_cached(session.profile_job(job)) for job in jobs.values()):
+        session.lanes.prestart([Lane.RUNTIME])
 
 
 def measure_readiness(session: Session, jobs: dict[str, ConvertJob],

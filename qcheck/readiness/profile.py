@@ -20,7 +20,7 @@ THREADS = (1, 2)
 WARM_UP = 2
 MIN_RUNS, MAX_RUNS = 5, 200
 REFERENCE_IMAGES = 8  # evaluation images run on the reference kernels too
-_BUDGET = 0.25  # seconds of timed runs per thread count (QCHECK_PROFILE_SECONDS)
+_BUDGET = 0.12  # seconds of timed runs per thread count (QCHECK_PROFILE_SECONDS)
 
 
 def profile_artifact(fmt: Format, content: bytes, batches: Any, outputs: Path

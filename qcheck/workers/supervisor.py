@@ -32,9 +32,14 @@ class Worker:
                    str(workdir), str(lane), "preload" if preload else "lazy"]
         # The workers import qcheck from where this process found it.
         path = os.pathsep.join(p for p in sys.path if p)
+        # A worker is killed, not asked to exit, so its temporary files (TensorFlow's autograph
+        # sources, say) go in the work folder, which the check removes.
+        temp = workdir / f"tmp-{lane}"
+        temp.mkdir(exist_ok=True)
         self.lane = lane
         self.process = subprocess.Popen(command, pass_fds=(theirs.fileno(),),
-                                        env={**os.environ, "PYTHONPATH": path},
+                                        env={**os.environ, "PYTHONPATH": path,
+                                             "TMPDIR": str(temp)},
                                         stdin=subprocess.DEVNULL)
         theirs.close()
         self.conn: Connection = Connection(ours.detach())

@@ -60,6 +60,13 @@ def test_per_tensor_trap_fixes_are_verified() -> None:
         assert corrected.verified.delta_e_mean < plain.verified.delta_e_mean
         qat = found[Action.QUANTIZATION_AWARE_TRAINING]
         assert qat.verified is None and "not verified" in (qat.verified_note or "")
+    # A fix that changes what the app feeds or reads says so: keeping layers float makes the
+    # per-tensor TFLite artifact's uint8 I/O float32; ONNX targets keep float I/O throughout.
+    keep_float = _suggestions(report, "tflite-int8-per-tensor")[Action.KEEP_FLOAT]
+    assert keep_float.verified is not None
+    assert "input image: uint8 (scale 0.00392157, zero point 0) becomes float32" in (
+        keep_float.io_change or ""), keep_float.io_change
+    assert _suggestions(report, "onnx-int8-per-tensor")[Action.KEEP_FLOAT].io_change is None
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
