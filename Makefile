@@ -42,7 +42,7 @@ demo: $(STAMP)
 	$(BIN)/python sample_models/demo.py
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(if $(MODELS),MODELS=$(MODELS)) $(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -1,10 +1,13 @@
 """``make bench``: qcheck against the bare library calls, measured in one run on this machine.
 
-Times (a) the bare calls a careful engineer would write for the four default targets
-(``bare.py``) and (b) ``qcheck check`` on the same model, images and targets: cold cache, warm
-cache, with analysis of failing targets, and with 256 evaluation images. Every run is a fresh
-process, imports included; peak memory is the whole process tree's (qcheck's workers too).
-Prints the ratios and writes them to ``benchmarks/results/latest.json``.
+For each model (the MobileNetV2-style reference, a MIRNet-style denoiser and a ConvNeXt-Tiny-size
+classifier, all built in code) times (a) the bare calls a careful engineer would write for the
+four default targets (``bare.py``) and (b) ``qcheck check`` on the same model, images and
+targets: cold cache, warm cache, with attribution of every target, and with 256 evaluation
+images; and (c) what ``onnx-fp16`` costs against ``tflite-fp16`` (``conversion_cost.py``).
+Every run is a fresh process, imports included; peak memory is the whole process tree's
+(qcheck's workers too). ``make bench MODELS=mirnet`` runs one model. Prints every ratio with its
+goal and writes them to ``benchmarks/results/latest.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,80 +110,120 @@ def _latency(report: Path) -> dict[str, dict[str, float]]:
                         t["readiness"]["latency_ms"].items()} for t in targets if t["readiness"]}
 
 
-def main() -> int:
-    from benchmarks import reference_model
+GOALS = {"check_cold_vs_bare": 0.5, "check_warm_vs_bare": 0.05,
+         "attribution_first_target_vs_bare": 0.25, "attribution_further_target_vs_bare": 0.1,
+         "onnx_fp16_vs_tflite_fp16_conversion": 1.5, "per_image_256_vs_32": 1.2,
+         "readiness_vs_bare": 0.2, "peak_memory_256_mb": 2560}
 
-    work = Path(tempfile.mkdtemp(prefix="qcheck-bench-"))
-    model = work / "reference.keras"
-    layers = reference_model.save(model)
-    calib = write_images(work / "calib", 0, 32, seed=1)
-    eval32 = write_images(work / "eval32", 1, 32, seed=2)
-    eval256 = write_images(work / "eval256", 1, 256, seed=3)
+
+def _save_model(name: str, path: Path) -> int:
+    from benchmarks import realistic_models, reference_model
+
+    if name == "mobilenet":
+        return reference_model.save(path)
+    return realistic_models.save(name, path)
+
+
+def _attribution_seconds(report: Path) -> list[float]:
+    """Each analysed target's attribution seconds, in the order qcheck ran them (the first
+    one traces the model's simulation; the others reuse it)."""
+    targets = json.loads(report.read_text())["targets"]
+    return [t["analysis"]["seconds"] for t in targets if t.get("analysis")]
+
+
+def bench_model(name: str, work: Path, images: dict[str, Path]) -> dict[str, Any]:
     python = sys.executable
-    qcheck = [python, "-m", "qcheck.cli", "check", str(model), "--calib", str(calib),
+    model = work / f"{name}.keras"
+    layers = _save_model(name, model)
+    print(f"\n== {name}: {layers} layers", flush=True)
+    qcheck = [python, "-m", "qcheck.cli", "check", str(model), "--calib", str(images["calib"]),
               "--targets", TARGETS, "--quiet"]
 
     def env(cache: str) -> dict[str, str]:
-        return {**os.environ, "QCHECK_CACHE_DIR": str(work / cache), "PYTHONPATH": str(ROOT)}
+        return {**os.environ, "QCHECK_CACHE_DIR": str(work / f"{name}-{cache}"),
+                "PYTHONPATH": str(ROOT)}
+
+    def run(label: str, command: list[str], cache: str) -> dict[str, float]:
+        runs[label] = measure(command, env(cache))
+        print(f"{label:<11}", runs[label], flush=True)
+        return runs[label]
 
     runs: dict[str, dict[str, float]] = {}
-    print(f"reference model: {layers} layers at {reference_model.SIZE}×{reference_model.SIZE}; "
-          "32 calibration, 32 evaluation images", flush=True)
-    runs["bare"] = measure([python, str(HERE / "bare.py"), str(model), str(calib), str(eval32)],
-                           env("unused"))
-    print("bare", runs["bare"], flush=True)
-    # The bare calls neither profile nor time anything: readiness is measured on its own below.
-    runs["cold"] = measure([*qcheck, "--eval", str(eval32), "--out", str(work / "r1"),
-                            "--no-analysis", "--no-readiness"], env("cache"))
-    print("cold", runs["cold"], flush=True)
-    runs["warm"] = measure([*qcheck, "--eval", str(eval32), "--out", str(work / "r2"),
-                            "--no-analysis", "--no-readiness"], env("cache"))
-    print("warm", runs["warm"], flush=True)
-    # Conversions cached, profiles not yet: the difference to ``warm`` is what readiness adds.
-    runs["readiness"] = measure([*qcheck, "--eval", str(eval32), "--out", str(work / "r5"),
-                                 "--no-analysis"], env("cache"))
-    latency = _latency(work / "r5" / "report.json")
-    print("readiness", runs["readiness"], latency, flush=True)
-    # Tight limits make the two int8 targets fail: their analysis is what this run adds.
-    runs["analysis"] = measure([*qcheck, "--eval", str(eval32), "--out", str(work / "r3"),
-                                "--max-delta-e", "0.05", "--no-fix-verification",
-                                "--no-readiness"], env("cache"))
-    report = json.loads((work / "r3" / "report.json").read_text())
-    analyzed = [t for t in report["targets"] if t["analysis"]]
-    print("analysis", runs["analysis"], f"({len(analyzed)} failing targets)", flush=True)
-    runs["images256"] = measure([*qcheck, "--eval", str(eval256), "--out", str(work / "r4"),
-                                 "--no-analysis", "--no-readiness"], env("cache256"))
-    print("256 images", runs["images256"], flush=True)
+    run("bare", [python, str(HERE / "bare.py"), str(model), str(images["calib"]),
+                 str(images["eval32"])], "unused")
+    # The bare calls neither profile nor time anything: readiness is measured on its own.
+    fast = ["--eval", str(images["eval32"]), "--no-analysis", "--no-readiness"]
+    run("cold", [*qcheck, *fast, "--out", str(work / f"{name}-cold")], "cache")
+    run("warm", [*qcheck, *fast, "--out", str(work / f"{name}-warm")], "cache")
+    latency: dict[str, dict[str, float]] = {}
+    if name == "mobilenet":  # conversions cached, profiles not yet
+        run("readiness", [*qcheck, "--eval", str(images["eval32"]), "--no-analysis",
+                          "--out", str(work / f"{name}-ready")], "cache")
+        latency = _latency(work / f"{name}-ready" / "report.json")
+    run("analysis", [*qcheck, "--eval", str(images["eval32"]), "--analyze-all",
+                     "--no-fix-verification", "--no-readiness",
+                     "--out", str(work / f"{name}-analysis")], "cache")
+    attribution = _attribution_seconds(work / f"{name}-analysis" / "report.json")
+    run("images256", [*qcheck, "--eval", str(images["eval256"]), "--no-analysis",
+                      "--no-readiness", "--out", str(work / f"{name}-256")], "cache256")
+    conversion = json.loads(subprocess.run(
+        [python, str(HERE / "conversion_cost.py"), str(model)], env=env("unused"), check=True,
+        capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    print("conversion ", conversion, flush=True)
+    return {"layers": layers, "runs": runs, "attribution_seconds": attribution,
+            "conversion_seconds": conversion, "latency_ms_median": latency,
+            "ratios": _ratios(runs, attribution, conversion)}
 
+
+def _ratios(runs: dict[str, dict[str, float]], attribution: list[float],
+            conversion: dict[str, float]) -> dict[str, float]:
     bare = runs["bare"]["seconds"]
-    per_target_analysis = (runs["analysis"]["seconds"] - runs["warm"]["seconds"]) / max(
-        len(analyzed), 1)
     ratios = {
         "check_cold_vs_bare": runs["cold"]["seconds"] / bare,
         "check_warm_vs_bare": runs["warm"]["seconds"] / bare,
-        "analysis_per_failing_target_vs_bare": per_target_analysis / bare,
+        "attribution_first_target_vs_bare": (attribution[0] / bare) if attribution else -1,
+        "attribution_further_target_vs_bare": (
+            float(np.mean(attribution[1:])) / bare if len(attribution) > 1 else -1),
+        "onnx_fp16_vs_tflite_fp16_conversion": conversion["onnx-fp16"] / conversion["tflite-fp16"],
         "per_image_256_vs_32": (runs["images256"]["seconds"] / 256)
         / (runs["cold"]["seconds"] / 32),
-        "readiness_vs_bare": (runs["readiness"]["seconds"] - runs["warm"]["seconds"]) / bare,
         "peak_memory_256_mb": runs["images256"]["peak_mb"],
-        "main_process_peak_memory_256_mb": runs["images256"]["main_process_peak_mb"],
     }
-    goals = {"check_cold_vs_bare": 1.0, "check_warm_vs_bare": 0.15,
-             "analysis_per_failing_target_vs_bare": 0.5, "per_image_256_vs_32": 1.2,
-             "readiness_vs_bare": 0.2,
-             "peak_memory_256_mb": 2560, "main_process_peak_memory_256_mb": 2560}
-    print(f"\n{'measure':<38} {'value':>8} {'goal':>8}")
-    for name, value in ratios.items():
-        mark = "ok" if value <= goals[name] else "MISSED"
-        print(f"{name:<38} {value:8.3f} {goals[name]:8.2f}  {mark}")
-    attribution_seconds = [t["analysis"]["seconds"] for t in analyzed]
-    results = {"layers": layers, "runs": runs, "ratios": ratios, "goals": goals,
-               "latency_ms_median": latency,
-               "attribution_seconds": attribution_seconds,
-               "machine": {"cpus": os.cpu_count()}, "when": time.strftime("%Y-%m-%d %H:%M")}
+    if "readiness" in runs:
+        ratios["readiness_vs_bare"] = (runs["readiness"]["seconds"]
+                                       - runs["warm"]["seconds"]) / bare
+    return ratios
+
+
+def _print_table(results: dict[str, dict[str, Any]]) -> None:
+    names = list(results)
+    print(f"\n{'measure':<38} {'goal':>7} " + " ".join(f"{n:>16}" for n in names))
+    for measure_name, goal in GOALS.items():
+        cells = []
+        for name in names:
+            value = results[name]["ratios"].get(measure_name)
+            if value is None or value < 0:
+                cells.append(f"{'-':>16}")
+                continue
+            mark = "ok" if value <= goal else "MISSED"
+            cells.append(f"{value:9.3f} {mark:>6}")
+        print(f"{measure_name:<38} {goal:7.2f} " + " ".join(cells))
+
+
+def main() -> int:
+    chosen = os.environ.get("MODELS", "mobilenet,mirnet,convnext").split(",")
+    work = Path(tempfile.mkdtemp(prefix="qcheck-bench-"))
+    images = {"calib": write_images(work / "calib", 0, 32, seed=1),
+              "eval32": write_images(work / "eval32", 1, 32, seed=2),
+              "eval256": write_images(work / "eval256", 1, 256, seed=3)}
+    print("32 calibration, 32 evaluation images (256 for the memory run)", flush=True)
+    results = {name: bench_model(name, work, images) for name in chosen}
+    _print_table(results)
     target = HERE / "results" / "latest.json"
     target.parent.mkdir(exist_ok=True)
-    target.write_text(json.dumps(results, indent=2) + "\n")
+    target.write_text(json.dumps({"models": results, "goals": GOALS,
+                                  "machine": {"cpus": os.cpu_count()},
+                                  "when": time.strftime("%Y-%m-%d %H:%M")}, indent=2) + "\n")
     print(f"\nwritten to {target.relative_to(ROOT)}")
     return 0
 

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from qcheck.config import FileConfig
@@ -73,6 +74,9 @@ def _build_parser() -> _Parser:
                        help="attribute drift for every target, not only failing ones")
     check.add_argument("--no-fix-verification", action="store_true",
                        help="suggest fixes without converting again to verify them")
+    check.add_argument("--explorer", action="store_true",
+                       help="attribute every target and write Model Explorer overlays "
+                            "(artifacts/explorer/<target>.<overlay>.json)")
     _run_options(check)
     check.set_defaults(handler=_run_check)
 
@@ -91,9 +95,30 @@ def _build_parser() -> _Parser:
     _run_options(fix)
     fix.set_defaults(handler=_run_fix)
 
+    explore = commands.add_parser(
+        "explore", help="open Model Explorer on a report's artifact with its drift overlays")
+    explore.add_argument("report_dir", metavar="REPORT_DIR",
+                         help="an output folder written by `check --explorer`")
+    explore.add_argument("--target", metavar="T",
+                         help="the target to show (default: the first failing one)")
+    explore.add_argument("--no-open", action="store_true",
+                         help="print the Model Explorer command instead of running it")
+    explore.set_defaults(handler=_run_explore)
+
     targets = commands.add_parser("targets", help="list the targets")
     targets.set_defaults(handler=_run_targets)
     return parser
+
+
+def _run_explore(args: argparse.Namespace) -> int:
+    from qcheck.report.explore import explorer_command, open_explorer
+
+    command = explorer_command(Path(args.report_dir), args.target)
+    print(f"{command.target}: {command}")
+    if not args.no_open and not open_explorer(command):
+        print("Model Explorer is not installed: `pip install 'qcheck[explorer]'`, then run "
+              "the command above")
+    return int(ExitCode.OK)
 
 
 def _image_options(parser: argparse.ArgumentParser, *, evaluation: bool = False) -> None:
@@ -166,7 +191,7 @@ def _run_check(args: argparse.Namespace) -> int:
             thresholds=thresholds,
             analysis=not args.no_analysis,
             readiness=not args.no_readiness,
-            analyze_all=args.analyze_all,
+            analyze_all=args.analyze_all or args.explorer,
             fix_verification=not args.no_fix_verification,
             qat=args.qat,
             baseline=args.baseline,
@@ -175,7 +200,7 @@ def _run_check(args: argparse.Namespace) -> int:
             cache=not args.no_cache,
             progress=progress,
         )
-    report.write(out)
+    report.write(out, explorer=args.explorer)
     if not args.quiet or not report.passed:
         print_summary(report)
         print(f"report: {out / 'report.json'}, {out / 'report.html'}, {out / 'junit.xml'}")

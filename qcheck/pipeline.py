@@ -101,6 +101,7 @@ def check(
         # For a model new to the cache, workers load TensorFlow while this process reads images.
         session = Session.open(model, calib, eval, settings, workdir, Cache(enabled=cache),
                                lanes, prestart=[Lane.TENSORFLOW, Lane.RUNTIME])
+        charts.keep_in(session.cache)
         _announce(session, say)
         jobs = {spec.name: session.job(spec) for spec in specs}
         if readiness:

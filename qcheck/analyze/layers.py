@@ -50,7 +50,7 @@ class LayerFacts:
 def _kernels(layer: Any) -> tuple[Kernel, ...]:
     kind = type(layer).__name__
     found = []
-    for variable in layer.weights:
+    for variable in getattr(layer, "weights", ()):  # a keras.ops node has none
         path = getattr(variable, "path", variable.name)
         if not str(path).endswith("kernel"):
             continue
@@ -76,7 +76,7 @@ def layer_facts(model: Any) -> list[LayerFacts]:
         facts.append(LayerFacts(
             name=flat.path, kind=type(layer).__name__, inbound=flat.inbound,
             kernels=_kernels(layer),
-            biases=tuple(v for v in layer.weights
+            biases=tuple(v for v in getattr(layer, "weights", ())
                          if str(getattr(v, "path", v.name)).endswith("bias")),
             in_channels=in_shape[-1] if in_shape else None,
             out_channels=out_shape[-1] if out_shape else None,

@@ -10,10 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from qcheck.cache import Cache
 from qcheck.report.visuals import HISTOGRAM_EDGES, TargetVisuals
 from qcheck.types import Attribution, Thresholds
 
-__all__ = ["attribution_chart", "bias_chart", "histogram_chart", "image_rows", "predraw"]
+__all__ = [
+    "attribution_chart", "bias_chart", "histogram_chart", "image_rows", "keep_in", "predraw",
+]
 
 _CHANNEL_COLOURS = {"r": "#d1242f", "g": "#1a7f37", "b": "#0969da"}
 
@@ -39,6 +42,13 @@ def _png(figure: Any) -> str:
 _DRAWN: dict[tuple[Any, ...], Any] = {}
 # matplotlib is not thread-safe (its text parser has global state): one chart at a time.
 _DRAWING = threading.Lock()
+_STORE: list[Cache] = []
+
+
+def keep_in(cache: Cache | None) -> None:
+    """Keep drawn charts in ``cache`` too: a warm re-run then neither imports matplotlib
+    (a third of a second) nor draws anything."""
+    _STORE[:] = [cache] if cache is not None and cache.enabled else []
 
 
 def _memo(key: tuple[Any, ...], draw: Callable[[], Any]) -> Any:
@@ -47,8 +57,20 @@ def _memo(key: tuple[Any, ...], draw: Callable[[], Any]) -> Any:
         if key not in _DRAWN:
             if len(_DRAWN) > 256:
                 _DRAWN.clear()
-            _DRAWN[key] = draw()
+            _DRAWN[key] = _stored(key, draw)
         return _DRAWN[key]
+
+
+def _stored(key: tuple[Any, ...], draw: Callable[[], Any]) -> Any:
+    if not _STORE:
+        return draw()
+    cache, entry = _STORE[0], Cache.key(chart=repr(key))
+    found = cache.get_json(entry, "chart.json")
+    if found is not None:
+        return found
+    drawn = draw()
+    cache.put_json(entry, "chart.json", drawn)
+    return drawn
 
 
 def predraw(channel_bias: dict[str, float] | None, visuals: TargetVisuals | None,

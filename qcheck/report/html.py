@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import jinja2
@@ -12,6 +13,8 @@ from qcheck.cache import Cache
 from qcheck.keys import JobKeys
 from qcheck.report import charts
 from qcheck.report.data import ReportData
+from qcheck.report.explorer import layer_drift, strip_colour
+from qcheck.types import Attribution
 
 __all__ = ["render_html"]
 
@@ -50,8 +53,22 @@ def _target_charts(report: ReportData) -> dict[str, dict[str, Any]]:
         if target.attribution:
             entry["attribution"] = charts.attribution_chart(target.attribution,
                                                             limits.max_delta_e)
+            if not target.passed:
+                entry.update(_strip(target.attribution, report.model.layers))
         drawn[target.name] = entry
     return drawn
+
+
+def _strip(attribution: Sequence[Attribution], layers: Sequence[str]) -> dict[str, Any]:
+    """The graph strip: every layer in graph order, coloured by its share of the drift."""
+    drifts = layer_drift(attribution)
+    # Attributed names outside the layer list (the model's input) lead the strip.
+    order = [name for name in drifts if name not in layers] + list(layers)
+    worst = max(drifts.values(), key=lambda d: d.share)
+    cells = [{"layer": name, "share": drifts[name].share if name in drifts else 0.0,
+              "colour": strip_colour(drifts[name].share if name in drifts else 0.0,
+                                     worst.share)} for name in order]
+    return {"strip": cells, "strip_worst": worst.layer}
 
 
 def render_html(report: ReportData, cache: Cache | None = None) -> str:
@@ -64,6 +81,11 @@ def render_html(report: ReportData, cache: Cache | None = None) -> str:
         page = cache.read(key, "report.html", lambda path: path.read_text(encoding="utf-8"))
         if isinstance(page, str):
             return page
+    if cache is not None and cache.enabled and _ENV.bytecode_cache is None:
+        # Compiling the template is a tenth of a second: a warm run loads it compiled.
+        folder = cache.root / "templates"
+        folder.mkdir(parents=True, exist_ok=True)
+        _ENV.bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
     page = _ENV.get_template("report.html.j2").render(data=data, charts=_target_charts(report))
     if key is not None and cache is not None:
         cache.put_text(key, "report.html", page)

@@ -85,3 +85,19 @@ def test_int8_artifact_io_uses_the_artifacts_own_scale(setup, value_range, expec
         codes = quantize(model_in, scale, zero_point, np.dtype(details["dtype"]))
         assert np.max(np.abs(dequantize(codes, scale, zero_point) - model_in)) <= scale / 2 + 1e-6
         assert runner.infer(batch).shape == (2, 32, 32, 3)
+
+
+def test_exact_gelu_exports_to_onnx() -> None:
+    """Keras' default ``gelu`` (ConvNeXt's) traces to TensorFlow's ``Erfc``, which tf2onnx
+    cannot map by itself: the ONNX export must still run and match the float model."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Dense(16, activation="gelu", name="mlp")(inputs)
+    model = keras.Model(inputs, outputs)
+    source = converters.ConversionSource(model, (None, 8, 8, 3))
+    samples = np.random.default_rng(0).normal(0, 3, (2, 8, 8, 3)).astype(np.float32)
+    with runner_for(Format.ONNX, source.onnx_float) as runner:
+        result = runner.infer(samples)
+    assert np.max(np.abs(result - model(samples).numpy())) < 1e-5

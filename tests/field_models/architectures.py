@@ -226,3 +226,38 @@ def example3(seed: int = 0) -> Any:
     model = keras.Model(inputs, outputs)
     images = _images(seed=seed)
     return _fit(model, images, tiny_models.enhancement_target(images))
+
+
+def mirnet_block(seed: int = 0) -> Any:
+    """keras-io's low-light MIRNet in miniature: a multi-scale residual block with dual
+    attention (channel attention, and spatial attention over ``keras.ops`` mean and max of the
+    channels) and selective kernel fusion (a softmax over stacked branches), default names."""
+    import keras
+    from keras import layers, ops
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = layers.Conv2D(16, 3, padding="same")(inputs)
+
+    def attention(h: Any) -> Any:
+        squeeze = layers.GlobalAveragePooling2D(keepdims=True)(h)
+        squeeze = layers.Conv2D(4, 1, activation="relu")(squeeze)
+        channel = layers.Multiply()([h, layers.Conv2D(16, 1, activation="sigmoid")(squeeze)])
+        pooled = layers.Concatenate()([ops.mean(h, axis=-1, keepdims=True),
+                                       ops.max(h, axis=-1, keepdims=True)])
+        spatial = layers.Multiply()([h, layers.Conv2D(1, 5, padding="same",
+                                                      activation="sigmoid")(pooled)])
+        return layers.Add()([h, layers.Conv2D(16, 1)(layers.Concatenate()([channel, spatial]))])
+
+    full = attention(x)
+    half = attention(layers.Conv2D(16, 3, strides=2, padding="same")(x))
+    half = layers.UpSampling2D(2, interpolation="bilinear")(half)
+    squeeze = layers.GlobalAveragePooling2D(keepdims=True)(layers.Add()([full, half]))
+    logits = [layers.Conv2D(16, 1)(squeeze) for _ in range(2)]
+    weights = layers.Softmax(axis=-1)(ops.stack(logits, axis=-1))
+    fused = layers.Add()([layers.Multiply()([full, weights[..., 0]]),
+                          layers.Multiply()([half, weights[..., 1]])])
+    outputs = layers.Add()([inputs, layers.Conv2D(3, 3, padding="same")(fused)])
+    model = keras.Model(inputs, outputs)
+    images = _images()
+    return _fit(model, images, images, epochs=2)

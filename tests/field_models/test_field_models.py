@@ -167,3 +167,13 @@ def test_the_seed_example_3_is_flagged_and_simulated_faithfully(
     for target in report["targets"]:
         simulated, real = _fidelity(target)
         assert simulated == pytest.approx(real, rel=0.25)
+
+
+def test_mirnet_attention_with_keras_ops_nodes(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``keras.ops`` nodes (mean, max, stack, slicing) have no weights: attribution walks
+    past them and still names the layers around them."""
+    report, _, _ = _checked(architectures.mirnet_block, tmp_path, capsys)
+    for target in report["targets"]:
+        named = {a["layer"] for a in target["attribution"]}
+        assert any(name.startswith("conv2d") for name in named), named
