@@ -52,6 +52,16 @@ def _run_tflite(content: bytes, images: np.ndarray) -> np.ndarray:
     return np.concatenate(results)
 
 
+def _erfc(graph, node, name, args):  # type: ignore[no-untyped-def]
+    """Exact GELU's Erfc, which tf2onnx cannot export: 1 - Erf (as qcheck does)."""
+    from tf2onnx import utils
+
+    node.type = "Erf"
+    one = graph.make_const(utils.make_name("one"), np.array(1, np.float32))
+    graph.insert_new_node_on_output("Sub", node.output[0], inputs=[one.output[0], node.output[0]],
+                                    name=utils.make_name("erfc"))
+
+
 def main(model_path: str, calib_dir: str, eval_dir: str) -> None:
     import keras
     import onnx
@@ -86,7 +96,8 @@ def main(model_path: str, calib_dir: str, eval_dir: str) -> None:
 
     spec = tf.TensorSpec((None, size, size, 3), tf.float32, name="image")
     function = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=17)
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=17,
+                                             custom_op_handlers={"Erfc": (_erfc, [])})
     with tempfile.TemporaryDirectory() as tmp:
         float_path = Path(tmp) / "float.onnx"
         onnx.save(proto, float_path)

@@ -40,15 +40,7 @@ def missing_colours(calib: np.ndarray, evaluation: np.ndarray) -> list[str]:
 
 def clipped_fractions(sim: Simulation) -> dict[str, float]:
     """Per layer, the share of evaluation values outside the calibrated range."""
-    fractions: dict[str, float] = {}
-    quantized = set(sim.quantized_layers)
-    for name, values in sim.float_outputs().items():
-        quantization = sim.quantization(name) if name in quantized else None
-        if quantization is not None and values.size:
-            _, _, low, high = quantization  # the range the target stores this output in
-            outside = np.count_nonzero((values < low) | (values > high))
-            fractions[name] = outside / values.size
-    return fractions
+    return sim.clipped_fractions()
 
 
 def attribute(sim: Simulation, evidence: ModelEvidence) -> list[Attribution]:

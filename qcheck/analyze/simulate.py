@@ -38,6 +38,16 @@ SCREEN_SHARE = 0.25
 
 
 
+@dataclass
+class LayerSummary:
+    """One layer's float outputs, reduced: their ranges, and how many values (of ``size``)
+    lie outside the range the target stores them in."""
+
+    stats: ActivationStats
+    outside: int = 0
+    size: int = 0
+
+
 @dataclass(frozen=True)
 class Measured:
     drift: float  # in the output kind's measure (``qcheck.compare.drift``): ΔE for images
@@ -59,7 +69,7 @@ class Simulation:
     batch_size: int = 16  # samples per forward pass (configurations × images)
     output_layer: str | None = None  # the layer whose output is the model's
     output: OutputSpec | None = None  # what the output is (None: an RGB image in output_range)
-    _recorded: dict[str, np.ndarray] | None = None
+    _summary: dict[str, LayerSummary] | None = None
     _prepared: tuple[np.ndarray | None] | None = None
 
     @cached_property
@@ -128,27 +138,37 @@ class Simulation:
     @property
     def eval_stats(self) -> dict[str, ActivationStats]:
         """Per-layer ranges on the evaluation images being analyzed."""
-        stats = {}
-        for name, values in self.float_outputs().items():
-            stats[name] = ActivationStats()
-            stats[name].update(values)
-        return stats
+        return {name: entry.stats for name, entry in self.float_summary().items()}
 
-    def float_outputs(self) -> dict[str, np.ndarray]:
-        """Every layer's float output on ``inputs``, recorded once (evaluation ranges and
-        clipping are measured on them)."""
-        if self._recorded is None:
-            recorded: dict[str, list[np.ndarray]] = {}
+    def clipped_fractions(self) -> dict[str, float]:
+        """Per quantized layer, the share of its float outputs outside its stored range."""
+        return {name: entry.outside / entry.size
+                for name, entry in self.float_summary().items() if entry.size}
+
+    def float_summary(self) -> dict[str, LayerSummary]:
+        """Every layer's float output on ``inputs``, reduced as it is recorded (its ranges, and
+        how much of it the target's range clips): a deep model's outputs on every image
+        would not fit in memory (a MIRNet-size model's: gigabytes)."""
+        if self._summary is None:
+            quantized = set(self.quantized_layers)
+            summary: dict[str, LayerSummary] = {}
 
             def record(path: str, output: Any) -> Any:
                 if not isinstance(output, list | tuple):
-                    recorded.setdefault(path, []).append(np.asarray(output))
+                    values = np.asarray(output)
+                    entry = summary.setdefault(path, LayerSummary(ActivationStats()))
+                    entry.stats.update(values)
+                    quantization = self.quantization(path) if path in quantized else None
+                    if quantization is not None and values.size:
+                        _, _, low, high = quantization
+                        entry.outside += int(np.count_nonzero((values < low) | (values > high)))
+                        entry.size += values.size
                 return output
 
             for i in range(0, len(self.inputs), self.batch_size):
                 forward(self.model, self.inputs[i : i + self.batch_size], record)
-            self._recorded = {name: np.concatenate(parts) for name, parts in recorded.items()}
-        return self._recorded
+            self._summary = summary
+        return self._summary
 
     @cached_property
     def drift(self) -> DriftMeasure:

@@ -80,10 +80,10 @@ class ImageSet:
 
 # BT.601 luma weights: what a 1-channel (Y) model is fed.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-# Pixels per inference batch: 16 images up to 128×128, 5 at 224×224. A backend's working memory
-# grows with the batch (MobileNet-style expansions hold ~100 floats per pixel), its speed
-# barely does past a few large images.
-BATCH_PIXELS = 1 << 18
+# Pixels per inference batch: 16 images up to 64×64, 4 at 128×128, 1 at 224×224. A backend's
+# working memory grows with the batch (a MIRNet-style model holds ~500 floats per pixel: 1.8 GB
+# per lane at 16 images of 128×128, 1.3 GB at 4), its speed barely does past one large image.
+BATCH_PIXELS = 1 << 16
 MAX_BATCH = 16
 
 

@@ -174,3 +174,35 @@ def test_the_graph_strip_is_drawn_in_a_browser(explored: Path, tmp_path: Path) -
     # The same page with the strip's cells unstyled: nothing of the strip is drawn.
     (passing / "report.html").write_text(page.replace('class="layer-cell"', 'class="gone"'))
     assert _strip_rows(_screenshot(passing / "report.html", tmp_path)) == 0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_nested_default_named_layers_land_on_their_own_nodes(tmp_path: Path,
+                                                             target: str) -> None:
+    """keras-io's Zero-DCE: a nested ``dce_net`` and default names (``conv2d_1``, ``add_3``):
+    each layer's overlay value sits on nodes that belong to that layer's path."""
+    pytest.importorskip("model_explorer", reason="the explorer extra is not installed")
+    from tests.field_models import architectures
+
+    architectures.zero_dce().save(tmp_path / "zero_dce.keras")
+    out = tmp_path / "out"
+    assert main(["check", str(tmp_path / "zero_dce.keras"), "--targets", target,
+                 "--no-fix-verification", "--no-readiness", "--explorer", "--out", str(out),
+                 "--quiet"]) in (0, 1)
+    result = json.loads((out / "report.json").read_text())["targets"][0]
+    graph_id, nodes = _adapter_graph(out / result["artifact"])
+    overlay = _load_with_model_explorer(out / EXPLORER_DIR / f"{target}.delta_e.json")
+    results = overlay.graphsData[graph_id].results
+    assert set(results) <= set(nodes)
+    drift = {}
+    for item in result["attribution"]:
+        drift[item["layer"]] = max(drift.get(item["layer"], 0.0), item["value"])
+    nested = [layer for layer in drift if layer.startswith("dce_net/")]
+    assert nested, drift
+    for layer in nested:
+        keys = [key for key, value in results.items()
+                if abs(value.value - round(drift[layer], 6)) < 1e-9]
+        assert keys, layer
+        assert any(any(name == layer or name.startswith(f"{layer}/")
+                       for name in _node_names(nodes[key], out / result["artifact"]))
+                   for key in keys), (layer, keys)
