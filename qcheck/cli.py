@@ -95,6 +95,13 @@ def _build_parser() -> _Parser:
     _run_options(fix)
     fix.set_defaults(handler=_run_fix)
 
+    _explore_parser(commands)
+    targets = commands.add_parser("targets", help="list the targets")
+    targets.set_defaults(handler=_run_targets)
+    return parser
+
+
+def _explore_parser(commands: Any) -> None:
     explore = commands.add_parser(
         "explore", help="open Model Explorer on a report's artifact with its drift overlays")
     explore.add_argument("report_dir", metavar="REPORT_DIR",
@@ -104,10 +111,6 @@ def _build_parser() -> _Parser:
     explore.add_argument("--no-open", action="store_true",
                          help="print the Model Explorer command instead of running it")
     explore.set_defaults(handler=_run_explore)
-
-    targets = commands.add_parser("targets", help="list the targets")
-    targets.set_defaults(handler=_run_targets)
-    return parser
 
 
 def _run_explore(args: argparse.Namespace) -> int:

@@ -97,11 +97,10 @@ def check(
     if baseline is not None:
         load_baseline(Path(baseline))  # a bad baseline is a usage error before any work
     limits, say = thresholds or Thresholds(), progress or (lambda _message: None)
+    charts.keep_in(store := Cache(enabled=cache))
     with work_folder() as workdir, WorkerLanes(workdir) as lanes:
-        # For a model new to the cache, workers load TensorFlow while this process reads images.
-        session = Session.open(model, calib, eval, settings, workdir, Cache(enabled=cache),
-                               lanes, prestart=[Lane.TENSORFLOW, Lane.RUNTIME])
-        charts.keep_in(session.cache)
+        session = Session.open(model, calib, eval, settings, workdir, store, lanes,
+                               prestart=[Lane.TENSORFLOW, Lane.RUNTIME])  # TF loads meanwhile
         _announce(session, say)
         jobs = {spec.name: session.job(spec) for spec in specs}
         if readiness:
