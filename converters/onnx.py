@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from converters.errors import ConversionError, first_line
-from converters.naming import matching_names
+from converters.naming import matching_names, onnx_node_names
 from converters.options import ConversionOptions
 from converters.quiet import native_quiet
 from converters.source import INPUT_NAME, CalibrationSamples, ConversionSource
@@ -113,7 +113,6 @@ def _nodes_of(layers: tuple[str, ...], model: object) -> list[str]:
     constants = {init.name for init in graph.initializer}
     found = []
     for node in graph.node:
-        names = [node.name, *node.output, *(i for i in node.input if i in constants)]
-        if matching_names(layers, names):
+        if matching_names(layers, onnx_node_names(node, constants)):
             found.append(node.name)
     return found

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from converters.naming import onnx_node_names
 from qcheck.types import Attribution, Cause, Format, TargetResult
 
 __all__ = ["EXPLORER_DIR", "LayerDrift", "explorer_files", "layer_drift", "node_ids",
@@ -140,10 +141,8 @@ def _onnx_nodes(content: bytes) -> _Graph:
 
     graph = onnx.load_from_string(content).graph
     weights = {init.name for init in graph.initializer}
-    # A node's own name first; tf2onnx renames some (``Conv__25``) but keeps their outputs'
-    # and weights' scopes.
-    nodes = [_Node(node.name, [node.name, *node.output, *(i for i in node.input if i in weights)],
-                   list(node.input), list(node.output)) for node in graph.node if node.name]
+    nodes = [_Node(node.name, onnx_node_names(node, weights), list(node.input),
+                   list(node.output)) for node in graph.node if node.name]
     return (graph.name, nodes, {value.name for value in graph.input} - weights,
             [value.name for value in graph.output])
 
