@@ -4,12 +4,13 @@ This is the lowest layer: it imports nothing from ``qcheck``; ``qcheck`` builds 
 """
 
 from converters.errors import ConversionError, first_line
-from converters.options import ConversionOptions
-from converters.registry import DEFAULT_TARGETS, TARGETS, convert
+from converters.options import CALIBRATION_METHODS, ConversionOptions
+from converters.registry import DEFAULT_TARGETS, TARGETS, convert, toolchain_recipe
 from converters.source import CalibrationSamples, ConversionSource
 from converters.types import Format, Precision, TargetSpec
 
 __all__ = [
+    "CALIBRATION_METHODS",
     "DEFAULT_TARGETS",
     "TARGETS",
     "CalibrationSamples",
@@ -21,4 +22,5 @@ __all__ = [
     "TargetSpec",
     "convert",
     "first_line",
+    "toolchain_recipe",
 ]

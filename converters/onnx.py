@@ -15,7 +15,7 @@ from converters.quiet import native_quiet
 from converters.source import INPUT_NAME, CalibrationSamples, ConversionSource
 from converters.types import Precision, TargetSpec
 
-__all__ = ["convert_onnx"]
+__all__ = ["convert_onnx", "onnx_recipe"]
 
 
 def convert_onnx(spec: TargetSpec, source: ConversionSource,
@@ -72,16 +72,18 @@ def _quantize_qdq(spec: TargetSpec, float_model: bytes, calibration: Calibration
 
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                "entropy": CalibrationMethod.Entropy}
-    excluded = _nodes_of(options.keep_float, onnx.load_from_string(float_model))
+    proto = onnx.load_from_string(float_model)
+    excluded = _nodes_of(options.keep_float, proto)
     if options.keep_float and not excluded:
         raise ConversionError(f"{spec.name}: no ONNX nodes belong to "
                               f"{', '.join(options.keep_float)}")
     extra: dict[str, object] = {}
-    activation = QuantType.QUInt8
-    if options.int16_activations:
+    activation = QuantType.QUInt16 if options.int16_activations else QuantType.QUInt8
+    if options.int16_activations or options.int16_layers:
         # 16-bit QDQ needs the com.microsoft QuantizeLinear at this opset.
-        activation = QuantType.QUInt16
         extra["UseQDQContribOps"] = True
+    if options.int16_layers:
+        extra["TensorQuantOverrides"] = _wide_overrides(spec, proto, options, activation)
     with tempfile.TemporaryDirectory(prefix="qcheck-ort-") as tmp:
         source_path = Path(tmp) / "float.onnx"
         target_path = Path(tmp) / "int8.onnx"
@@ -100,6 +102,46 @@ def _quantize_qdq(spec: TargetSpec, float_model: bytes, calibration: Calibration
             raise ConversionError(f"{spec.name}: ONNX Runtime quantization failed: "
                                   f"{first_line(exc)}") from None
         return target_path.read_bytes()
+
+
+def onnx_recipe(float_model: bytes, options: ConversionOptions) -> dict[str, object]:
+    """What ``options`` ask of ONNX Runtime's quantizer, under its own names:
+    ``nodes_to_exclude`` and the initial ``TensorQuantOverrides`` (before ONNX Runtime's
+    mixed-precision fixer adds the conversions around them)."""
+    import onnx
+
+    proto = onnx.load_from_string(float_model)
+    wide = {name: [{"quant_type": "QUInt16"}] for name in _outputs_of(options.int16_layers, proto)}
+    return {"nodes_to_exclude": _nodes_of(options.keep_float, proto),
+            "TensorQuantOverrides": wide}
+
+
+def _wide_overrides(spec: TargetSpec, proto: object, options: ConversionOptions,
+                    activation: object) -> dict[str, object]:
+    """16-bit activations on the outputs of ``options.int16_layers``, with the conversions
+    ONNX Runtime's mixed-precision fixer adds so that every op sees one type on its inputs."""
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization.execution_providers.qnn.mixed_precision_overrides_utils import (
+        MixedPrecisionTensorQuantOverridesFixer,
+    )
+    from onnxruntime.quantization.tensor_quant_overrides import TensorQuantOverridesHelper
+
+    outputs = _outputs_of(options.int16_layers, proto)
+    if not outputs:
+        raise ConversionError(f"{spec.name}: no ONNX nodes belong to "
+                              f"{', '.join(options.int16_layers)}")
+    helper = TensorQuantOverridesHelper({name: [{"quant_type": QuantType.QUInt16}]
+                                         for name in outputs})
+    fixer = MixedPrecisionTensorQuantOverridesFixer.create_from_model(helper, proto, activation)
+    fixer.apply(activation, False)
+    return dict(helper.get_dict())
+
+
+def _outputs_of(layers: tuple[str, ...], model: object) -> list[str]:
+    """The activation outputs of the ONNX nodes that belong to Keras ``layers``."""
+    graph = model.graph  # type: ignore[attr-defined]
+    wanted = set(_nodes_of(layers, model))
+    return [output for node in graph.node if node.name in wanted for output in node.output]
 
 
 def _nodes_of(layers: tuple[str, ...], model: object) -> list[str]:

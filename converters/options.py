@@ -7,9 +7,12 @@ from typing import Any
 
 from converters.types import TargetSpec
 
-__all__ = ["CALIBRATION_METHODS", "ConversionOptions"]
+__all__ = ["CALIBRATION_METHODS", "TFLITE_QUANTIZERS", "ConversionOptions"]
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
+# Who quantizes a TFLite target: TensorFlow's converter, or ai-edge-quantizer (per-layer
+# activation widths, which the converter cannot mix).
+TFLITE_QUANTIZERS = ("converter", "ai-edge-quantizer")
 
 
 @dataclass(frozen=True)
@@ -19,22 +22,30 @@ class ConversionOptions:
     per_channel: bool | None = None
     keep_float: tuple[str, ...] = ()  # Keras layer names left unquantized
     int16_activations: bool = False
+    int16_layers: tuple[str, ...] = ()  # Keras layer names with 16-bit activations
     calibration_method: str = "minmax"
     # Add the bundled synthetic colour references (calibration half only) to calibration.
     extra_calibration: bool = False
+    tflite_quantizer: str = "converter"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ConversionOptions:
         if not data:
             return cls()
         values = dict(data)
-        if "keep_float" in values:
-            values["keep_float"] = tuple(values["keep_float"])
+        for name in ("keep_float", "int16_layers"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
                 if v != getattr(ConversionOptions(), k)}
+
+    @property
+    def mixed(self) -> bool:
+        """Whether layers differ in precision (a planned recipe)."""
+        return bool(self.keep_float or self.int16_layers)
 
     def apply(self, spec: TargetSpec) -> TargetSpec:
         if self.per_channel is None or self.per_channel == spec.per_channel:

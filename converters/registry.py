@@ -8,7 +8,7 @@ from converters.source import CalibrationSamples, ConversionSource
 from converters.tflite import convert_tflite
 from converters.types import Format, Precision, TargetSpec
 
-__all__ = ["DEFAULT_TARGETS", "TARGETS", "convert"]
+__all__ = ["DEFAULT_TARGETS", "TARGETS", "convert", "toolchain_recipe"]
 
 _T, _O = Format.TFLITE, Format.ONNX
 TARGETS: dict[str, TargetSpec] = {
@@ -45,3 +45,31 @@ def convert(spec: TargetSpec, source: ConversionSource, calibration: Calibration
     if spec.format is Format.TFLITE:
         return convert_tflite(spec, source, calibration, signed_io=signed_io, options=options)
     return convert_onnx(spec, source, calibration, options=options)
+
+
+def toolchain_recipe(spec: TargetSpec, source: ConversionSource,
+                     options: ConversionOptions) -> dict[str, object]:
+    """``options``' per-layer choices under each tool's own names, as a user would pass them:
+    ai-edge-quantizer's recipe and the TFLite converter's denylist, or ONNX Runtime's
+    ``nodes_to_exclude`` and ``TensorQuantOverrides``."""
+    from dataclasses import replace
+
+    from converters.aeq import aeq_recipe, output_layer
+    from converters.naming import matching_names
+    from converters.onnx import onnx_recipe
+
+    if spec.format is Format.ONNX:
+        return {"onnxruntime": onnx_recipe(source.onnx_float, options)}
+    wide = options.int16_activations or spec.precision is Precision.INT16X8
+    float_model = source.tflite_float_signed
+    from ai_edge_litert.interpreter import Interpreter
+
+    names = [d["name"] for d in Interpreter(model_content=float_model).get_tensor_details()]
+    converter: dict[str, object] = {"denylisted_nodes": matching_names(options.keep_float, names)}
+    if options.int16_layers:
+        converter["note"] = ("TensorFlow's converter has one activation width per model; "
+                             "per-layer int16 needs ai-edge-quantizer")
+    recipe = aeq_recipe(float_model, spec.per_channel, replace(options, int16_activations=wide),
+                        output_layer(source))
+    return {"ai_edge_quantizer": recipe,
+            "tflite_converter": converter}

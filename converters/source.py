@@ -110,6 +110,17 @@ class ConversionSource:
         return convert_variables_to_constants_v2(self.function.get_concrete_function())
 
     @functools.cached_property
+    def tflite_float_signed(self) -> bytes:
+        """The float TFLite with a ``serving_default`` signature (what ai-edge-quantizer
+        starts from)."""
+        import tensorflow as tf
+
+        from converters.signature import with_signature
+
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([self.frozen_function])
+        return with_signature(bytes(converter.convert()), INPUT_NAME)
+
+    @functools.cached_property
     def onnx_float(self) -> bytes:
         """The float ONNX, exported from the same frozen graph TFLite converts (constants
         such as a Normalization layer's stay constants, nothing stays a function call)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,6 +28,15 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
     precision = spec.precision
     if options is not None and options.int16_activations and precision is Precision.INT8:
         precision = Precision.INT16X8
+    if (options is not None and precision.needs_calibration
+            and (options.int16_layers or options.tflite_quantizer == "ai-edge-quantizer")):
+        if calibration is None:
+            raise ConversionError(f"{spec.name} needs calibration images")
+        from converters.aeq import convert_with_aeq
+
+        wide = options.int16_activations or precision is Precision.INT16X8
+        return convert_with_aeq(spec, source, calibration,
+                                replace(options, int16_activations=wide))
     if options is not None and options.keep_float and precision.needs_calibration:
         if calibration is None:
             raise ConversionError(f"{spec.name} needs calibration images")

@@ -6,6 +6,7 @@ The library API comes first; the ``qcheck`` command is a thin layer over it::
     report = qcheck.check("model.keras", calib="images/", targets=["tflite-int8", "onnx-int8"])
     report.passed, report.target("tflite-int8").metrics.delta_e_mean, report.write("out/")
     path = qcheck.convert("model.keras", "tflite-int8", calib="images/", out="model_int8.tflite")
+    planned = qcheck.plan("model.keras", "tflite-int8", out="plan/")  # mixed precision
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 from qcheck.api import convert, fix
 from qcheck.errors import QcheckError
 from qcheck.pipeline import check
+from qcheck.planner import plan
 from qcheck.report.core import Report
 from qcheck.types import Thresholds
 from qcheck.version import __version__
 
-__all__ = ["QcheckError", "Report", "Thresholds", "__version__", "check", "convert", "fix"]
+__all__ = ["QcheckError", "Report", "Thresholds", "__version__", "check", "convert", "fix",
+           "plan"]

@@ -11,6 +11,8 @@ from qcheck.cache import Cache
 from qcheck.errors import ConversionError, UsageError
 from qcheck.load.image_sets import ImagesArg
 from qcheck.pipeline import check
+from qcheck.planner.attach import PlanRequest
+from qcheck.planner.recipe import load_recipe
 from qcheck.report.core import Report
 from qcheck.report.files import atomic_write, prepare_out_dir
 from qcheck.session import Session
@@ -24,9 +26,17 @@ __all__ = ["convert", "fix"]
 
 def convert(model: Any, target: str, *, calib: ImagesArg = None,
             out: str | os.PathLike[str], input_range: str | InputRange = "0:1",
-            custom_objects: str | os.PathLike[str] | None = None, cache: bool = True) -> Path:
-    """Convert ``model`` for ``target`` and write the artifact to ``out`` (never overwriting)."""
+            custom_objects: str | os.PathLike[str] | None = None, cache: bool = True,
+            recipe: str | os.PathLike[str] | None = None) -> Path:
+    """Convert ``model`` for ``target`` and write the artifact to ``out`` (never overwriting);
+    with ``recipe`` (a ``recipe.json`` from ``qcheck plan``), the planned mixed precision."""
     (spec,) = resolve_targets([target])
+    options = None
+    if recipe is not None:
+        planned = load_recipe(recipe)
+        if planned.target != spec.name:
+            raise UsageError(f"--recipe {recipe} is for {planned.target}, not {spec.name}")
+        options = planned.options()
     destination = Path(out)
     if destination.exists():
         raise UsageError(f"-o {destination} already exists; qcheck never overwrites a file")
@@ -36,7 +46,7 @@ def convert(model: Any, target: str, *, calib: ImagesArg = None,
         settings = ModelSettings.build(input_range, custom_objects=custom_objects)
         session = Session.open(model, calib, None, settings, workdir, Cache(enabled=cache))
         try:
-            job = session.job(spec, run=False)
+            job = session.job(spec, options=options, run=False)
             outcome = session.run_jobs([job])[job.key]
         finally:
             session.close()
@@ -62,8 +72,8 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
     report = check(model, calib, eval, [target], input_range=input_range,
                    output_range=output_range, output_kind=output_kind,
                    custom_objects=custom_objects, thresholds=thresholds,
-                   analysis=True, fix_verification=True, qat=qat, cache=cache,
-                   progress=progress)
+                   analysis=True, fix_verification=True, qat=qat, plan=PlanRequest(),
+                   cache=cache, progress=progress)
     result = report.target(target)
     spec = result.spec
     shipped_name = f"{spec.name}{spec.suffix}"
@@ -74,6 +84,8 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
         fixed = report.fixes[target]
         report = _marked_shipped(report, target, fixed.suggestion)
         extra[shipped_name] = fixed.content
+        if fixed.recipe is not None:
+            extra["recipe.json"] = fixed.recipe
         if fixed.model is not None:
             stem = Path(str(report.model.path)).stem if not str(report.model.path).startswith(
                 "<") else "model"

@@ -84,6 +84,8 @@ def _build_parser() -> _Parser:
     convert.add_argument("model")
     convert.add_argument("--target", required=True, metavar="T")
     _image_options(convert)
+    convert.add_argument("--recipe", metavar="FILE",
+                         help="rebuild a planned mixed-precision artifact (recipe.json)")
     convert.add_argument("-o", "--output", required=True, metavar="FILE")
     convert.set_defaults(handler=_run_convert)
 
@@ -96,9 +98,48 @@ def _build_parser() -> _Parser:
     fix.set_defaults(handler=_run_fix)
 
     _explore_parser(commands)
+    _plan_parser(commands)
     targets = commands.add_parser("targets", help="list the targets")
     targets.set_defaults(handler=_run_targets)
     return parser
+
+
+def _plan_parser(commands: Any) -> None:
+    from qcheck.planner import DEFAULT_BUDGET_SECONDS
+
+    plan = commands.add_parser(
+        "plan", help="search the cheapest mixed-precision recipe that passes the colour gate")
+    plan.add_argument("model")
+    plan.add_argument("--target", required=True, metavar="T")
+    _image_options(plan, evaluation=True)
+    for option in ("--max-delta-e", "--max-delta-e-p95", "--max-channel-bias"):
+        plan.add_argument(option, type=_limit(option[2:].replace("-", "_")), metavar="X")
+    plan.add_argument("--budget-seconds", type=_limit("budget_seconds"), metavar="N",
+                      default=DEFAULT_BUDGET_SECONDS,
+                      help=f"stop searching after N seconds (default {DEFAULT_BUDGET_SECONDS:.0f})")
+    plan.add_argument("-o", "--output", metavar="DIR", default="qcheck-plan",
+                      help="output folder (default: qcheck-plan)")
+    _run_options(plan)
+    plan.set_defaults(handler=_run_plan)
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from qcheck.config import load_config
+    from qcheck.planner import plan
+
+    config = load_config()
+    with progress_reporter(quiet=args.quiet) as progress:
+        outcome = plan(args.model, args.target, calib=args.calib or config.calib,
+                       eval=args.eval or config.eval, **_model_settings(args, config),
+                       thresholds=_thresholds(args, config), budget_seconds=args.budget_seconds,
+                       out=args.output, cache=not args.no_cache, progress=progress)
+    result = outcome.report.target(args.target)
+    if result.error or outcome.plan is None:
+        print(f"{args.target}: {result.error or 'no layers to plan over'}")
+        return ExitCode.CRASHED if result.error else ExitCode.FAILED
+    print(f"{args.target}: {outcome.plan.summary}")
+    print(f"plan: {args.output}/plan.html, {args.output}/recipe.json")
+    return ExitCode.OK if outcome.passed else ExitCode.FAILED
 
 
 def _explore_parser(commands: Any) -> None:
@@ -278,7 +319,8 @@ def _run_convert(args: argparse.Namespace) -> int:
     from qcheck.api import convert
 
     path = convert(args.model, args.target, calib=args.calib, out=args.output,
-                   input_range=args.input_range or "0:1", custom_objects=args.custom_objects)
+                   input_range=args.input_range or "0:1", custom_objects=args.custom_objects,
+                   recipe=args.recipe)
     print(f"wrote {path}")
     return ExitCode.OK
 

@@ -22,6 +22,7 @@ LIMIT_RULES: dict[str, tuple[float, bool, float]] = {
     "tolerance_agreement": (0.0, True, 1.0),
     "max_latency_ms": (0.0, False, math.inf),
     "max_size_kb": (0.0, False, math.inf),
+    "budget_seconds": (0.0, False, math.inf),
 }
 
 

@@ -27,6 +27,7 @@ from qcheck.cache import Cache
 from qcheck.jobs import ConvertJob, JobResult, Lane
 from qcheck.load.image_sets import ImagesArg
 from qcheck.memory import release_free_memory
+from qcheck.planner.attach import PlanRequest, attach_plans
 from qcheck.readiness.measure import measure_readiness, start_profiling
 from qcheck.report import charts
 from qcheck.report.baseline import (
@@ -81,8 +82,8 @@ def check(
     baseline: str | os.PathLike[str] | None = None,
     save_baseline: str | os.PathLike[str] | None = None,
     tolerances: Tolerances | None = None,
-    cache: bool = True,
-    progress: ProgressFn | None = None,
+    plan: PlanRequest | None = None,
+    cache: bool = True, progress: ProgressFn | None = None,
 ) -> Report:
     """Convert ``model`` to each target, run it on real images and measure the colour drift.
 
@@ -90,8 +91,8 @@ def check(
     are folders or arrays (``None``: the bundled image set's halves). ``output_range`` and
     ``output_kind`` say what the output is when inference should not decide;
     ``custom_objects`` is a Python file of your own layers (it runs: an explicit opt-in);
-    ``readiness`` profiles each artifact here (latency, memory, kernels, coverage, I/O).
-    """
+    ``readiness`` profiles each artifact here (latency, memory, kernels, coverage, I/O);
+    ``plan`` searches mixed-precision recipes where no single fix passes."""
     settings = ModelSettings.build(input_range, output_range, output_kind, custom_objects)
     specs = resolve_targets(targets or converters.DEFAULT_TARGETS)
     if baseline is not None:
@@ -114,7 +115,7 @@ def check(
         if analysis:
             findings, results, fixes = _analyze_and_advise(
                 session, results, outcomes, jobs, limits, analyze_all=analyze_all,
-                verify=fix_verification, qat=qat, say=say)
+                verify=fix_verification, qat=qat, plan=plan, say=say)
         if readiness:  # last: its timings share the processor with nothing else
             results = measure_readiness(session, jobs, outcomes, results, limits, say)
     return Report(model=session.info, output=session.output,
@@ -232,7 +233,7 @@ def _baseline(session: Session, specs: Sequence[TargetSpec], jobs: dict[str, Con
 def _analyze_and_advise(session: Session, results: list[TargetResult],
                         outcomes: dict[str, JobResult], jobs: dict[str, ConvertJob],
                         limits: Thresholds, *, analyze_all: bool, verify: bool, qat: bool,
-                        say: ProgressFn
+                        plan: PlanRequest | None, say: ProgressFn
                         ) -> tuple[tuple[Finding, ...], list[TargetResult],
                                    dict[str, FixedArtifact]]:
     needs_attribution = any(_wants_attribution(r, session, analyze_all) for r in results)
@@ -252,10 +253,13 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
                            [f.to_dict() for f in findings])
     results = [_attributed(r, evidence, session, outcomes[jobs[r.name].key], analyze_all, say)
                for r in results]
-    if not any(not r.passed and r.attribution for r in results):
-        return findings, results, {}
-    say("verifying suggested fixes (converting again)" if verify else "suggesting fixes")
-    results, fixes = advise(session, evidence, results, limits, verify=verify, qat=qat)
+    fixes: dict[str, FixedArtifact] = {}
+    if any(not r.passed and r.attribution for r in results):
+        say("verifying suggested fixes (converting again)" if verify else "suggesting fixes")
+        results, fixes = advise(session, evidence, results, limits, verify=verify, qat=qat)
+    if plan is not None:
+        results, fixes = attach_plans(session, results, fixes, limits, evidence.input_name,
+                                      plan, say)
     return findings, results, fixes
 
 

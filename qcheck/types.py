@@ -337,6 +337,7 @@ class TargetResult:
     analysis: dict[str, Any] | None = None
     # Kernels, latency, memory, size, coverage and the I/O contract (None: not measured).
     readiness: dict[str, Any] | None = None
+    plan: Any = None  # a ``qcheck.planner.Plan`` when mixed precision was planned
 
     @property
     def name(self) -> str:
@@ -359,6 +360,7 @@ class TargetResult:
             "suggestions": [s.to_dict() for s in self.suggestions],
             "analysis": json_safe(self.analysis),
             "readiness": json_safe(self.readiness),
+            **({"plan": self.plan.to_dict()} if self.plan is not None else {}),
         }
 
 

@@ -165,6 +165,47 @@ def per_tensor_trap(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-de
     return _train(model, x, y, epochs=20, lr=1e-3)
 
 
+def two_traps(x: np.ndarray, y: np.ndarray, epochs: int = 60):  # type: ignore[no-untyped-def]
+    """Two convolutions, far apart, each fed one dead channel through huge weights.
+
+    After training, one channel of ``conv1`` and one of ``conv4`` are silenced (a large negative
+    bias before a swish), and the next convolution's weights on that channel are set ~100×
+    the others, as a pruned or collapsed channel leaves them. The float function does not
+    depend on them, but every output channel's int8 weight scale is set by them, per channel
+    too. Neither trap alone passes, so no single fix does; keeping both float (or every fix
+    that needs both) does.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(x.shape[1:], name="image")
+    h = layers.Rescaling(2.0, offset=-1.0, name="normalize")(inputs)
+    h = layers.Conv2D(16, 3, padding="same", activation="swish", name="conv1")(h)
+    h = layers.Conv2D(16, 3, padding="same", activation="relu", name="trap_a")(h)
+    h = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv3")(h)
+    h = layers.Conv2D(16, 3, padding="same", activation="swish", name="conv4")(h)
+    h = layers.Conv2D(16, 3, padding="same", activation="relu", name="trap_b")(h)
+    h = layers.Conv2D(3, 1, name="to_rgb")(h)
+    outputs = layers.Add(name="residual")([inputs, h])
+    model = _train(keras.Model(inputs, outputs, name="two_traps"), x, y, epochs=epochs)
+    for source, trap in (("conv1", "trap_a"), ("conv4", "trap_b")):
+        _plant_dead_channel(model, source, trap)
+    return _train(model, x, y, epochs=max(epochs // 3, 1), lr=1e-3)
+
+
+def _plant_dead_channel(model, source: str, trap: str) -> None:  # type: ignore[no-untyped-def]
+    """Silence ``source``'s weakest channel and give ``trap`` ~100× weights on it."""
+    kernel, bias = (np.array(w) for w in model.get_layer(source).get_weights())
+    dead = int(np.argmin(np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0)))
+    bias[dead] = -16.0  # swish(-16) is -2e-6: nothing, even through the trap's weights
+    kernel[..., dead] = 0.0
+    model.get_layer(source).set_weights([kernel, bias])
+    weights, trap_bias = (np.array(w) for w in model.get_layer(trap).get_weights())
+    typical = float(np.abs(weights).max())
+    weights[:, :, dead, :] = 100.0 * typical
+    model.get_layer(trap).set_weights([weights, trap_bias])
+
+
 def segmentation(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
     """A small U-Net that labels every pixel dark, saturated or other (a 3-class softmax):
     its output is a class map, not a picture."""
@@ -222,6 +263,7 @@ BUILDERS: dict[str, Callable] = {  # type: ignore[type-arg]
     "depthwise_rgb": depthwise_rgb,
     "per_tensor_trap": per_tensor_trap,
     "segmentation": segmentation,
+    "two_traps": two_traps,
     "signed_sigmoid": signed_sigmoid,
 }
 

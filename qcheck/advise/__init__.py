@@ -30,6 +30,7 @@ class FixedArtifact:
     content: bytes
     model: bytes | None = None  # the changed .keras model, when the fix changed the model
     model_label: str = ""  # names the .keras file ``qcheck fix`` writes ("equalized")
+    recipe: str | None = None  # recipe.json, when the fix is a planned mixed-precision recipe
 
 
 # Fixes that change a per-tensor target's numeric scheme, which an NPU or DSP may not run

@@ -95,7 +95,8 @@ def _convert_and_run(state: WorkerState, job: Job) -> JobResult:
             artifact = Path(existing)
             content = artifact.read_bytes()
         else:
-            content = _inject_fault(job.target, _convert(state, job, spec))
+            content, notes = _convert(state, job, spec)
+            content = _inject_fault(job.target, content)
             artifact = state.artifact_path(job, spec)
             artifact.write_bytes(content)
         if not job.run:
@@ -113,7 +114,9 @@ def _convert_and_run(state: WorkerState, job: Job) -> JobResult:
         return JobResult(job, error=str(exc))
 
 
-def _convert(state: WorkerState, job: ConvertJob, spec: converters.TargetSpec) -> bytes:
+def _convert(state: WorkerState, job: ConvertJob, spec: converters.TargetSpec
+             ) -> tuple[bytes, dict[str, Any]]:
+    """The artifact, and for a planned recipe its per-layer choices under each tool's names."""
     if job.base_artifact is not None:
         source = converters.ConversionSource.from_onnx(Path(job.base_artifact).read_bytes())
     else:
@@ -122,8 +125,12 @@ def _convert(state: WorkerState, job: ConvertJob, spec: converters.TargetSpec) -
     calibration = None
     if spec.precision.needs_calibration:
         calibration = feed(job.images, "calibration", extra=options.extra_calibration).samples
-    return converters.convert(spec, source, calibration, signed_io=job.signed_io,
-                              options=options)
+    content = converters.convert(spec, source, calibration, signed_io=job.signed_io,
+                                 options=options)
+    notes: dict[str, Any] = {}
+    if options.tflite_quantizer != "converter":  # a planned recipe
+        notes["toolchain"] = converters.toolchain_recipe(spec, source, options)
+    return content, notes
 
 
 def _reference(state: WorkerState, job: Job) -> JobResult:

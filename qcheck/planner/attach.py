@@ -1,0 +1,89 @@
+"""Plan inside a check: for each target no single fix makes pass (or every target, for
+``qcheck plan``), search mixed-precision recipes and offer the cheapest passing one as a fix."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from qcheck.advise import FixedArtifact, keeps_scheme
+from qcheck.planner.front import Plan
+from qcheck.planner.search import DEFAULT_BUDGET_SECONDS, search
+from qcheck.session import Session
+from qcheck.types import Action, Suggestion, TargetResult, Thresholds
+
+__all__ = ["PlanRequest", "attach_plans"]
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS
+    always: bool = False  # plan passing targets and those a single fix passes too
+
+
+def attach_plans(session: Session, results: list[TargetResult], fixes: dict[str, FixedArtifact],
+                 thresholds: Thresholds, input_name: str, request: PlanRequest,
+                 say: Any) -> tuple[list[TargetResult], dict[str, FixedArtifact]]:
+    planned = []
+    fixes = dict(fixes)
+    for result in results:
+        single_fix_passes = any(s.verified is not None and s.verified.passed
+                                for s in result.suggestions)
+        wanted = request.always or (not result.passed and not single_fix_passes)
+        if not wanted or result.error is not None or not result.attribution:
+            planned.append(result)
+            continue
+        say(f"{result.name}: planning mixed precision (budget {request.budget_seconds:.0f} s)")
+        plan = search(session, result, thresholds, input_name, request.budget_seconds)
+        content = _artifact(session, result, plan) if plan.chosen is not None else None
+        plan = replace(plan, recipe_file=_recipe_file(session, result, plan), artifact=content)
+        say(f"{result.name}: {plan.summary}")
+        suggestion = _suggestion(plan)
+        if suggestion is not None:
+            result = replace(result, suggestions=(*result.suggestions, suggestion))
+            if (not result.passed and result.name not in fixes and content is not None
+                    and keeps_scheme(result.spec, suggestion.action)):
+                fixes[result.name] = FixedArtifact(suggestion, content,
+                                                   recipe=plan.recipe_file)
+        planned.append(replace(result, plan=plan))
+    return planned, fixes
+
+
+def _suggestion(plan: Plan) -> Suggestion | None:
+    recipe = plan.recipe
+    if recipe is None or not recipe.layers:
+        return None
+    point = plan.points[plan.chosen or 0]
+    action = Action.KEEP_FLOAT if any(c.value == "float" for _, c in recipe.layers) \
+        else Action.INT16_ACTIVATIONS
+    return Suggestion(action, tuple(name for name, _ in recipe.layers),
+                      f"planned mixed precision: {recipe.describe()} (the cheapest of "
+                      f"{len(plan.points)} measured recipes that passes)", point.verified)
+
+
+def _jobs(session: Session, result: TargetResult, plan: Plan) -> Any:
+    point = plan.best
+    return session.job(result.spec, options=point.recipe.options())
+
+
+def _artifact(session: Session, result: TargetResult, plan: Plan) -> bytes | None:
+    path = session.store.artifact(_jobs(session, result, plan))
+    return None if path is None else path.read_bytes()
+
+
+def _recipe_file(session: Session, result: TargetResult, plan: Plan) -> str:
+    """``recipe.json``: the chosen (else the best measured) recipe, what was measured of it,
+    and its choices under each tool's own names."""
+    point = plan.best
+    job = _jobs(session, result, plan)
+    toolchains: dict[str, Any] = {}
+    for made in (job, job.base):
+        cached = session.store.cached(made) if made is not None else None
+        if cached is not None and "toolchain" in cached.notes:
+            toolchains = cached.notes["toolchain"]
+            break
+    data = {**point.recipe.to_dict(), "model_sha256": session.info.sha256,
+            "passed": point.passed, "size_bytes": point.size_bytes, "measured": point.metrics,
+            "toolchains": toolchains}
+    return json.dumps(data, indent=1)

@@ -1,0 +1,109 @@
+"""What a plan measured: every point, the Pareto front of cost against ΔE p95, the choice."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from qcheck.planner.recipe import Choice, Recipe
+from qcheck.types import Verification
+
+__all__ = ["Plan", "PlanPoint"]
+
+
+@dataclass(frozen=True)
+class PlanPoint:
+    """One recipe as converted and measured (``error``: it could not be built or run)."""
+
+    recipe: Recipe
+    size_bytes: int | None = None
+    verified: Verification | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    failures: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.verified is not None
+
+    @property
+    def passed(self) -> bool:
+        return self.verified is not None and self.verified.passed
+
+    @property
+    def cost(self) -> tuple[int, int]:
+        """Size first; at equal size fewer int16 layers (they cost latency, not bytes)."""
+        return (self.size_bytes or 0, self.recipe.count(Choice.INT16))
+
+    @property
+    def drift(self) -> float:
+        """ΔE p95 for colour outputs, else the output kind's own score (lower is better)."""
+        if self.verified is None:
+            return math.inf
+        if self.verified.delta_e_p95 is not None:
+            return self.verified.delta_e_p95
+        return self.verified.score
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": self.recipe.to_dict()["layers"], "size_bytes": self.size_bytes,
+                "passed": self.passed, "error": self.error, "metrics": self.metrics,
+                "failures": list(self.failures)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The measured points of one target's search and what they say."""
+
+    target: str
+    points: tuple[PlanPoint, ...]
+    front: tuple[int, ...]  # indices into ``points``, cheapest first
+    chosen: int | None  # the cheapest passing point
+    seconds: float
+    budget_seconds: float
+    stopped: str  # "passed", "budget" or "exhausted" (nothing left that helps)
+    converted: int  # conversions made (cached points are not counted)
+    recipe_file: str | None = None  # recipe.json of the chosen (else best) point
+    artifact: bytes | None = field(default=None, repr=False)  # the chosen point's
+
+    @classmethod
+    def of(cls, target: str, points: list[PlanPoint], seconds: float, budget: float,
+           stopped: str, converted: int) -> Plan:
+        measured = [i for i, p in enumerate(points) if p.ok]
+        front = [i for i in measured if not any(_dominates(points[j], points[i])
+                                                for j in measured if j != i)]
+        front.sort(key=lambda i: points[i].cost)
+        passing = [i for i in measured if points[i].passed]
+        chosen = min(passing, key=lambda i: (points[i].cost, points[i].drift), default=None)
+        return cls(target, tuple(points), tuple(front), chosen, seconds, budget, stopped,
+                   converted)
+
+    @property
+    def recipe(self) -> Recipe | None:
+        return None if self.chosen is None else self.points[self.chosen].recipe
+
+    @property
+    def best(self) -> PlanPoint:
+        """The chosen point, else the lowest drift measured."""
+        if self.chosen is not None:
+            return self.points[self.chosen]
+        return min(self.points, key=lambda p: p.drift)
+
+    @property
+    def summary(self) -> str:
+        verdict = (f"{self.best.recipe.describe()} passes" if self.chosen is not None
+                   else "no recipe passed")
+        return (f"{verdict}; {len(self.points)} recipes measured ({self.converted} converted) "
+                f"in {self.seconds:.0f} s, stopped: {self.stopped}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "passed": self.chosen is not None,
+                "chosen": self.chosen, "front": list(self.front),
+                "candidates_converted": self.converted, "candidates_measured": len(self.points),
+                "seconds": round(self.seconds, 2), "budget_seconds": self.budget_seconds,
+                "stopped": self.stopped, "points": [p.to_dict() for p in self.points]}
+
+
+def _dominates(a: PlanPoint, b: PlanPoint) -> bool:
+    no_worse = a.cost <= b.cost and a.drift <= b.drift
+    return no_worse and (a.cost < b.cost or a.drift < b.drift)

@@ -1,0 +1,152 @@
+"""Search per-layer precision choices for the cheapest recipe that passes the colour gate.
+
+The attribution ranking (simulated, per layer and cause) only orders the search; every point
+the plan reports was converted by the real converter and measured on the evaluation images,
+through the same worker lanes and cache as the check. Greedy and measured: each round tries
+the next cheapest protection of the worst-ranked layers on top of the best recipe so far
+(all conversions of a round run together), keeps the one that lowers ΔE p95 most, and stops
+when a recipe passes, nothing improves, or the time budget is spent. Then every protected
+layer is tried one step cheaper, so the passing point is not dearer than it must be.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from qcheck.assess import assess
+from qcheck.jobs import JobResult
+from qcheck.planner.front import Plan, PlanPoint
+from qcheck.planner.recipe import Choice, Recipe
+from qcheck.session import Session
+from qcheck.types import Attribution, Cause, TargetResult, Thresholds, Verification
+
+__all__ = ["DEFAULT_BUDGET_SECONDS", "search"]
+
+DEFAULT_BUDGET_SECONDS = 180.0
+WIDTH = 4  # layers tried per round, from the top of the ranking
+# Causes that 16-bit activations address; weight causes need the layer float.
+_ACTIVATION_CAUSES = {Cause.ACTIVATION_RANGE, Cause.CALIBRATION_COVERAGE, Cause.INPUT_RANGE}
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    layer: str
+    choices: tuple[Choice, ...]  # cheapest first
+
+
+def search(session: Session, result: TargetResult, thresholds: Thresholds,
+           input_name: str, budget_seconds: float = DEFAULT_BUDGET_SECONDS) -> Plan:
+    """Measured points from all-int8 towards the cheapest recipe that passes."""
+    started = time.monotonic()
+    run = _Runs(session, result, thresholds)
+    ranked = _ranked(result.attribution, input_name)
+    current = Recipe(result.name)
+    run.measure([current])
+    stopped = "exhausted"
+    while not run.point(current).passed:
+        if time.monotonic() - started > budget_seconds:
+            stopped = "budget"
+            break
+        tried = [current.with_choice(c.layer, choice) for c in _untouched(ranked, current)
+                 for choice in c.choices]
+        if not tried:
+            break
+        run.measure(tried)
+        best = min((r for r in tried if run.point(r).ok), key=run.rank, default=None)
+        if best is None or run.rank(best) >= run.rank(current):
+            break
+        current = best
+    if run.point(current).passed:
+        stopped = "passed"
+        current = _cheapened(run, current, started, budget_seconds)
+    return Plan.of(result.name, run.points(), time.monotonic() - started, budget_seconds,
+                   stopped, run.converted)
+
+
+def _cheapened(run: _Runs, recipe: Recipe, started: float, budget: float) -> Recipe:
+    """Each protected layer one step cheaper (float → int16 → int8) while it still passes."""
+    improved = True
+    while improved and time.monotonic() - started <= budget:
+        cheaper = [recipe.with_choice(layer, _cheaper(choice)) for layer, choice in recipe.layers]
+        run.measure(cheaper)
+        passing = [r for r in cheaper if run.point(r).passed]
+        improved = bool(passing)
+        if passing:
+            recipe = min(passing, key=run.rank)
+    return recipe
+
+
+def _cheaper(choice: Choice) -> Choice:
+    return Choice.INT16 if choice is Choice.FLOAT else Choice.INT8
+
+
+def _ranked(attribution: Sequence[Attribution], input_name: str) -> list[_Candidate]:
+    """Layers by attributed drift (summed over causes), each with the choices worth trying:
+    int16 then float where activations are to blame, float where weights are."""
+    drift: dict[str, float] = {}
+    causes: dict[str, set[Cause]] = {}
+    for entry in attribution:
+        if entry.layer == input_name:  # the input's own quantization: no layer to protect
+            continue
+        drift[entry.layer] = drift.get(entry.layer, 0.0) + max(entry.drift, 0.0)
+        causes.setdefault(entry.layer, set()).add(entry.cause)
+    ordered = sorted(drift, key=lambda layer: -drift[layer])
+    return [_Candidate(layer, (Choice.INT16, Choice.FLOAT) if causes[layer] & _ACTIVATION_CAUSES
+                       else (Choice.FLOAT,)) for layer in ordered]
+
+
+def _untouched(ranked: list[_Candidate], recipe: Recipe) -> list[_Candidate]:
+    """The next ``WIDTH`` layers the recipe leaves int8; a layer at int16 may still go float."""
+    open_ = []
+    for candidate in ranked:
+        choice = recipe.choice(candidate.layer)
+        if choice is Choice.FLOAT:
+            continue
+        choices = tuple(c for c in candidate.choices if c is not choice
+                        and (choice is Choice.INT8 or c is Choice.FLOAT))
+        if choices:
+            open_.append(_Candidate(candidate.layer, choices))
+        if len(open_) == WIDTH:
+            break
+    return open_
+
+
+class _Runs:
+    """Converts and measures recipes (each at most once), remembering every point."""
+
+    def __init__(self, session: Session, result: TargetResult, thresholds: Thresholds):
+        self.session, self.result, self.thresholds = session, result, thresholds
+        self._points: dict[Recipe, PlanPoint] = {}
+        self.converted = 0
+
+    def measure(self, recipes: Iterable[Recipe]) -> None:
+        new = [r for r in dict.fromkeys(recipes) if r not in self._points]
+        jobs = {r: self.session.job(self.result.spec, options=r.options()) for r in new}
+        done = self.session.run_jobs(list(jobs.values()))
+        for recipe, job in jobs.items():
+            outcome = done[job.key]
+            self.converted += 0 if outcome.cached else 1
+            self._points[recipe] = self._point(recipe, outcome)
+
+    def _point(self, recipe: Recipe, outcome: JobResult) -> PlanPoint:
+        checked = assess(self.result.spec, outcome, self.session, self.thresholds)
+        if checked.error is not None:
+            return PlanPoint(recipe, error=checked.error)
+        return PlanPoint(recipe, size_bytes=checked.size_bytes,
+                         verified=Verification.of(checked.metrics, checked.passed),
+                         metrics=checked.metrics.to_dict(), failures=checked.failures)
+
+    def point(self, recipe: Recipe) -> PlanPoint:
+        return self._points[recipe]
+
+    def points(self) -> list[PlanPoint]:
+        return list(self._points.values())
+
+    def rank(self, recipe: Recipe) -> tuple[float, ...]:
+        """Passing points by cost; the others by measured drift (lower first)."""
+        point = self._points[recipe]
+        if point.passed:
+            return (0, *point.cost, point.drift)
+        return (1, point.drift, *point.cost)

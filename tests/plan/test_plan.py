@@ -1,0 +1,143 @@
+"""``qcheck plan``: mixed-precision recipes measured with the real converters, and rebuilt
+from ``recipe.json`` by ``qcheck convert --recipe``."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import converters
+import qcheck
+from qcheck.cli import main
+from qcheck.planner import Choice, Recipe
+from sample_models.catalog import SAMPLES
+
+
+@pytest.fixture(scope="module")
+def two_traps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``two_traps`` sample model at 32×32, trained for seconds."""
+    import keras
+
+    from sample_models.build import bundled_crops, grade, two_traps
+
+    crops = bundled_crops(160, 32, seed=7)
+    keras.utils.set_random_seed(0)
+    model = two_traps(crops, grade(crops), epochs=24)
+    path = tmp_path_factory.mktemp("plan") / "two_traps.keras"
+    model.save(path)
+    return path
+
+
+def test_fix_plans_when_no_single_fix_passes(two_traps: Path, tmp_path: Path) -> None:
+    report, shipped = qcheck.fix(two_traps, "tflite-int8", out=tmp_path / "fixed")
+    result = report.target("tflite-int8")
+    assert not result.passed
+    single = [s for s in result.suggestions if not s.reason.startswith("planned")]
+    verified = [s for s in single if s.verified is not None]
+    assert verified and not any(s.verified.passed for s in verified)  # type: ignore[union-attr]
+    plan = result.plan
+    assert plan is not None and plan.chosen is not None
+    chosen = plan.points[plan.chosen]
+    assert chosen.passed and 2 <= len(chosen.recipe.layers) <= 3
+    assert {"trap_a", "trap_b"} <= {name for name, _ in chosen.recipe.layers}
+    assert shipped is not None and shipped.exists()
+    recipe = json.loads((tmp_path / "fixed" / "recipe.json").read_text())
+    assert recipe["passed"] and recipe["target"] == "tflite-int8"
+    assert recipe["toolchains"]["ai_edge_quantizer"][0]["regex"] == ".*"
+    # A CI job rebuilds exactly what was planned from the recipe file.
+    rebuilt = tmp_path / "rebuilt.tflite"
+    assert main(["convert", str(two_traps), "--target", "tflite-int8", "--recipe",
+                 str(tmp_path / "fixed" / "recipe.json"), "-o", str(rebuilt)]) == 0
+    assert rebuilt.read_bytes() == shipped.read_bytes()
+
+
+def test_plan_onnx_front_recipe_and_round_trip(two_traps: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan"
+    assert main(["plan", str(two_traps), "--target", "onnx-int8", "-o", str(out),
+                 "--quiet"]) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["passed"] and plan["candidates_measured"] >= 3
+    assert plan["candidates_converted"] >= 1 and plan["seconds"] <= plan["budget_seconds"] + 60
+    chosen = plan["points"][plan["chosen"]]
+    assert chosen["passed"] and chosen["metrics"]["delta_e_p95"] <= 5.0
+    assert plan["chosen"] in plan["front"]
+    # Every point on the front is measured and none of them dominates another.
+    front = [plan["points"][i] for i in plan["front"]]
+    sizes = [p["size_bytes"] for p in front]
+    assert sizes == sorted(sizes)
+    assert all(a["metrics"]["delta_e_p95"] > b["metrics"]["delta_e_p95"]
+               for a, b in itertools.pairwise(front))
+    recipe = json.loads((out / "recipe.json").read_text())
+    excluded = recipe["toolchains"]["onnxruntime"]["nodes_to_exclude"]
+    floats = [name for name, choice in recipe["layers"].items() if choice == "float"]
+    assert floats and all(any(node.startswith(f"{layer}/") for node in excluded)
+                          for layer in floats)
+    assert "plan.html" in {p.name for p in out.iterdir()}
+    assert "data:image/png;base64," in (out / "plan.html").read_text()
+    rebuilt = tmp_path / "rebuilt.onnx"
+    assert main(["convert", str(two_traps), "--target", "onnx-int8", "--recipe",
+                 str(out / "recipe.json"), "-o", str(rebuilt)]) == 0
+    assert rebuilt.read_bytes() == (out / "onnx-int8.planned.onnx").read_bytes()
+
+
+def test_per_tensor_plan_keeps_per_tensor_weights(tmp_path: Path) -> None:
+    trap = next(s for s in SAMPLES if s.name == "per_tensor_trap")
+    outcome = qcheck.plan(trap.path, "tflite-int8-per-tensor", out=tmp_path)
+    assert outcome.passed and outcome.plan is not None
+    artifact = outcome.plan.artifact
+    assert artifact is not None
+    from ai_edge_litert.interpreter import Interpreter
+
+    weights = [d for d in Interpreter(model_content=artifact).get_tensor_details()
+               if d["dtype"] == np.int8 and len(d["shape"]) == 4]
+    assert weights, "the planned artifact still has int8 convolution weights"
+    assert all(len(d["quantization_parameters"]["scales"]) == 1 for d in weights)
+
+
+def test_budget_stops_the_search_and_says_so(two_traps: Path) -> None:
+    outcome = qcheck.plan(two_traps, "tflite-int8", budget_seconds=0.001)
+    plan = outcome.plan
+    assert plan is not None and plan.stopped == "budget"
+    assert len(plan.points) == 1 and plan.points[0].recipe.layers == ()
+
+
+def test_layer_names_resolve_to_each_converters_nodes(two_traps: Path) -> None:
+    import keras
+
+    from converters.aeq import aeq_recipe, layer_outputs
+    from converters.onnx import onnx_recipe
+
+    source = converters.ConversionSource(keras.saving.load_model(two_traps), (None, 32, 32, 3))
+    float_tflite = source.tflite_float_signed
+    outputs = layer_outputs(float_tflite, ["trap_a", "residual"], last_layer="residual")
+    assert outputs["trap_a"] and all("trap_a/" in name for name in outputs["trap_a"])
+    assert outputs["residual"]  # the final op, renamed after the graph's output
+    options = Recipe("tflite-int8").with_choice("trap_a", Choice.INT16).with_choice(
+        "trap_b", Choice.FLOAT).options()
+    recipe = aeq_recipe(float_tflite, True, options)
+    assert [entry.get("algorithm_key") for entry in recipe[1:]] == [
+        "min_max_uniform_quantize", "no_quantize"]
+    assert recipe[1]["op_config"]["activation_tensor_config"]["num_bits"] == 16
+    onnx_names = onnx_recipe(source.onnx_float, options)
+    assert all(name.startswith("trap_a/") for name in onnx_names["TensorQuantOverrides"])
+    assert onnx_names["nodes_to_exclude"] and all(
+        name.startswith("trap_b/") for name in onnx_names["nodes_to_exclude"])
+    with pytest.raises(converters.ConversionError, match="conv9"):
+        layer_outputs(float_tflite, ["conv9"])
+
+
+def test_bad_recipe_is_a_usage_error(two_traps: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "recipe.json"
+    bad.write_text(json.dumps({"schema": "qcheck.recipe/1", "target": "tflite-int8",
+                               "layers": {"trap_a": "int4"}}))
+    assert main(["convert", str(two_traps), "--target", "tflite-int8", "--recipe", str(bad),
+                 "-o", str(tmp_path / "x.tflite")]) == 2
+    err = capsys.readouterr().err
+    assert "int4" in err and "int8, int16, float" in err and "Traceback" not in err
+    assert main(["convert", str(two_traps), "--target", "onnx-int8", "--recipe",
+                 str(bad.with_name("missing.json")), "-o", str(tmp_path / "x.onnx")]) == 2
