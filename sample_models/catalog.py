@@ -39,6 +39,10 @@ SAMPLES: tuple[SampleModel, ...] = (
                 "depthwise weights differing across channels by orders of magnitude",
                 {"tflite-int8": True, "tflite-int8-per-tensor": False, "onnx-int8": True,
                  "onnx-int8-per-tensor": False}),
+    SampleModel("two_traps", "0:1",
+                "two far-apart layers fed a dead channel through huge weights: no single fix "
+                "passes, `qcheck plan` finds the two-layer recipe",
+                {"tflite-int8": False, "onnx-int8": False}),
     SampleModel("segmentation", "0:1",
                 "a 3-class softmax per pixel: a class map, compared by class agreement",
                 {"tflite-int8": True, "tflite-int8-per-tensor": True, "onnx-int8": True}),
