@@ -99,6 +99,7 @@ def _build_parser() -> _Parser:
 
     _explore_parser(commands)
     _plan_parser(commands)
+    _zoo_parser(commands)
     targets = commands.add_parser("targets", help="list the targets")
     targets.set_defaults(handler=_run_targets)
     return parser
@@ -140,6 +141,48 @@ def _run_plan(args: argparse.Namespace) -> int:
     print(f"{args.target}: {outcome.plan.summary}")
     print(f"plan: {args.output}/plan.html, {args.output}/recipe.json")
     return ExitCode.OK if outcome.passed else ExitCode.FAILED
+
+
+def _zoo_parser(commands: Any) -> None:
+    zoo = commands.add_parser("zoo", help="check a whole catalogue of models (locally or on Ray)")
+    zoo.add_argument("catalogue", metavar="MANIFEST|DIR",
+                     help="a qcheck-zoo.toml, or a folder of .keras/.h5 models")
+    zoo.add_argument("--out", metavar="DIR", default="qcheck-zoo",
+                     help="output folder (default: qcheck-zoo)")
+    zoo.add_argument("--jobs", type=_positive_int, metavar="N",
+                     help="local worker processes (default: one per core)")
+    zoo.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                     help="run on the Ray cluster at ADDRESS (no ADDRESS: a local Ray)")
+    zoo.add_argument("--no-cache", action="store_true",
+                     help="neither read nor write the artifact cache (QCHECK_CACHE_DIR)")
+    zoo.add_argument("--quiet", action="store_true", help="print nothing on success")
+    zoo.set_defaults(handler=_run_zoo)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
+    return value
+
+
+def _run_zoo(args: argparse.Namespace) -> int:
+    from qcheck.zoo import zoo
+
+    lines: list[str] = []
+    say = lines.append if args.quiet else (lambda line: print(line, flush=True))
+    result = zoo(args.catalogue, out=args.out, jobs=args.jobs, ray=args.ray,
+                 cache=not args.no_cache, progress=say)
+    if not args.quiet or not result.passed:
+        for outcome in result.models:
+            state = "pass" if outcome.exit_code == 0 else f"exit {outcome.exit_code}"
+            print(f"{outcome.model.name}: {state}{': ' + outcome.error if outcome.error else ''}")
+        print(f"zoo: {args.out}/index.html, {args.out}/zoo.json, {args.out}/junit.xml "
+              f"({result.seconds:.1f} s)")
+    return int(result.exit_code)
 
 
 def _explore_parser(commands: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from qcheck.errors import UsageError
 from qcheck.limits import check_limit
 
-__all__ = ["FileConfig", "find_pyproject", "load_config"]
+__all__ = ["FileConfig", "config_from_table", "find_pyproject", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -74,21 +74,29 @@ def load_config(pyproject: Path | None = None, *, warn: bool = True) -> FileConf
         return FileConfig()
     if not isinstance(table, dict):
         raise UsageError(f"[tool.qcheck] in {path} must be a table, got {table!r}")
+    return config_from_table(table, path, "[tool.qcheck]", warn=warn)
+
+
+def config_from_table(table: dict[str, Any], path: Path, section: str, *, warn: bool = True,
+                      also_known: tuple[str, ...] = ()) -> FileConfig:
+    """The settings of one TOML table (``section`` of ``path``, for messages); relative
+    folders are read from ``path``'s folder; keys in ``also_known`` are the caller's."""
     values: dict[str, Any] = {"source": str(path)}
-    base = path.parent
     for key, value in table.items():
         name = key.replace("-", "_")
+        if name in also_known:
+            continue
         if name not in KNOWN_KEYS:
             if warn:
-                print(f"warning: unknown key {key!r} in [tool.qcheck] of {path}; known keys: "
-                      f"{', '.join(KNOWN_KEYS)}", file=sys.stderr)
+                print(f"warning: unknown key {key!r} in {section} of {path}; known keys: "
+                      f"{', '.join(KNOWN_KEYS + also_known)}", file=sys.stderr)
             continue
-        values[name] = _coerce(name, value, path, base)
+        values[name] = _coerce(name, value, path, path.parent, section)
     return FileConfig(**values)
 
 
-def _coerce(name: str, value: Any, path: Path, base: Path) -> Any:
-    where = f"[tool.qcheck] {name} in {path}"
+def _coerce(name: str, value: Any, path: Path, base: Path, section: str) -> Any:
+    where = f"{section} {name} in {path}"
     if name == "targets":
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())

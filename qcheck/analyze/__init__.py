@@ -34,7 +34,9 @@ __all__ = ["MAX_ATTRIBUTIONS", "TargetAnalysis", "attribute", "find", "gather_ev
 MAX_ATTRIBUTIONS = 20
 MIN_DELTA_E = 0.01  # ΔE attributions below this are noise (the ΔE measure's floor)
 MAX_IMAGES = 16
-PIXEL_BUDGET = 100_000  # evaluation pixels per attribution pass: 2 images at 224², 16 at 64²
+PIXEL_BUDGET = 100_000  # input pixels per attribution pass: 2 images at 224², 16 at 64²
+# A classifier's or tensor's drift is one number per image, not one per pixel: more images.
+MIN_IMAGES_NON_IMAGE = 4
 
 
 @dataclass(frozen=True)
@@ -80,15 +82,18 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
     else in the output kind's measure: ``qcheck.compare.drift``).
 
     Runs on the evaluation images this target gets most wrong, as many as ``PIXEL_BUDGET``
-    allows (between 2 and ``MAX_IMAGES``), so a 224×224 model costs what a small one does.
+    of *input* pixels allows (between 2, or 4 for outputs that are no image, and
+    ``MAX_IMAGES``): the forward passes cost what the input size makes them cost, so a
+    224×224 model, classifier or not, costs what a small one does.
     """
     started = time.perf_counter()
     reference = session.references.get("evaluation")
     output = session.output
     drift = drift_measure(output)
     if max_images is None:
-        height, width = reference.shape[1:3] if reference.ndim == 4 else (1, 1)
-        max_images = int(np.clip(PIXEL_BUDGET // max(height * width, 1), 2, MAX_IMAGES))
+        height, width = session.images.evaluation.pixels.shape[1:3]
+        fewest = 2 if reference.ndim == 4 else MIN_IMAGES_NON_IMAGE
+        max_images = int(np.clip(PIXEL_BUDGET // max(height * width, 1), fewest, MAX_IMAGES))
     chosen = _worst_images(reference, outputs, drift, max_images)
     output_path = output_layer(evidence.model)
     sim = Simulation(

@@ -281,3 +281,22 @@ def test_deep_models_are_screened_and_still_name_the_planted_layer() -> None:
     assert top.delta_e > 10 * MIN_DELTA_E
     one_by_one = sum(f.weighted for f in sim.facts) + len(sim.quantized_layers)
     assert sim.configurations < 0.85 * one_by_one, (sim.configurations, one_by_one)
+
+
+def test_attribution_image_budget_follows_the_input_size() -> None:
+    """The forward passes attribution costs grow with the *input* pixels: a classifier's
+    tiny output must not buy it the image count of a 16² image model."""
+    import keras
+
+    from qcheck.analyze import MIN_IMAGES_NON_IMAGE, PIXEL_BUDGET
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((128, 128, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, strides=4, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    model = keras.Model(inputs, keras.layers.Dense(4, name="logits")(x))
+    report = qcheck.check(model, targets=["tflite-int8"], analyze_all=True, readiness=False,
+                          fix_verification=False, cache=False)
+    analysis = report.target("tflite-int8").analysis
+    assert analysis is not None
+    assert analysis["images"] == max(PIXEL_BUDGET // (128 * 128), MIN_IMAGES_NON_IMAGE)

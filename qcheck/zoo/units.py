@@ -1,0 +1,104 @@
+"""The work of a catalogue: (model, target) jobs, grouped into units a worker runs.
+
+A unit is one ``qcheck.check`` of one model over some of its targets: the model's shared steps
+(loading, images, float reference outputs, the float ONNX export) happen once per unit, and
+through the content-addressed cache once per model. When workers outnumber models, a model's
+targets are split over several units, after a ``prepare`` unit that fills the cache with the
+shared steps those units then read.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from qcheck.errors import QcheckError
+from qcheck.zoo.manifest import ZooModel
+
+__all__ = ["Unit", "UnitResult", "plan_units", "run_unit"]
+
+# The target a prepare unit checks: it needs the float reference and the float ONNX export,
+# the two steps every other target of the model shares.
+PREPARE_TARGET = "onnx-fp32"
+
+
+@dataclass(frozen=True)
+class Unit:
+    model: ZooModel
+    targets: tuple[str, ...]
+    prepare: bool = False  # fills the cache for the model's other units; reports nothing
+    after: str | None = None  # the key of the unit that must finish first
+
+    @property
+    def key(self) -> str:
+        kind = "prepare" if self.prepare else ",".join(self.targets)
+        return f"{self.model.name}:{kind}"
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    unit: Unit
+    report: Any = None  # a qcheck Report (None: the model could not be checked)
+    error: str | None = None
+    exit_code: int = 0
+    seconds: float = 0.0
+    worker: dict[str, Any] = field(default_factory=dict)  # where it ran: host, pid
+
+
+def plan_units(models: list[ZooModel], workers: int) -> list[Unit]:
+    """One unit per model; a model's targets split over more units only when there are
+    fewer models than workers (each split model gets a prepare unit first)."""
+    units: list[Unit] = []
+    share = max(1, math.ceil(workers / max(len(models), 1)))
+    for model in models:
+        targets = model.targets
+        pieces = min(share, len(targets)) if len(models) < workers else 1
+        if pieces <= 1:
+            units.append(Unit(model, targets))
+            continue
+        prepare = Unit(model, (PREPARE_TARGET,), prepare=True)
+        units.append(prepare)
+        size = math.ceil(len(targets) / pieces)
+        units.extend(Unit(model, targets[i:i + size], after=prepare.key)
+                     for i in range(0, len(targets), size))
+    return units
+
+
+def run_unit(unit: Unit, cache: bool = True) -> UnitResult:
+    """Check ``unit`` here (a pool process or a Ray task): errors become results."""
+    import socket
+
+    from qcheck.pipeline import check
+
+    started = time.perf_counter()
+    settings = unit.model.settings
+    where = {"host": socket.gethostname(), "pid": os.getpid()}
+    try:
+        report = check(
+            unit.model.path, settings.calib, settings.eval, list(unit.targets),
+            input_range=settings.input_range or "0:1", output_range=settings.output_range,
+            output_kind=settings.output_kind, thresholds=_thresholds(settings),
+            analysis=not unit.prepare, readiness=not unit.prepare,
+            baseline=None if unit.prepare else unit.model.baseline, cache=cache)
+    except QcheckError as exc:
+        return UnitResult(unit, error=str(exc), exit_code=int(exc.exit_code),
+                          seconds=time.perf_counter() - started, worker=where)
+    seconds = time.perf_counter() - started
+    if unit.prepare:  # its work is in the cache; its verdict is nobody's
+        return UnitResult(unit, seconds=seconds, worker=where)
+    return UnitResult(unit, report, exit_code=int(report.exit_code), seconds=seconds,
+                      worker=where)
+
+
+def _thresholds(settings: Any) -> Any:
+    """The model's limits over the defaults (``[tool.qcheck]`` keys of the same names)."""
+    from dataclasses import fields
+
+    from qcheck.types import Thresholds
+
+    chosen = {item.name: value for item in fields(Thresholds)
+              if (value := getattr(settings, item.name, None)) is not None}
+    return Thresholds(**chosen)

@@ -1,0 +1,139 @@
+"""``qcheck zoo``: a catalogue of four tiny models (two sharing a float graph, one failing,
+one bad file) through the local pool and through a real local Ray, with the same answers; a
+Ray worker killed mid-run loses no job."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from qcheck.cli import main
+from qcheck.zoo import ZooResult, zoo
+from sample_models.catalog import SAMPLES
+
+EXPECTED_EXIT = {"enhancer": 0, "enhancer_copy": 0, "trap": 1, "broken": 2}
+
+
+@pytest.fixture(scope="module")
+def catalogue(enhancer_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("zoo")
+    shutil.copy(enhancer_path, folder / "enhancer.keras")
+    shutil.copy(enhancer_path, folder / "enhancer_copy.keras")  # the same float graph
+    trap = next(s for s in SAMPLES if s.name == "per_tensor_trap")
+    shutil.copy(trap.path, folder / "trap.keras")
+    (folder / "broken.keras").write_bytes(b"PK\x03\x04 not a model")
+    (folder / "qcheck-zoo.toml").write_text("""
+[defaults]
+targets = ["tflite-int8", "onnx-int8"]
+
+[[model]]
+path = "enhancer.keras"
+
+[[model]]
+path = "enhancer_copy.keras"
+
+[[model]]
+path = "trap.keras"
+targets = ["tflite-int8-per-tensor"]
+
+[[model]]
+path = "broken.keras"
+targets = ["tflite-int8"]
+""")
+    return folder / "qcheck-zoo.toml"
+
+
+@pytest.fixture(scope="module")
+def local_run(catalogue: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[ZooResult, Path]:
+    out = tmp_path_factory.mktemp("zoo-out")
+    return zoo(catalogue, out=out, jobs=2), out
+
+
+def _verdicts(result: ZooResult) -> dict[tuple[str, str], tuple[bool, float | None]]:
+    rows = {}
+    for outcome in result.models:
+        for row in outcome.rows():
+            rows[(row["model"], row["target"])] = (row["passed"], row["delta_e_mean"])
+    return rows
+
+
+def test_local_pool_reports_every_model_and_the_worst_exit(local_run: tuple[ZooResult, Path]
+                                                          ) -> None:
+    result, out = local_run
+    assert {o.model.name: o.exit_code for o in result.models} == EXPECTED_EXIT
+    assert int(result.exit_code) == 2  # the worst of its models: the bad file
+    broken = result.model("broken")
+    assert broken.report is None and broken.error and "broken.keras" in broken.error
+    document = json.loads((out / "zoo.json").read_text())
+    assert document["schema"] == "qcheck.zoo/1" and document["exit_code"] == 2
+    assert len(document["rows"]) == 6  # 2 + 2 + 1 + 1 model × target jobs, each once
+    assert (out / "enhancer" / "report.json").exists() and (out / "trap" / "report.html").exists()
+    suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == list(EXPECTED_EXIT)
+    assert "enhancer/report.html" in (out / "index.html").read_text()
+    # Two models with the same float graph get the same answers.
+    rows = _verdicts(result)
+    assert rows[("enhancer", "onnx-int8")] == rows[("enhancer_copy", "onnx-int8")]
+
+
+def test_ray_gives_the_same_verdicts_and_metrics(catalogue: Path,
+                                                 local_run: tuple[ZooResult, Path]) -> None:
+    ray = zoo(catalogue, jobs=2, ray="local", cache=False)  # converted again, not cached
+    local, _ = local_run
+    assert {o.model.name: o.exit_code for o in ray.models} == EXPECTED_EXIT
+    for key, (passed, delta_e) in _verdicts(local).items():
+        ray_passed, ray_delta_e = _verdicts(ray)[key]
+        assert ray_passed == passed
+        assert (delta_e is None) == (ray_delta_e is None)
+        if delta_e is not None and ray_delta_e is not None:
+            assert ray_delta_e == pytest.approx(delta_e, rel=1e-6)
+
+
+def test_a_ray_worker_killed_mid_run_loses_no_job(catalogue: Path,
+                                                  local_run: tuple[ZooResult, Path]) -> None:
+    import psutil
+
+    killed: list[int] = []
+
+    def kill_one_worker() -> None:
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for process in psutil.process_iter(["pid", "cmdline", "name"]):
+                title = " ".join(process.info["cmdline"] or []) + (process.info["name"] or "")
+                if "ray::run_unit" in title:
+                    time.sleep(1.0)  # mid-run: the unit has started its check
+                    process.send_signal(signal.SIGKILL)
+                    killed.append(process.pid)
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_worker, daemon=True)
+    killer.start()
+    result = zoo(catalogue, jobs=2, ray="local", cache=False)
+    killer.join(timeout=5)
+    assert killed, "no Ray worker was seen running a unit"
+    assert {o.model.name: o.exit_code for o in result.models} == EXPECTED_EXIT
+    assert _verdicts(result).keys() == _verdicts(local_run[0]).keys()
+    # Every unit answered once, none by the killed worker.
+    assert sorted(r.unit.key for r in result.units) == sorted(
+        r.unit.key for r in local_run[0].units)
+    assert all(r.worker.get("pid") not in killed for r in result.units)
+
+
+def test_zoo_cli_and_folder_catalogue(enhancer_path: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(enhancer_path, folder / "only.keras")
+    assert main(["zoo", str(folder), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    assert "only: pass" in capsys.readouterr().out
+    assert main(["zoo", str(tmp_path / "nothing-here")]) == 2
+    assert "no such manifest or folder" in capsys.readouterr().err
+    assert main(["zoo", str(folder), "--jobs", "0"]) == 2
