@@ -17,7 +17,7 @@ ifdef TARGETS
 CHECK_ARGS += --targets $(TARGETS)
 endif
 
-.PHONY: check test test-all lint demo bench clean
+.PHONY: check test test-all lint demo bench bench-zoo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(if $(MODELS),MODELS=$(MODELS)) $(BIN)/python benchmarks/run.py
+
+bench-zoo: $(STAMP)
+	$(BIN)/python benchmarks/zoo.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

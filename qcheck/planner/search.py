@@ -46,16 +46,20 @@ def search(session: Session, result: TargetResult, thresholds: Thresholds,
     run.measure([current])
     stopped = "exhausted"
     while not run.point(current).passed:
-        if time.monotonic() - started > budget_seconds:
-            stopped = "budget"
-            break
         tried = [current.with_choice(c.layer, choice) for c in _untouched(ranked, current)
                  for choice in c.choices]
         if not tried:
             break
+        affordable = run.affordable(budget_seconds - (time.monotonic() - started))
+        if affordable < 1:
+            stopped = "budget"
+            break
+        cut = affordable < len(tried)
+        tried = tried[:affordable]  # the best-ranked first: what fits in the budget
         run.measure(tried)
         best = min((r for r in tried if run.point(r).ok), key=run.rank, default=None)
         if best is None or run.rank(best) >= run.rank(current):
+            stopped = "budget" if cut else stopped
             break
         current = best
     if run.point(current).passed:
@@ -68,8 +72,9 @@ def search(session: Session, result: TargetResult, thresholds: Thresholds,
 def _cheapened(run: _Runs, recipe: Recipe, started: float, budget: float) -> Recipe:
     """Each protected layer one step cheaper (float → int16 → int8) while it still passes."""
     improved = True
-    while improved and time.monotonic() - started <= budget:
+    while improved:
         cheaper = [recipe.with_choice(layer, _cheaper(choice)) for layer, choice in recipe.layers]
+        cheaper = cheaper[:run.affordable(budget - (time.monotonic() - started))]
         run.measure(cheaper)
         passing = [r for r in cheaper if run.point(r).passed]
         improved = bool(passing)
@@ -120,8 +125,19 @@ class _Runs:
         self.session, self.result, self.thresholds = session, result, thresholds
         self._points: dict[Recipe, PlanPoint] = {}
         self.converted = 0
+        self._seconds = 0.0  # wall time spent measuring, over ``_measured`` recipes
+        self._measured = 0
+
+    def affordable(self, remaining: float) -> int:
+        """How many more recipes fit in ``remaining`` seconds at the pace measured so far
+        (a round's conversions run side by side, so the pace includes that)."""
+        if remaining <= 0:
+            return 0
+        pace = self._seconds / max(self._measured, 1)
+        return 10**9 if pace <= 0 else int(remaining // pace)
 
     def measure(self, recipes: Iterable[Recipe]) -> None:
+        began = time.monotonic()
         new = [r for r in dict.fromkeys(recipes) if r not in self._points]
         jobs = {r: self.session.job(self.result.spec, options=r.options()) for r in new}
         done = self.session.run_jobs(list(jobs.values()))
@@ -129,6 +145,8 @@ class _Runs:
             outcome = done[job.key]
             self.converted += 0 if outcome.cached else 1
             self._points[recipe] = self._point(recipe, outcome)
+        self._seconds += time.monotonic() - began
+        self._measured += len(new)
 
     def _point(self, recipe: Recipe, outcome: JobResult) -> PlanPoint:
         checked = assess(self.result.spec, outcome, self.session, self.thresholds)
