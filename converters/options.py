@@ -27,6 +27,8 @@ class ConversionOptions:
     # Add the bundled synthetic colour references (calibration half only) to calibration.
     extra_calibration: bool = False
     tflite_quantizer: str = "converter"
+    # A planned recipe: the worker also resolves its layer choices to each tool's own names.
+    planned: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ConversionOptions:

@@ -17,9 +17,11 @@ from typing import Any
 import converters
 from qcheck.errors import UsageError
 
-__all__ = ["RECIPE_SCHEMA", "Choice", "Recipe", "load_recipe"]
+__all__ = ["AEQ", "CONVERTER", "RECIPE_SCHEMA", "Choice", "Recipe", "load_recipe"]
 
 RECIPE_SCHEMA = "qcheck.recipe/1"
+CONVERTER = "converter"  # the target's own quantizer: TensorFlow's converter, ONNX Runtime's
+AEQ = "ai-edge-quantizer"  # TFLite only: per-op recipes, int16 activations per layer
 
 
 class Choice(StrEnum):
@@ -35,6 +37,7 @@ class Recipe:
     target: str
     layers: tuple[tuple[str, Choice], ...] = ()  # sorted by layer; never INT8
     calibration_method: str = "minmax"
+    quantizer: str = CONVERTER  # for TFLite: AEQ, or the converter (an int16 layer needs AEQ)
 
     def with_choice(self, layer: str, choice: Choice) -> Recipe:
         chosen = {name: c for name, c in self.layers if name != layer}
@@ -48,24 +51,33 @@ class Recipe:
     def count(self, choice: Choice) -> int:
         return sum(1 for _, c in self.layers if c is choice)
 
+    @property
+    def tflite_quantizer(self) -> str:
+        """Who builds it for TFLite: TensorFlow's converter (the target's own quantizer, with
+        float layers denied) or ai-edge-quantizer, which alone mixes int16 layers in."""
+        return AEQ if self.quantizer == AEQ or self.count(Choice.INT16) else CONVERTER
+
     def options(self) -> converters.ConversionOptions:
-        """The conversion options that build this recipe. TFLite recipes go through
-        ai-edge-quantizer (the only TFLite tool that mixes activation widths per layer);
-        ONNX ignores that choice."""
+        """The conversion options that build this recipe (all-int8 with the converter:
+        exactly the target's own conversion, so it is the check's artifact, from the cache)."""
+        if not self.layers and self.tflite_quantizer == CONVERTER \
+                and self.calibration_method == "minmax":
+            return converters.ConversionOptions()
         return converters.ConversionOptions(
             keep_float=tuple(n for n, c in self.layers if c is Choice.FLOAT),
             int16_layers=tuple(n for n, c in self.layers if c is Choice.INT16),
-            calibration_method=self.calibration_method, tflite_quantizer="ai-edge-quantizer")
+            calibration_method=self.calibration_method, tflite_quantizer=self.tflite_quantizer,
+            planned=True)
 
     def describe(self) -> str:
-        if not self.layers:
-            return "every layer int8"
-        return ", ".join(f"{name} {choice.value}" for name, choice in self.layers)
+        chosen = ", ".join(f"{name} {choice.value}" for name, choice in self.layers)
+        text = chosen or "every layer int8"
+        return f"{text} (ai-edge-quantizer)" if self.quantizer == AEQ else text
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": RECIPE_SCHEMA, "target": self.target,
                 "layers": {name: choice.value for name, choice in self.layers},
-                "calibration_method": self.calibration_method}
+                "calibration_method": self.calibration_method, "quantizer": self.quantizer}
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "recipe") -> Recipe:
@@ -80,8 +92,12 @@ class Recipe:
         valid = ", ".join(c.value for c in Choice)
         if not isinstance(layers, dict):
             raise UsageError(f"{origin}: \"layers\" must map layer names to {valid}")
+        quantizer = data.get("quantizer", CONVERTER)
+        if quantizer not in (CONVERTER, AEQ):
+            raise UsageError(f"{origin}: quantizer {quantizer!r}; valid: {CONVERTER}, {AEQ}")
         recipe = cls(str(target), calibration_method=str(data.get("calibration_method",
-                                                                  "minmax")))
+                                                                  "minmax")),
+                     quantizer=str(quantizer))
         if recipe.calibration_method not in converters.CALIBRATION_METHODS:
             raise UsageError(f"{origin}: calibration_method {recipe.calibration_method!r}; "
                              f"valid: {', '.join(converters.CALIBRATION_METHODS)}")

@@ -15,10 +15,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from converters.types import Format
 from qcheck.assess import assess
 from qcheck.jobs import JobResult
 from qcheck.planner.front import Plan, PlanPoint
-from qcheck.planner.recipe import Choice, Recipe
+from qcheck.planner.recipe import AEQ, Choice, Recipe
 from qcheck.session import Session
 from qcheck.types import Attribution, Cause, TargetResult, Thresholds, Verification
 
@@ -42,8 +43,12 @@ def search(session: Session, result: TargetResult, thresholds: Thresholds,
     started = time.monotonic()
     run = _Runs(session, result, thresholds)
     ranked = _ranked(result.attribution, input_name)
-    current = Recipe(result.name)
-    run.measure([current])
+    # TFLite has two quantizers; each all-int8 point is measured, the better one is the start.
+    starts = [Recipe(result.name)]
+    if result.spec.format is Format.TFLITE:
+        starts.append(Recipe(result.name, quantizer=AEQ))
+    run.measure(starts)
+    current = min((r for r in starts if run.point(r).ok), key=run.rank, default=starts[0])
     stopped = "exhausted"
     while not run.point(current).passed:
         tried = [current.with_choice(c.layer, choice) for c in _untouched(ranked, current)

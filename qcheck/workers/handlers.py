@@ -128,7 +128,7 @@ def _convert(state: WorkerState, job: ConvertJob, spec: converters.TargetSpec
     content = converters.convert(spec, source, calibration, signed_io=job.signed_io,
                                  options=options)
     notes: dict[str, Any] = {}
-    if options.tflite_quantizer != "converter":  # a planned recipe
+    if options.planned:
         notes["toolchain"] = converters.toolchain_recipe(spec, source, options)
     return content, notes
 

@@ -137,3 +137,29 @@ def test_zoo_cli_and_folder_catalogue(enhancer_path: Path, tmp_path: Path,
     assert main(["zoo", str(tmp_path / "nothing-here")]) == 2
     assert "no such manifest or folder" in capsys.readouterr().err
     assert main(["zoo", str(folder), "--jobs", "0"]) == 2
+
+
+def test_units_share_each_models_steps(enhancer_path: Path, tmp_path: Path) -> None:
+    from qcheck.config import FileConfig
+    from qcheck.zoo.manifest import ZooModel
+    from qcheck.zoo.units import plan_units
+
+    four = FileConfig(targets=("tflite-fp16", "tflite-int8", "onnx-fp16", "onnx-int8"))
+    models = [ZooModel(f"m{i}", str(enhancer_path), four) for i in range(4)]
+    assert [(u.model.name, len(u.targets), u.prepare) for u in plan_units(models, 2)] == [
+        (f"m{i}", 4, False) for i in range(4)]  # enough models: one unit each
+    split = plan_units(models[:1], 2)
+    assert [u.prepare for u in split] == [True, False, False]
+    assert all(u.after == split[0].key for u in split[1:])
+    assert sum((u.targets for u in split[1:]), ()) == four.targets
+    # Run split: the model's two units are merged into one report of its four targets.
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(enhancer_path, folder / "solo.keras")
+    (folder / "qcheck-zoo.toml").write_text(
+        '[[model]]\npath = "solo.keras"\ntargets = ["tflite-fp16", "tflite-int8", '
+        '"onnx-fp16", "onnx-int8"]\n')
+    result = zoo(folder, jobs=2, out=tmp_path / "out")
+    assert [u.unit.prepare for u in result.units] == [True, False, False]
+    report = json.loads((tmp_path / "out" / "solo" / "report.json").read_text())
+    assert [t["name"] for t in report["targets"]] == list(four.targets)
