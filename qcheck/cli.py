@@ -80,14 +80,7 @@ def _build_parser() -> _Parser:
     _run_options(check)
     check.set_defaults(handler=_run_check)
 
-    convert = commands.add_parser("convert", help="convert to one target and write the artifact")
-    convert.add_argument("model")
-    convert.add_argument("--target", required=True, metavar="T")
-    _image_options(convert)
-    convert.add_argument("--recipe", metavar="FILE",
-                         help="rebuild a planned mixed-precision artifact (recipe.json)")
-    convert.add_argument("-o", "--output", required=True, metavar="FILE")
-    convert.set_defaults(handler=_run_convert)
+    _convert_parser(commands)
 
     fix = commands.add_parser("fix", help="apply the best verified fix and write the artifact")
     fix.add_argument("model")
@@ -103,6 +96,17 @@ def _build_parser() -> _Parser:
     targets = commands.add_parser("targets", help="list the targets")
     targets.set_defaults(handler=_run_targets)
     return parser
+
+
+def _convert_parser(commands: Any) -> None:
+    convert = commands.add_parser("convert", help="convert to one target and write the artifact")
+    convert.add_argument("model")
+    convert.add_argument("--target", required=True, metavar="T")
+    _image_options(convert)
+    convert.add_argument("--recipe", metavar="FILE",
+                         help="rebuild a planned mixed-precision artifact (recipe.json)")
+    convert.add_argument("-o", "--output", required=True, metavar="FILE")
+    convert.set_defaults(handler=_run_convert)
 
 
 def _plan_parser(commands: Any) -> None:
