@@ -82,6 +82,19 @@ def test_plan_onnx_front_recipe_and_round_trip(two_traps: Path, tmp_path: Path) 
     assert main(["convert", str(two_traps), "--target", "onnx-int8", "--recipe",
                  str(out / "recipe.json"), "-o", str(rebuilt)]) == 0
     assert rebuilt.read_bytes() == (out / "onnx-int8.planned.onnx").read_bytes()
+    # Without the cache the float export is made again (tf2onnx's node order may differ
+    # between processes): the rebuilt artifact computes the same outputs.
+    fresh = qcheck.convert(two_traps, "onnx-int8", out=tmp_path / "fresh.onnx", cache=False,
+                           recipe=out / "recipe.json")
+    images = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
+    assert np.allclose(_onnx_outputs(fresh, images), _onnx_outputs(rebuilt, images), atol=1e-6)
+
+
+def _onnx_outputs(path: Path, images: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {"image": image[None]})[0] for image in images])
 
 
 def test_per_tensor_plan_keeps_per_tensor_weights(tmp_path: Path) -> None:
