@@ -163,3 +163,26 @@ def test_units_share_each_models_steps(enhancer_path: Path, tmp_path: Path) -> N
     assert [u.unit.prepare for u in result.units] == [True, False, False]
     report = json.loads((tmp_path / "out" / "solo" / "report.json").read_text())
     assert [t["name"] for t in report["targets"]] == list(four.targets)
+
+
+def test_manifest_baselines_and_errors(enhancer_path: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import qcheck
+
+    shutil.copy(enhancer_path, tmp_path / "m.keras")
+    qcheck.check(tmp_path / "m.keras", targets=["tflite-int8"], analysis=False,
+                 readiness=False, save_baseline=tmp_path / "baseline.json")
+    manifest = tmp_path / "qcheck-zoo.toml"
+    manifest.write_text('[[model]]\npath = "m.keras"\ntargets = ["tflite-int8"]\n'
+                        'baseline = "baseline.json"\nmax_delta_e = 1.5\n')
+    result = zoo(manifest, jobs=1)
+    report = result.model("m").report
+    assert report.baseline is not None and report.baseline.regressions == ()
+    assert report.thresholds.max_delta_e == 1.5 and result.exit_code == 0
+    manifest.write_text('[[model]]\npath = "m.keras"\ntargets = ["tflite-int9"]\n')
+    assert main(["zoo", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert "tflite-int9" in err and "tflite-int8" in err and "Traceback" not in err
+    manifest.write_text('[[model]]\nname = "no path"\n')
+    assert main(["zoo", str(manifest)]) == 2
+    assert "\"path\" (the model file) is required" in capsys.readouterr().err
