@@ -9,6 +9,7 @@ from typing import Any
 
 from qcheck.advise import FixedArtifact, keeps_scheme
 from qcheck.planner.front import Plan
+from qcheck.planner.latency import with_latency
 from qcheck.planner.search import DEFAULT_BUDGET_SECONDS, search
 from qcheck.session import Session
 from qcheck.types import Action, Suggestion, TargetResult, Thresholds
@@ -36,6 +37,7 @@ def attach_plans(session: Session, results: list[TargetResult], fixes: dict[str,
             continue
         say(f"{result.name}: planning mixed precision (budget {request.budget_seconds:.0f} s)")
         plan = search(session, result, thresholds, input_name, request.budget_seconds)
+        plan = with_latency(session, result, plan)
         content = _artifact(session, result, plan) if plan.chosen is not None else None
         plan = replace(plan, recipe_file=_recipe_file(session, result, plan), artifact=content)
         say(f"{result.name}: {plan.summary}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qcheck.planner.recipe import Choice, Recipe
@@ -22,6 +22,7 @@ class PlanPoint:
     metrics: dict[str, Any] = field(default_factory=dict)
     failures: tuple[str, ...] = ()
     error: str | None = None
+    latency_ms: float | None = None  # median per image, 1 thread, this machine's CPU
 
     @property
     def ok(self) -> bool:
@@ -46,7 +47,8 @@ class PlanPoint:
         return self.verified.score
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layers": self.recipe.to_dict()["layers"], "size_bytes": self.size_bytes,
+        return {"layers": self.recipe.to_dict()["layers"], "quantizer": self.recipe.quantizer,
+                "size_bytes": self.size_bytes, "latency_ms": self.latency_ms,
                 "passed": self.passed, "error": self.error, "metrics": self.metrics,
                 "failures": list(self.failures)}
 
@@ -57,8 +59,8 @@ class Plan:
 
     target: str
     points: tuple[PlanPoint, ...]
-    front: tuple[int, ...]  # indices into ``points``, cheapest first
-    chosen: int | None  # the cheapest passing point
+    front: tuple[int, ...]  # indices into ``points``: size against drift, cheapest first
+    chosen: int | None  # the cheapest passing point (size, then latency where measured)
     seconds: float
     budget_seconds: float
     stopped: str  # "passed", "budget" or "exhausted" (nothing left that helps)
@@ -69,14 +71,22 @@ class Plan:
     @classmethod
     def of(cls, target: str, points: list[PlanPoint], seconds: float, budget: float,
            stopped: str, converted: int) -> Plan:
-        measured = [i for i, p in enumerate(points) if p.ok]
-        front = [i for i in measured if not any(_dominates(points[j], points[i])
-                                                for j in measured if j != i)]
-        front.sort(key=lambda i: points[i].cost)
-        passing = [i for i in measured if points[i].passed]
-        chosen = min(passing, key=lambda i: (points[i].cost, points[i].drift), default=None)
-        return cls(target, tuple(points), tuple(front), chosen, seconds, budget, stopped,
-                   converted)
+        front, chosen = _front_and_choice(points)
+        return cls(target, tuple(points), front, chosen, seconds, budget, stopped, converted)
+
+    def with_points(self, points: list[PlanPoint]) -> Plan:
+        """The same search with its points re-measured (latency added)."""
+        front, chosen = _front_and_choice(points)
+        return replace(self, points=tuple(points), front=front, chosen=chosen)
+
+    @property
+    def latency_front(self) -> tuple[int, ...]:
+        """Points with a latency, none slower and worse at once: latency against drift."""
+        timed = [i for i, p in enumerate(self.points) if p.ok and p.latency_ms is not None]
+        front = [i for i in timed if not any(
+            _better(self.points[j].latency_ms, self.points[j].drift,
+                    self.points[i].latency_ms, self.points[i].drift) for j in timed if j != i)]
+        return tuple(sorted(front, key=lambda i: self.points[i].latency_ms or 0.0))
 
     @property
     def recipe(self) -> Recipe | None:
@@ -99,11 +109,28 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "passed": self.chosen is not None,
                 "chosen": self.chosen, "front": list(self.front),
+                "latency_front": list(self.latency_front),
                 "candidates_converted": self.converted, "candidates_measured": len(self.points),
                 "seconds": round(self.seconds, 2), "budget_seconds": self.budget_seconds,
                 "stopped": self.stopped, "points": [p.to_dict() for p in self.points]}
 
 
-def _dominates(a: PlanPoint, b: PlanPoint) -> bool:
-    no_worse = a.cost <= b.cost and a.drift <= b.drift
-    return no_worse and (a.cost < b.cost or a.drift < b.drift)
+def _front_and_choice(points: list[PlanPoint]) -> tuple[tuple[int, ...], int | None]:
+    measured = [i for i, p in enumerate(points) if p.ok]
+    front = [i for i in measured if not any(_better(points[j].cost, points[j].drift,
+                                                    points[i].cost, points[i].drift)
+                                            for j in measured if j != i)]
+    front.sort(key=lambda i: points[i].cost)
+    passing = [i for i in measured if points[i].passed]
+
+    def price(i: int) -> tuple[Any, ...]:
+        point = points[i]
+        latency = point.latency_ms if point.latency_ms is not None else math.inf
+        return (point.size_bytes or 0, latency, point.recipe.count(Choice.INT16), point.drift)
+
+    return tuple(front), min(passing, key=price, default=None)
+
+
+def _better(cost_a: Any, drift_a: float, cost_b: Any, drift_b: float) -> bool:
+    """Whether a dominates b: no dearer and no worse, and better in one."""
+    return (cost_a <= cost_b and drift_a <= drift_b) and (cost_a < cost_b or drift_a < drift_b)

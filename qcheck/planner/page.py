@@ -23,12 +23,15 @@ evaluation images; the attribution ranking only ordered the search.</p>
 {% if chosen %}<h2>Chosen recipe</h2><table><tr><th>layer</th><th>precision</th></tr>
 {% for layer, choice in chosen %}<tr><td>{{ layer }}</td><td>{{ choice }}</td></tr>{% endfor %}
 <tr><td><i>every other layer</i></td><td>int8</td></tr></table>{% endif %}
-<h2>Measured recipes</h2><table><tr><th>recipe</th><th>size</th><th>ΔE mean</th>
+<h2>Measured recipes</h2><table><tr><th>recipe</th><th>size</th><th>latency</th><th>ΔE mean</th>
 <th>ΔE p95</th><th>verdict</th></tr>
 {% for row in rows %}<tr class="{{ 'chosen' if row.chosen else '' }}"><td>{{ row.recipe }}
-{% if row.front %} ◆{% endif %}</td><td>{{ row.size }}</td><td>{{ row.mean }}</td>
+{% if row.front %} ◆{% endif %}</td><td>{{ row.size }}</td><td>{{ row.latency }}</td>
+<td>{{ row.mean }}</td>
 <td>{{ row.p95 }}</td><td class="{{ row.css }}">{{ row.verdict }}</td></tr>{% endfor %}
-</table><p>◆ on the Pareto front of size against ΔE p95.</p></body></html>"""
+</table><p>◆ on the Pareto front of size against ΔE p95. Latency: median per image, 1 thread,
+this machine's CPU, measured for the points on the front and those that pass.</p>
+</body></html>"""
 
 
 def plan_files(report: Report, plan: Plan) -> dict[str, bytes | str]:
@@ -48,6 +51,7 @@ def _page(report: Report, plan: Plan) -> str:
     limit = report.thresholds.max_delta_e_p95
     rows = [{"recipe": p.recipe.describe(), "front": i in plan.front, "chosen": i == plan.chosen,
              "size": f"{(p.size_bytes or 0) / 1024:.1f} KiB" if p.ok else "–",
+             "latency": "–" if p.latency_ms is None else f"{p.latency_ms:.2f} ms",
              "mean": _number(p.metrics.get("delta_e_mean")),
              "p95": _number(p.metrics.get("delta_e_p95")),
              "verdict": "pass" if p.passed else (p.error or "fail"),

@@ -65,6 +65,10 @@ def test_plan_onnx_front_recipe_and_round_trip(two_traps: Path, tmp_path: Path) 
     chosen = plan["points"][plan["chosen"]]
     assert chosen["passed"] and chosen["metrics"]["delta_e_p95"] <= 5.0
     assert plan["chosen"] in plan["front"]
+    # Latency is measured (like readiness) for every point that could be chosen.
+    assert chosen["latency_ms"] is not None and chosen["latency_ms"] > 0
+    assert all(plan["points"][i]["latency_ms"] for i in plan["front"])
+    assert plan["latency_front"]
     # Every point on the front is measured and none of them dominates another.
     front = [plan["points"][i] for i in plan["front"]]
     sizes = [p["size_bytes"] for p in front]
