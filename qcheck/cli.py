@@ -82,7 +82,8 @@ def _build_parser() -> _Parser:
 
     _convert_parser(commands)
 
-    fix = commands.add_parser("fix", help="apply the best verified fix and write the artifact")
+    fix = commands.add_parser("fix", help="apply the best verified fix (or, when none passes, "
+                              "the planned mixed precision) and write the artifact")
     fix.add_argument("model")
     fix.add_argument("--target", required=True, metavar="T")
     _image_options(fix, evaluation=True)
