@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from converters.aeq import layer_outputs, output_layer
 from converters.errors import ConversionError, first_line
 from converters.naming import matching_names
 from converters.options import ConversionOptions
@@ -80,8 +81,13 @@ def _selective(spec: TargetSpec, source: ConversionSource, calibration: Calibrat
     try:
         with native_quiet():
             plain = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
-            names = _tensor_names(bytes(plain.convert()))
-            denied = matching_names(options.keep_float, names)
+            plain_model = bytes(plain.convert())
+            denied = matching_names(options.keep_float, _tensor_names(plain_model))
+            last = output_layer(source)
+            if last is not None and last in options.keep_float:
+                # the op writing the output is named after the output, not after its layer
+                denied += [name for name in layer_outputs(plain_model, [last], last)[last]
+                           if name not in denied]
             if not denied:
                 raise ConversionError(f"{spec.name}: no TFLite tensors belong to "
                                       f"{', '.join(options.keep_float)}")

@@ -85,10 +85,8 @@ def _recipe_file(session: Session, result: TargetResult, plan: Plan) -> str:
         if cached is not None and "toolchain" in cached.notes:
             toolchains = cached.notes["toolchain"]
             break
-    built_with = ("onnxruntime" if result.spec.format.value == "onnx"
-                  else point.recipe.tflite_quantizer)
     data = {**point.recipe.to_dict(), "model_sha256": session.info.sha256,
-            "built_with": built_with,
+            "built_with": point.recipe.built_with,
             "passed": point.passed, "size_bytes": point.size_bytes, "measured": point.metrics,
             "toolchains": toolchains}
     return json.dumps(data, indent=1)

@@ -47,7 +47,7 @@ class PlanPoint:
         return self.verified.score
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layers": self.recipe.to_dict()["layers"], "quantizer": self.recipe.quantizer,
+        return {"layers": self.recipe.to_dict()["layers"], "built_with": self.recipe.built_with,
                 "size_bytes": self.size_bytes, "latency_ms": self.latency_ms,
                 "passed": self.passed, "error": self.error, "metrics": self.metrics,
                 "failures": list(self.failures)}

@@ -57,6 +57,13 @@ class Recipe:
         float layers denied) or ai-edge-quantizer, which alone mixes int16 layers in."""
         return AEQ if self.quantizer == AEQ or self.count(Choice.INT16) else CONVERTER
 
+    @property
+    def built_with(self) -> str:
+        """The tool that builds it: ``onnxruntime``, or the TFLite quantizer."""
+        if converters.TARGETS[self.target].format is converters.Format.ONNX:
+            return "onnxruntime"
+        return self.tflite_quantizer
+
     def options(self) -> converters.ConversionOptions:
         """The conversion options that build this recipe (all-int8 with the converter:
         exactly the target's own conversion, so it is the check's artifact, from the cache)."""
@@ -72,7 +79,7 @@ class Recipe:
     def describe(self) -> str:
         chosen = ", ".join(f"{name} {choice.value}" for name, choice in self.layers)
         text = chosen or "every layer int8"
-        return f"{text} (ai-edge-quantizer)" if self.quantizer == AEQ else text
+        return f"{text} (ai-edge-quantizer)" if self.built_with == AEQ else text
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": RECIPE_SCHEMA, "target": self.target,

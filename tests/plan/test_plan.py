@@ -180,3 +180,24 @@ def test_an_int16_recipe_builds_with_ai_edge_quantizer_reproducibly(two_traps: P
     assert any(name.startswith("trap_a/") and dtype == np.int16 for name, dtype in kinds.items())
     assert any(name.startswith("trap_b/") and dtype == np.float32
                for name, dtype in kinds.items())
+
+
+def test_the_output_layer_can_stay_float_on_tflite(two_traps: Path) -> None:
+    """TFLite names the op that writes the graph's output after the output, not after its
+    layer (here the final ``residual`` add): keeping that layer float still finds it."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    source = converters.ConversionSource(keras.saving.load_model(two_traps), (None, 32, 32, 3))
+    images = np.random.default_rng(0).random((4, 1, 32, 32, 3), dtype=np.float32)
+    for quantizer in ("converter", "ai-edge-quantizer"):
+        options = converters.ConversionOptions(keep_float=("residual",),
+                                               tflite_quantizer=quantizer)
+        content = converters.convert(converters.TARGETS["tflite-int8"], source,
+                                     lambda: iter(images), options=options)
+        ops = Interpreter(model_content=content)._get_ops_details()
+        last = ops[-1]
+        assert last["op_name"] == "ADD", (quantizer, [o["op_name"] for o in ops])
+        details = Interpreter(model_content=content).get_tensor_details()
+        dtypes = {d["index"]: d["dtype"] for d in details}
+        assert all(dtypes[i] == np.float32 for i in last["inputs"]), quantizer
