@@ -16,6 +16,7 @@ baseline = "baselines/denoise.json"
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = ["MANIFEST_NAME", "ZooModel", "load_catalogue"]
 MANIFEST_NAME = "qcheck-zoo.toml"
 _MODEL_KEYS = ("path", "name", "baseline")
 _SUFFIXES = (".keras", ".h5")
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,20 @@ def _from_manifest(path: Path) -> list[ZooModel]:
         model_path = (path.parent / entry["path"]).resolve()
         baseline = entry.get("baseline")
         models.append(ZooModel(
-            str(entry.get("name") or model_path.stem), str(model_path), _merged(defaults, own),
+            _row_name(entry.get("name"), model_path, section, path), str(model_path),
+            _merged(defaults, own),
             str((path.parent / baseline).resolve()) if isinstance(baseline, str) else None))
     return _unique(models)
+
+
+def _row_name(name: Any, model_path: Path, section: str, path: Path) -> str:
+    """The row's name, which is also its report folder: a plain name, never a path."""
+    if name is None:
+        return model_path.stem
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in (".", ".."):
+        raise UsageError(f"{section} in {path}: name {name!r} must be letters, digits, '.', "
+                         "'_' or '-' (it names the model's report folder)")
+    return name
 
 
 def _table(value: Any, path: Path, section: str) -> dict[str, Any]:

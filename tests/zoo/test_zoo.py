@@ -186,3 +186,7 @@ def test_manifest_baselines_and_errors(enhancer_path: Path, tmp_path: Path,
     manifest.write_text('[[model]]\nname = "no path"\n')
     assert main(["zoo", str(manifest)]) == 2
     assert "\"path\" (the model file) is required" in capsys.readouterr().err
+    manifest.write_text('[[model]]\npath = "m.keras"\nname = "../outside"\n')
+    assert main(["zoo", str(manifest), "--out", str(tmp_path / "out")]) == 2
+    assert "names the model's report folder" in capsys.readouterr().err
+    assert not (tmp_path / "outside").exists()
