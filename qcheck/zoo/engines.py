@@ -8,6 +8,7 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from qcheck.errors import ExitCode
@@ -15,8 +16,10 @@ from qcheck.zoo.units import Unit, UnitResult, run_unit
 
 __all__ = ["LocalPool", "RayCluster", "run_units"]
 
-# A task whose worker dies is run again elsewhere this many times before it is reported.
+# A task whose worker dies is run again elsewhere this many times before it is reported:
+# by Ray itself, then by the scheduler here (which is all a local pool has).
 RAY_RETRIES = 3
+RERUNS = 1
 
 
 class Engine(Protocol):
@@ -34,6 +37,7 @@ def run_units(units: list[Unit], engine: Engine,
     """Every unit once, each as soon as what it waits for is done; ``on_result`` sees each
     result with the number still running and still queued."""
     pending, running, done = list(units), {}, {}  # type: ignore[var-annotated]
+    tries: dict[str, int] = {}
     while pending or running:
         for unit in [u for u in pending if u.after is None or u.after in done]:
             pending.remove(unit)
@@ -42,6 +46,10 @@ def run_units(units: list[Unit], engine: Engine,
             raise AssertionError(f"units wait on nothing: {[u.key for u in pending]}")
         for handle, outcome in engine.finished(list(running)):
             unit = running.pop(handle)
+            if not isinstance(outcome, UnitResult) and tries.get(unit.key, 0) < RERUNS:
+                tries[unit.key] = tries.get(unit.key, 0) + 1
+                pending.append(unit)  # its worker died: once more, on another worker
+                continue
             result = outcome if isinstance(outcome, UnitResult) else _lost(unit, outcome)
             done[unit.key] = result
             on_result(result, len(running), len(pending))
@@ -55,12 +63,19 @@ class LocalPool:
     def __init__(self, workers: int | None = None, cache: bool = True):
         self.workers = workers or max(os.cpu_count() or 1, 1)
         self.cache = cache
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         # spawn: a forked child would inherit this process's threads and loaded libraries
-        self._pool = ProcessPoolExecutor(self.workers,
-                                         mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
 
     def submit(self, unit: Unit) -> Future[UnitResult]:
-        return self._pool.submit(run_unit, unit, self.cache)
+        try:
+            return self._pool.submit(run_unit, unit, self.cache)
+        except BrokenProcessPool:  # a worker died: the pool takes no more work; a new one
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(run_unit, unit, self.cache)
 
     def finished(self, handles: list[Any]) -> list[tuple[Any, UnitResult | Exception]]:
         done, _ = wait(handles, return_when=FIRST_COMPLETED)

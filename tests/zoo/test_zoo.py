@@ -190,3 +190,34 @@ def test_manifest_baselines_and_errors(enhancer_path: Path, tmp_path: Path,
     assert main(["zoo", str(manifest), "--out", str(tmp_path / "out")]) == 2
     assert "names the model's report folder" in capsys.readouterr().err
     assert not (tmp_path / "outside").exists()
+
+
+def test_a_local_worker_killed_mid_run_loses_no_job(catalogue: Path,
+                                                   local_run: tuple[ZooResult, Path]) -> None:
+    """A dead pool process breaks the whole pool: the scheduler starts a new one and runs
+    the units that were lost once more."""
+    import os
+
+    import psutil
+
+    killed: list[int] = []
+
+    def kill_one_worker() -> None:
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for child in psutil.Process(os.getpid()).children(recursive=False):
+                if "spawn" in " ".join(child.cmdline()):
+                    time.sleep(2.0)  # mid-run: the unit has started its check
+                    child.send_signal(signal.SIGKILL)
+                    killed.append(child.pid)
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_worker, daemon=True)
+    killer.start()
+    result = zoo(catalogue, jobs=2, cache=False)
+    killer.join(timeout=5)
+    assert killed, "no pool process was seen"
+    assert {o.model.name: o.exit_code for o in result.models} == EXPECTED_EXIT
+    assert sorted(r.unit.key for r in result.units) == sorted(
+        r.unit.key for r in local_run[0].units)
