@@ -65,8 +65,10 @@ def zoo(catalogue: str | os.PathLike[str], *, out: str | os.PathLike[str] | None
             f"({engine.workers} workers)")
         counter = _Progress(total, say)
         results = run_units(units, engine, counter.arrived)
-    finally:
-        engine.close()
+    except BaseException:  # interrupted or terminated: stop the workers, do not wait on them
+        engine.close(abort=True)
+        raise
+    engine.close()
     outcomes = combine(models, results)
     result = ZooResult(tuple(outcomes), tuple(results), time.perf_counter() - started, kind)
     if out is not None:

@@ -29,7 +29,7 @@ class Engine(Protocol):
 
     def finished(self, handles: list[Any]) -> list[tuple[Any, UnitResult | Exception]]: ...
 
-    def close(self) -> None: ...
+    def close(self, abort: bool = False) -> None: ...
 
 
 def run_units(units: list[Unit], engine: Engine,
@@ -86,8 +86,13 @@ class LocalPool:
                              else future.result()))
         return finished
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, abort: bool = False) -> None:
+        """Wait for the pool's processes; on ``abort`` (interrupted, terminated) stop them:
+        SIGTERM lets each unit's check clean up its work folder and worker lanes."""
+        if abort:
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+        self._pool.shutdown(wait=not abort, cancel_futures=True)
 
 
 class RayCluster:
@@ -126,7 +131,7 @@ class RayCluster:
                 results.append((ref, exc))
         return results
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         if self._started:
             self._ray.shutdown()
 

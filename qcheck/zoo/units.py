@@ -9,9 +9,13 @@ shared steps those units then read.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +72,35 @@ def plan_units(models: list[ZooModel], workers: int) -> list[Unit]:
 
 
 def run_unit(unit: Unit, cache: bool = True) -> UnitResult:
-    """Check ``unit`` here (a pool process or a Ray task): errors become results."""
+    """Check ``unit`` here (a pool process or a Ray task): errors become results; SIGTERM
+    ends the process once the check has cleaned up its work folder and worker lanes."""
+    with _terminated_exits():
+        return _checked(unit, cache)
+
+
+class _Terminated(BaseException):
+    pass
+
+
+@contextlib.contextmanager
+def _terminated_exits() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except _Terminated:  # the check's `with` blocks have unwound: its folders are gone
+        os._exit(128 + signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _checked(unit: Unit, cache: bool) -> UnitResult:
     import socket
 
     from qcheck.pipeline import check

@@ -221,3 +221,33 @@ def test_a_local_worker_killed_mid_run_loses_no_job(catalogue: Path,
     assert {o.model.name: o.exit_code for o in result.models} == EXPECTED_EXIT
     assert sorted(r.unit.key for r in result.units) == sorted(
         r.unit.key for r in local_run[0].units)
+
+
+def test_a_terminated_zoo_stops_its_workers_and_leaves_no_work_folder(catalogue: Path,
+                                                                      tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "QCHECK_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.Popen([sys.executable, "-m", "qcheck.cli", "zoo", str(catalogue),
+                            "--jobs", "2", "--out", str(tmp_path / "out")],
+                           env=env, stdout=subprocess.PIPE, text=True)
+    assert run.stdout is not None
+    assert "units on local pool" in run.stdout.readline()
+    time.sleep(3.0)  # the units' checks are converting
+    family = psutil.Process(run.pid).children(recursive=True)
+    assert family, "the pool started no processes"
+    started = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    run.communicate(timeout=60)
+    assert run.returncode == 128 + signal.SIGTERM
+    assert time.monotonic() - started < 30  # it did not wait for the catalogue to finish
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert alive == [], [p.pid for p in alive]
+    assert list(temp.glob("qcheck-*")) == []
+    assert not (tmp_path / "out" / "zoo.json").exists()
