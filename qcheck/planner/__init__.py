@@ -13,13 +13,15 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from qcheck.errors import UsageError
 from qcheck.load.image_sets import ImagesArg
 from qcheck.planner.attach import PlanRequest
 from qcheck.planner.front import Plan, PlanPoint
-from qcheck.planner.recipe import Choice, Recipe, load_recipe
+from qcheck.planner.recipe import PLANNABLE, Choice, Recipe, load_recipe
 from qcheck.planner.search import DEFAULT_BUDGET_SECONDS
 from qcheck.report.core import Report
 from qcheck.types import InputRange, Thresholds
+from qcheck.validate import resolve_targets
 
 __all__ = ["DEFAULT_BUDGET_SECONDS", "Choice", "Plan", "PlanOutcome", "PlanPoint", "Recipe",
            "load_recipe", "plan"]
@@ -49,6 +51,10 @@ def plan(model: Any, target: str, *, calib: ImagesArg = None, eval: ImagesArg = 
     from qcheck.report.files import prepare_out_dir
 
     budget_seconds = check_limit("budget_seconds", budget_seconds, "budget_seconds")
+    resolve_targets([target])  # an unknown name: the usual error, naming every target
+    if target not in PLANNABLE:
+        raise UsageError(f"--target {target}: qcheck plan chooses per-layer precision for the "
+                         f"integer targets; valid: {', '.join(PLANNABLE)}")
     folder = prepare_out_dir(out) if out is not None else None
     report = check(model, calib, eval, [target], input_range=input_range,
                    output_range=output_range, output_kind=output_kind,

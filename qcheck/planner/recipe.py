@@ -17,11 +17,14 @@ from typing import Any
 import converters
 from qcheck.errors import UsageError
 
-__all__ = ["AEQ", "CONVERTER", "RECIPE_SCHEMA", "Choice", "Recipe", "load_recipe"]
+__all__ = ["AEQ", "CONVERTER", "PLANNABLE", "RECIPE_SCHEMA", "Choice", "Recipe", "load_recipe"]
 
 RECIPE_SCHEMA = "qcheck.recipe/1"
 CONVERTER = "converter"  # the target's own quantizer: TensorFlow's converter, ONNX Runtime's
 AEQ = "ai-edge-quantizer"  # TFLite only: per-op recipes, int16 activations per layer
+# Per-layer precision means something only where activations are quantized with calibration.
+PLANNABLE = tuple(name for name, spec in converters.TARGETS.items()
+                  if spec.precision.needs_calibration)
 
 
 class Choice(StrEnum):
@@ -92,9 +95,9 @@ class Recipe:
             raise UsageError(f"{origin}: not a qcheck recipe (expected \"schema\": "
                              f"\"{RECIPE_SCHEMA}\")")
         target = data.get("target")
-        if target not in converters.TARGETS:
-            raise UsageError(f"{origin}: unknown target {target!r}; valid: "
-                             f"{', '.join(converters.TARGETS)}")
+        if target not in PLANNABLE:
+            raise UsageError(f"{origin}: target {target!r} cannot take a recipe; valid: "
+                             f"{', '.join(PLANNABLE)}")
         layers = data.get("layers", {})
         valid = ", ".join(c.value for c in Choice)
         if not isinstance(layers, dict):

@@ -201,3 +201,19 @@ def test_the_output_layer_can_stay_float_on_tflite(two_traps: Path) -> None:
         details = Interpreter(model_content=content).get_tensor_details()
         dtypes = {d["index"]: d["dtype"] for d in details}
         assert all(dtypes[i] == np.float32 for i in last["inputs"]), quantizer
+
+
+def test_plan_refuses_targets_without_integer_activations(two_traps: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    assert main(["plan", str(two_traps), "--target", "tflite-fp16", "-o",
+                 str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "tflite-fp16" in err and "tflite-int8" in err and "Traceback" not in err
+    assert not (tmp_path / "p").exists()
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"schema": "qcheck.recipe/1", "target": "onnx-fp16",
+                                  "layers": {"trap_a": "float"}}))
+    assert main(["convert", str(two_traps), "--target", "onnx-fp16", "--recipe", str(recipe),
+                 "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "cannot take a recipe" in capsys.readouterr().err
