@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from qcheck.advise import FixedArtifact, keeps_scheme
+from qcheck.jobs import ConvertJob
 from qcheck.planner.front import Plan
 from qcheck.planner.latency import with_latency
+from qcheck.planner.recipe import Choice
 from qcheck.planner.search import DEFAULT_BUDGET_SECONDS, search
 from qcheck.session import Session
 from qcheck.types import Action, Suggestion, TargetResult, Thresholds
@@ -25,7 +28,8 @@ class PlanRequest:
 
 def attach_plans(session: Session, results: list[TargetResult], fixes: dict[str, FixedArtifact],
                  thresholds: Thresholds, input_name: str, request: PlanRequest,
-                 say: Any) -> tuple[list[TargetResult], dict[str, FixedArtifact]]:
+                 say: Callable[[str], None]
+                 ) -> tuple[list[TargetResult], dict[str, FixedArtifact]]:
     planned = []
     fixes = dict(fixes)
     for result in results:
@@ -57,20 +61,19 @@ def _suggestion(plan: Plan) -> Suggestion | None:
     if recipe is None or not recipe.layers:
         return None
     point = plan.points[plan.chosen or 0]
-    action = Action.KEEP_FLOAT if any(c.value == "float" for _, c in recipe.layers) \
-        else Action.INT16_ACTIVATIONS
+    action = Action.KEEP_FLOAT if recipe.count(Choice.FLOAT) else Action.INT16_ACTIVATIONS
     return Suggestion(action, tuple(name for name, _ in recipe.layers),
                       f"planned mixed precision: {recipe.describe()} (the cheapest of "
                       f"{len(plan.points)} measured recipes that passes)", point.verified)
 
 
-def _jobs(session: Session, result: TargetResult, plan: Plan) -> Any:
-    point = plan.best
-    return session.job(result.spec, options=point.recipe.options())
+def _best_job(session: Session, result: TargetResult, plan: Plan) -> ConvertJob:
+    """The job that made the chosen (else the best measured) point."""
+    return session.job(result.spec, options=plan.best.recipe.options())
 
 
 def _artifact(session: Session, result: TargetResult, plan: Plan) -> bytes | None:
-    path = session.store.artifact(_jobs(session, result, plan))
+    path = session.store.artifact(_best_job(session, result, plan))
     return None if path is None else path.read_bytes()
 
 
@@ -78,7 +81,7 @@ def _recipe_file(session: Session, result: TargetResult, plan: Plan) -> str:
     """``recipe.json``: the chosen (else the best measured) recipe, what was measured of it,
     and its choices under each tool's own names."""
     point = plan.best
-    job = _jobs(session, result, plan)
+    job = _best_job(session, result, plan)
     toolchains: dict[str, Any] = {}
     for made in (job, job.base):
         cached = session.store.cached(made) if made is not None else None
