@@ -18,7 +18,7 @@ from qcheck.errors import ExitCode
 from qcheck.zoo.engines import Engine, LocalPool, RayCluster, run_units
 from qcheck.zoo.manifest import MANIFEST_NAME, ZooModel, load_catalogue
 from qcheck.zoo.output import ModelOutcome, catalogue_exit, combine, write_zoo
-from qcheck.zoo.units import UnitResult, plan_units
+from qcheck.zoo.units import Unit, UnitResult, plan_units
 
 __all__ = ["LOCAL_RAY", "MANIFEST_NAME", "ModelOutcome", "ZooModel", "ZooResult", "zoo"]
 
@@ -84,7 +84,7 @@ class _Progress:
     def __init__(self, total: int, say: Callable[[str], None]):
         self.total, self.done, self.say = total, 0, say
 
-    def arrived(self, result: UnitResult, running: int, queued: int) -> None:
+    def arrived(self, result: UnitResult, running: list[Unit], queued: list[Unit]) -> None:
         if result.unit.prepare:
             verdict = "shared steps ready" if result.error is None else f"error: {result.error}"
         else:
@@ -92,5 +92,11 @@ class _Progress:
             verdict = (f"error: {result.error}" if result.report is None else
                        ", ".join(f"{t.name} {'pass' if t.passed else 'FAIL'}"
                                  for t in result.report.targets))
-        self.say(f"[{self.done}/{self.total} jobs done, {running} units running, {queued} "
-                 f"queued] {result.unit.model.name}: {verdict} ({result.seconds:.1f} s)")
+        self.say(f"[jobs: {self.done}/{self.total} done, {_jobs(running)} running, "
+                 f"{_jobs(queued)} queued] {result.unit.model.name}: {verdict} "
+                 f"({result.seconds:.1f} s)")
+
+
+def _jobs(units: list[Unit]) -> int:
+    """Model × target jobs in ``units`` (a prepare step is none of them)."""
+    return sum(len(u.targets) for u in units if not u.prepare)

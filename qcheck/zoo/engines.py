@@ -33,13 +33,18 @@ class Engine(Protocol):
 
 
 def run_units(units: list[Unit], engine: Engine,
-              on_result: Callable[[UnitResult, int, int], None]) -> list[UnitResult]:
+              on_result: Callable[[UnitResult, list[Unit], list[Unit]], None]
+              ) -> list[UnitResult]:
     """Every unit once, each as soon as what it waits for is done; ``on_result`` sees each
-    result with the number still running and still queued."""
+    result with the units still running and still queued."""
     pending, running, done = list(units), {}, {}  # type: ignore[var-annotated]
     tries: dict[str, int] = {}
     while pending or running:
+        # No more at once than there are workers: queued units stay here, where what they
+        # wait for is known and the progress says what is really running.
         for unit in [u for u in pending if u.after is None or u.after in done]:
+            if len(running) >= engine.workers:
+                break
             pending.remove(unit)
             running[engine.submit(unit)] = unit
         if not running:  # waits on a unit that never ran: cannot happen with plan_units
@@ -52,7 +57,7 @@ def run_units(units: list[Unit], engine: Engine,
                 continue
             result = outcome if isinstance(outcome, UnitResult) else _lost(unit, outcome)
             done[unit.key] = result
-            on_result(result, len(running), len(pending))
+            on_result(result, list(running.values()), list(pending))
     return [done[u.key] for u in units]
 
 
