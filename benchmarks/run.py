@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -217,11 +218,17 @@ def _print_table(results: dict[str, dict[str, Any]]) -> None:
 def main() -> int:
     chosen = os.environ.get("MODELS", "mobilenet,mirnet,convnext").split(",")
     work = Path(tempfile.mkdtemp(prefix="qcheck-bench-"))
-    images = {"calib": write_images(work / "calib", 0, 32, seed=1),
-              "eval32": write_images(work / "eval32", 1, 32, seed=2),
-              "eval256": write_images(work / "eval256", 1, 256, seed=3)}
-    print("32 calibration, 32 evaluation images (256 for the memory run)", flush=True)
-    results = {name: bench_model(name, work, images) for name in chosen}
+    try:  # models, images, caches and reports: gigabytes, gone unless QCHECK_BENCH_KEEP=1
+        images = {"calib": write_images(work / "calib", 0, 32, seed=1),
+                  "eval32": write_images(work / "eval32", 1, 32, seed=2),
+                  "eval256": write_images(work / "eval256", 1, 256, seed=3)}
+        print("32 calibration, 32 evaluation images (256 for the memory run)", flush=True)
+        results = {name: bench_model(name, work, images) for name in chosen}
+    finally:
+        if os.environ.get("QCHECK_BENCH_KEEP") == "1":
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     _print_table(results)
     target = HERE / "results" / "latest.json"
     target.parent.mkdir(exist_ok=True)
