@@ -21,7 +21,7 @@ from converters.signature import SIGNATURE
 from converters.source import INPUT_NAME, CalibrationSamples, ConversionSource
 from converters.types import TargetSpec
 
-__all__ = ["aeq_recipe", "convert_with_aeq", "layer_outputs", "output_layer"]
+__all__ = ["aeq_recipe", "convert_with_aeq", "layer_outputs"]
 
 _ALGORITHM = "min_max_uniform_quantize"
 
@@ -37,7 +37,7 @@ def convert_with_aeq(spec: TargetSpec, source: ConversionSource,
             f"{spec.name}: per-layer int16 needs ai-edge-quantizer "
             "(pip install 'qcheck[plan]')") from None
     float_model = source.tflite_float_signed
-    recipe = aeq_recipe(float_model, spec.per_channel, options, output_layer(source))
+    recipe = aeq_recipe(float_model, spec.per_channel, options, source.output_layer)
     try:
         with native_quiet():
             engine = quantizer.Quantizer(float_model, recipe)
@@ -64,14 +64,6 @@ def aeq_recipe(float_model: bytes, per_channel: bool, options: ConversionOptions
         recipe.append({"regex": _exactly(outputs[layer]), "operation": "*",
                        "algorithm_key": "no_quantize"})
     return recipe
-
-
-def output_layer(source: ConversionSource) -> str | None:
-    """The Keras layer that makes the model's output (``None``: not a functional model)."""
-    try:
-        return str(source.model.outputs[0]._keras_history[0].name)
-    except (AttributeError, IndexError, TypeError):
-        return None
 
 
 def layer_outputs(float_model: bytes, layers: Sequence[str], last_layer: str | None = None

@@ -7,12 +7,9 @@ from typing import Any
 
 from converters.types import TargetSpec
 
-__all__ = ["CALIBRATION_METHODS", "TFLITE_QUANTIZERS", "ConversionOptions"]
+__all__ = ["CALIBRATION_METHODS", "ConversionOptions"]
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
-# Who quantizes a TFLite target: TensorFlow's converter, or ai-edge-quantizer (per-layer
-# activation widths, which the converter cannot mix).
-TFLITE_QUANTIZERS = ("converter", "ai-edge-quantizer")
 
 
 @dataclass(frozen=True)
@@ -26,6 +23,8 @@ class ConversionOptions:
     calibration_method: str = "minmax"
     # Add the bundled synthetic colour references (calibration half only) to calibration.
     extra_calibration: bool = False
+    # Who quantizes a TFLite target: "converter" (TensorFlow's) or "ai-edge-quantizer" (the
+    # only one that mixes activation widths per layer).
     tflite_quantizer: str = "converter"
     # A planned recipe: the worker also resolves its layer choices to each tool's own names.
     planned: bool = False
@@ -43,11 +42,6 @@ class ConversionOptions:
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
                 if v != getattr(ConversionOptions(), k)}
-
-    @property
-    def mixed(self) -> bool:
-        """Whether layers differ in precision (a planned recipe)."""
-        return bool(self.keep_float or self.int16_layers)
 
     def apply(self, spec: TargetSpec) -> TargetSpec:
         if self.per_channel is None or self.per_channel == spec.per_channel:

@@ -54,22 +54,19 @@ def toolchain_recipe(spec: TargetSpec, source: ConversionSource,
     ``nodes_to_exclude`` and ``TensorQuantOverrides``."""
     from dataclasses import replace
 
-    from converters.aeq import aeq_recipe, output_layer
-    from converters.naming import matching_names
+    from converters.aeq import aeq_recipe
     from converters.onnx import onnx_recipe
+    from converters.tflite import denied_tensors
 
     if spec.format is Format.ONNX:
         return {"onnxruntime": onnx_recipe(source.onnx_float, options)}
     wide = options.int16_activations or spec.precision is Precision.INT16X8
-    float_model = source.tflite_float_signed
-    from ai_edge_litert.interpreter import Interpreter
-
-    names = [d["name"] for d in Interpreter(model_content=float_model).get_tensor_details()]
-    converter: dict[str, object] = {"denylisted_nodes": matching_names(options.keep_float, names)}
+    float_model, last = source.tflite_float, source.output_layer
+    converter: dict[str, object] = {
+        "denylisted_nodes": denied_tensors(float_model, options.keep_float, last)}
     if options.int16_layers:
         converter["note"] = ("TensorFlow's converter has one activation width per model; "
                              "per-layer int16 needs ai-edge-quantizer")
     recipe = aeq_recipe(float_model, spec.per_channel, replace(options, int16_activations=wide),
-                        output_layer(source))
-    return {"ai_edge_quantizer": recipe,
-            "tflite_converter": converter}
+                        last)
+    return {"ai_edge_quantizer": recipe, "tflite_converter": converter}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from converters.graph import is_graph_model, run_flat, takes_training
+from converters.graph import is_graph_model, output_paths, run_flat, takes_training
 
 if TYPE_CHECKING:
     import keras
@@ -110,15 +110,30 @@ class ConversionSource:
         return convert_variables_to_constants_v2(self.function.get_concrete_function())
 
     @functools.cached_property
+    def tflite_float(self) -> bytes:
+        """The float TFLite, converted once: the names selective quantization denies and
+        ai-edge-quantizer's recipes match are read from it."""
+        import tensorflow as tf
+
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([self.frozen_function])
+        return bytes(converter.convert())
+
+    @functools.cached_property
     def tflite_float_signed(self) -> bytes:
         """The float TFLite with a ``serving_default`` signature (what ai-edge-quantizer
         starts from)."""
-        import tensorflow as tf
-
         from converters.signature import with_signature
 
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([self.frozen_function])
-        return with_signature(bytes(converter.convert()), INPUT_NAME)
+        return with_signature(self.tflite_float, INPUT_NAME)
+
+    @functools.cached_property
+    def output_layer(self) -> str | None:
+        """The path of the layer that makes the model's output (``None``: no Keras layers to
+        name, as for a subclassed model or a saved graph)."""
+        model = getattr(self, "model", None)
+        if model is None or not is_graph_model(model):
+            return None
+        return output_paths(model)[0]
 
     @functools.cached_property
     def onnx_float(self) -> bytes:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from converters.aeq import layer_outputs, output_layer
+from converters.aeq import layer_outputs
 from converters.errors import ConversionError, first_line
 from converters.naming import matching_names
 from converters.options import ConversionOptions
@@ -15,7 +15,7 @@ from converters.quiet import native_quiet
 from converters.source import CalibrationSamples, ConversionSource
 from converters.types import Precision, TargetSpec
 
-__all__ = ["convert_tflite"]
+__all__ = ["convert_tflite", "denied_tensors"]
 
 
 def convert_tflite(spec: TargetSpec, source: ConversionSource,
@@ -80,14 +80,8 @@ def _selective(spec: TargetSpec, source: ConversionSource, calibration: Calibrat
 
     try:
         with native_quiet():
-            plain = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
-            plain_model = bytes(plain.convert())
-            denied = matching_names(options.keep_float, _tensor_names(plain_model))
-            last = output_layer(source)
-            if last is not None and last in options.keep_float:
-                # the op writing the output is named after the output, not after its layer
-                denied += [name for name in layer_outputs(plain_model, [last], last)[last]
-                           if name not in denied]
+            denied = denied_tensors(source.tflite_float, options.keep_float,
+                                    source.output_layer)
             if not denied:
                 raise ConversionError(f"{spec.name}: no TFLite tensors belong to "
                                       f"{', '.join(options.keep_float)}")
@@ -109,10 +103,18 @@ def _selective(spec: TargetSpec, source: ConversionSource, calibration: Calibrat
                               f"{first_line(exc)}") from None
 
 
-def _tensor_names(content: bytes) -> list[str]:
+def denied_tensors(float_model: bytes, keep_float: tuple[str, ...], last_layer: str | None
+                   ) -> list[str]:
+    """The tensor names TensorFlow's selective quantization must deny to keep ``keep_float``
+    float: the layers' own, and for the last layer the op TFLite names after the output."""
     from ai_edge_litert.interpreter import Interpreter
 
-    return [detail["name"] for detail in Interpreter(model_content=content).get_tensor_details()]
+    names = [d["name"] for d in Interpreter(model_content=float_model).get_tensor_details()]
+    denied = matching_names(keep_float, names)
+    if last_layer is not None and last_layer in keep_float:
+        outputs = layer_outputs(float_model, [last_layer], last_layer)[last_layer]
+        denied += [name for name in outputs if name not in denied]
+    return denied
 
 
 def _as_lists(samples: Iterator[np.ndarray]) -> Iterator[list[np.ndarray]]:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from qcheck.advise import FixedArtifact, keeps_scheme
-from qcheck.jobs import ConvertJob
 from qcheck.planner.front import Plan
 from qcheck.planner.latency import with_latency
 from qcheck.planner.recipe import Choice
@@ -42,8 +41,10 @@ def attach_plans(session: Session, results: list[TargetResult], fixes: dict[str,
         say(f"{result.name}: planning mixed precision (budget {request.budget_seconds:.0f} s)")
         plan = search(session, result, thresholds, input_name, request.budget_seconds)
         plan = with_latency(session, result, plan)
-        content = _artifact(session, result, plan) if plan.chosen is not None else None
-        plan = replace(plan, recipe_file=_recipe_file(session, result, plan), artifact=content)
+        content, toolchains = _best_made(session, result, plan)
+        content = content if plan.chosen is not None else None  # ship only what passed
+        plan = replace(plan, recipe_file=_recipe_file(session, plan, toolchains),
+                       artifact=content)
         say(f"{result.name}: {plan.summary}")
         suggestion = _suggestion(plan)
         if suggestion is not None:
@@ -67,27 +68,23 @@ def _suggestion(plan: Plan) -> Suggestion | None:
                       f"{len(plan.points)} measured recipes that passes)", point.verified)
 
 
-def _best_job(session: Session, result: TargetResult, plan: Plan) -> ConvertJob:
-    """The job that made the chosen (else the best measured) point."""
-    return session.job(result.spec, options=plan.best.recipe.options())
+def _best_made(session: Session, result: TargetResult, plan: Plan
+               ) -> tuple[bytes | None, dict[str, Any]]:
+    """The chosen (else the best measured) point's artifact, and its choices under each
+    tool's names, as noted by the job that converted it (for TFLite, the run job's base)."""
+    job = session.job(result.spec, options=plan.best.recipe.options())
+    ran = session.store.cached(job)
+    content = ran.content if ran is not None else None
+    if ran is not None and "toolchain" in ran.notes:
+        return content, ran.notes["toolchain"]
+    converted = session.store.cached(job.base) if job.base is not None else None
+    return content, (converted.notes.get("toolchain", {}) if converted is not None else {})
 
 
-def _artifact(session: Session, result: TargetResult, plan: Plan) -> bytes | None:
-    path = session.store.artifact(_best_job(session, result, plan))
-    return None if path is None else path.read_bytes()
-
-
-def _recipe_file(session: Session, result: TargetResult, plan: Plan) -> str:
+def _recipe_file(session: Session, plan: Plan, toolchains: dict[str, Any]) -> str:
     """``recipe.json``: the chosen (else the best measured) recipe, what was measured of it,
     and its choices under each tool's own names."""
     point = plan.best
-    job = _best_job(session, result, plan)
-    toolchains: dict[str, Any] = {}
-    for made in (job, job.base):
-        cached = session.store.cached(made) if made is not None else None
-        if cached is not None and "toolchain" in cached.notes:
-            toolchains = cached.notes["toolchain"]
-            break
     data = {**point.recipe.to_dict(), "model_sha256": session.info.sha256,
             "built_with": point.recipe.built_with,
             "passed": point.passed, "size_bytes": point.size_bytes, "measured": point.metrics,

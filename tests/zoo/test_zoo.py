@@ -10,7 +10,9 @@ import signal
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +56,27 @@ targets = ["tflite-int8"]
 def local_run(catalogue: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[ZooResult, Path]:
     out = tmp_path_factory.mktemp("zoo-out")
     return zoo(catalogue, out=out, jobs=2), out
+
+
+def _kill_one_mid_run(candidates: Callable[[], list[Any]], settle: float
+                      ) -> tuple[list[int], threading.Thread]:
+    """A thread that SIGKILLs the first process ``candidates`` finds, ``settle`` seconds after
+    it appears (its unit's check has started); the pid it killed is put in the list."""
+    killed: list[int] = []
+
+    def kill() -> None:
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for process in candidates():
+                time.sleep(settle)
+                process.send_signal(signal.SIGKILL)
+                killed.append(process.pid)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill, daemon=True)
+    killer.start()
+    return killed, killer
 
 
 def _verdicts(result: ZooResult) -> dict[tuple[str, str], tuple[bool, float | None]]:
@@ -100,22 +123,12 @@ def test_a_ray_worker_killed_mid_run_loses_no_job(catalogue: Path,
                                                   local_run: tuple[ZooResult, Path]) -> None:
     import psutil
 
-    killed: list[int] = []
+    def ray_worker_running_a_unit() -> list[Any]:
+        return [process for process in psutil.process_iter(["cmdline", "name"])
+                if "ray::run_unit" in " ".join(process.info["cmdline"] or [])
+                + (process.info["name"] or "")]
 
-    def kill_one_worker() -> None:
-        deadline = time.monotonic() + 120
-        while not killed and time.monotonic() < deadline:
-            for process in psutil.process_iter(["pid", "cmdline", "name"]):
-                title = " ".join(process.info["cmdline"] or []) + (process.info["name"] or "")
-                if "ray::run_unit" in title:
-                    time.sleep(1.0)  # mid-run: the unit has started its check
-                    process.send_signal(signal.SIGKILL)
-                    killed.append(process.pid)
-                    return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_one_worker, daemon=True)
-    killer.start()
+    killed, killer = _kill_one_mid_run(ray_worker_running_a_unit, settle=1.0)
     result = zoo(catalogue, jobs=2, ray="local", cache=False)
     killer.join(timeout=5)
     assert killed, "no Ray worker was seen running a unit"
@@ -200,21 +213,11 @@ def test_a_local_worker_killed_mid_run_loses_no_job(catalogue: Path,
 
     import psutil
 
-    killed: list[int] = []
+    def pool_process() -> list[Any]:
+        return [child for child in psutil.Process(os.getpid()).children(recursive=False)
+                if "spawn" in " ".join(child.cmdline())]
 
-    def kill_one_worker() -> None:
-        deadline = time.monotonic() + 120
-        while not killed and time.monotonic() < deadline:
-            for child in psutil.Process(os.getpid()).children(recursive=False):
-                if "spawn" in " ".join(child.cmdline()):
-                    time.sleep(2.0)  # mid-run: the unit has started its check
-                    child.send_signal(signal.SIGKILL)
-                    killed.append(child.pid)
-                    return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_one_worker, daemon=True)
-    killer.start()
+    killed, killer = _kill_one_mid_run(pool_process, settle=2.0)
     result = zoo(catalogue, jobs=2, cache=False)
     killer.join(timeout=5)
     assert killed, "no pool process was seen"
