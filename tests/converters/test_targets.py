@@ -101,3 +101,37 @@ def test_exact_gelu_exports_to_onnx() -> None:
     with runner_for(Format.ONNX, source.onnx_float) as runner:
         result = runner.infer(samples)
     assert np.max(np.abs(result - model(samples).numpy())) < 1e-5
+
+
+def test_onnx_export_without_per_pass_writes_is_tf2onnxs_graph(enhancer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """qcheck skips tf2onnx's protobuf writes between optimizer passes (a copy of the weights
+    per pass): the export must be the graph tf2onnx makes on its own, and tf2onnx must be left
+    as it was found."""
+    import collections
+    import contextlib
+
+    import onnx
+    from tf2onnx import optimizer
+    from tf2onnx.graph import Graph, Node
+
+    import converters.source
+
+    originals = (Graph.update_proto, Node.update_proto, optimizer.optimize_graph)
+    lean = onnx.load_from_string(converters.ConversionSource(enhancer, (None, 32, 32, 3))
+                                 .onnx_float)
+    assert (Graph.update_proto, Node.update_proto, optimizer.optimize_graph) == originals
+    monkeypatch.setattr(converters.source, "_protos_written_once", contextlib.nullcontext)
+    plain = onnx.load_from_string(converters.ConversionSource(enhancer, (None, 32, 32, 3))
+                                  .onnx_float)
+
+    def ops(model):  # type: ignore[no-untyped-def]
+        return collections.Counter((n.op_type, len(n.attribute)) for n in model.graph.node)
+
+    def weights(model):  # type: ignore[no-untyped-def]
+        return sorted(onnx.numpy_helper.to_array(i).tobytes() for i in model.graph.initializer)
+
+    assert ops(lean) == ops(plain) and weights(lean) == weights(plain)
+    images = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    with runner_for(Format.ONNX, lean.SerializeToString()) as a, \
+            runner_for(Format.ONNX, plain.SerializeToString()) as b:
+        assert np.array_equal(a.infer(images), b.infer(images))
