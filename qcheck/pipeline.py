@@ -20,7 +20,7 @@ import numpy as np
 import converters
 from converters.graph import is_graph_model
 from qcheck.advise import FixedArtifact, advise
-from qcheck.analyze import attribute, find, gather_evidence
+from qcheck.analyze import attribute, attribution_images, find, gather_evidence
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.assess import assess
 from qcheck.cache import Cache
@@ -251,8 +251,13 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
     findings = find(evidence)
     session.cache.put_json(session.keys.findings(), "findings.json",
                            [f.to_dict() for f in findings])
-    results = [_attributed(r, evidence, session, outcomes[jobs[r.name].key], analyze_all, say)
-               for r in results]
+    produced = {r.name: outcomes[jobs[r.name].key] for r in results
+                if _wants_attribution(r, session, analyze_all)
+                and outcomes[jobs[r.name].key].outputs is not None}
+    arrays = [array for o in produced.values() if (array := o.output_array()) is not None]
+    images = attribution_images(session, arrays) if arrays else []
+    results = [_attributed(r, evidence, session, produced[r.name], images, say)
+               if r.name in produced else r for r in results]
     fixes: dict[str, FixedArtifact] = {}
     if any(not r.passed and r.attribution for r in results):
         say("verifying suggested fixes (converting again)" if verify else "suggesting fixes")
@@ -264,14 +269,14 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
 
 
 def _attributed(result: TargetResult, evidence: ModelEvidence, session: Session,
-                outcome: JobResult, analyze_all: bool, say: ProgressFn) -> TargetResult:
-    """Which Keras layers make this target drift (failing targets, or all with
-    ``analyze_all``)."""
+                outcome: JobResult, images: list[int], say: ProgressFn) -> TargetResult:
+    """Which Keras layers make this target drift, on the images every attributed target
+    shares."""
     outputs = outcome.output_array()
-    if outputs is None or not _wants_attribution(result, session, analyze_all):
-        return result
+    assert outputs is not None, "only targets with outputs are attributed"
     say(f"{result.name}: attributing drift to layers")
-    analysis = attribute(evidence, session, result.spec, outputs, artifact=outcome.content)
+    analysis = attribute(evidence, session, result.spec, outputs, images,
+                         artifact=outcome.content)
     return replace(result, attribution=analysis.attribution, analysis=analysis.summary)
 
 

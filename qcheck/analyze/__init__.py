@@ -4,6 +4,7 @@ layers and causes, by simulating the target's quantization one layer at a time."
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +24,14 @@ from qcheck.analyze.layers import layer_facts, output_layer
 from qcheck.analyze.schemes import scheme_for
 from qcheck.analyze.simulate import Simulation
 from qcheck.analyze.stats import activation_stats, load_stats, save_stats
-from qcheck.compare.drift import DriftMeasure, drift_measure
+from qcheck.compare.drift import drift_measure
 from qcheck.types import Attribution, Finding, Format, Severity, TargetSpec
 
 if TYPE_CHECKING:
     from qcheck.session import Session
 
-__all__ = ["MAX_ATTRIBUTIONS", "TargetAnalysis", "attribute", "find", "gather_evidence"]
+__all__ = ["MAX_ATTRIBUTIONS", "TargetAnalysis", "attribute", "attribution_images", "find",
+           "gather_evidence"]
 
 MAX_ATTRIBUTIONS = 20
 MIN_DELTA_E = 0.01  # ΔE attributions below this are noise (the ΔE measure's floor)
@@ -75,26 +77,44 @@ def find(evidence: ModelEvidence) -> tuple[Finding, ...]:
     return tuple(found)
 
 
+def attribution_images(session: Session, outputs: Sequence[np.ndarray],
+                       max_images: int | None = None) -> list[int]:
+    """The evaluation images attribution runs on: those the targets' ``outputs`` get most
+    wrong together, as many as ``PIXEL_BUDGET`` of *input* pixels allows (between 2, or 4
+    for outputs that are no image, and ``MAX_IMAGES``): the forward passes cost what the input
+    size makes them cost, so a 224×224 model, classifier or not, costs what a small one does.
+    Every target of a check is attributed on the same images, so what depends on the weights
+    alone is measured once."""
+    reference = session.references.get("evaluation")
+    drift = drift_measure(session.output)
+    if max_images is None:
+        height, width = session.images.evaluation.pixels.shape[1:3]
+        fewest = 2 if reference.ndim == 4 else MIN_IMAGES_NON_IMAGE
+        max_images = int(np.clip(PIXEL_BUDGET // max(height * width, 1), fewest, MAX_IMAGES))
+    if len(reference) <= max_images:
+        return list(range(len(reference)))
+    # Each target's share of the drift, so that one far off does not choose for all.
+    total = np.zeros(len(reference))
+    for produced in outputs:
+        per_image = np.asarray(drift(reference, produced).per_image, np.float64)
+        total += per_image / max(float(per_image.sum()), 1e-12)
+    return sorted(int(i) for i in np.argsort(total)[::-1][:max_images])
+
+
 def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
-              outputs: np.ndarray, max_images: int | None = None,
+              outputs: np.ndarray, images: Sequence[int] | None = None,
               artifact: bytes | None = None) -> TargetAnalysis:
     """Which Keras layers, for which causes, make ``spec``'s outputs drift (in ΔE for images,
     else in the output kind's measure: ``qcheck.compare.drift``).
 
-    Runs on the evaluation images this target gets most wrong, as many as ``PIXEL_BUDGET``
-    of *input* pixels allows (between 2, or 4 for outputs that are no image, and
-    ``MAX_IMAGES``): the forward passes cost what the input size makes them cost, so a
-    224×224 model, classifier or not, costs what a small one does.
+    Runs on ``images`` (evaluation indices; by default ``attribution_images`` of this target
+    alone).
     """
     started = time.perf_counter()
     reference = session.references.get("evaluation")
     output = session.output
     drift = drift_measure(output)
-    if max_images is None:
-        height, width = session.images.evaluation.pixels.shape[1:3]
-        fewest = 2 if reference.ndim == 4 else MIN_IMAGES_NON_IMAGE
-        max_images = int(np.clip(PIXEL_BUDGET // max(height * width, 1), fewest, MAX_IMAGES))
-    chosen = _worst_images(reference, outputs, drift, max_images)
+    chosen = list(images) if images is not None else attribution_images(session, [outputs])
     output_path = output_layer(evidence.model)
     sim = Simulation(
         model=evidence.model, facts=evidence.facts, scheme=scheme_for(spec),
@@ -106,6 +126,7 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
                                       output_path)
         if artifact is not None and spec.precision.is_integer else {},
         stored_complete=spec.format is Format.TFLITE, output_layer=output_path, output=output,
+        shared=evidence.weight_measures, images=tuple(chosen),
     )
     items = [*weight_rounding.attribute(sim), *activation_range.attribute(sim),
              *calibration_coverage.attribute(sim, evidence),
@@ -124,11 +145,3 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
         "seconds": round(time.perf_counter() - started, 3),
     }
     return TargetAnalysis(tuple(items[:MAX_ATTRIBUTIONS]), summary)
-
-
-def _worst_images(reference: np.ndarray, outputs: np.ndarray, drift: DriftMeasure, count: int
-                  ) -> list[int]:
-    if len(reference) <= count:
-        return list(range(len(reference)))
-    per_image = drift(reference, outputs).per_image
-    return sorted(int(i) for i in np.argsort(per_image)[::-1][:count])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,9 @@ class ModelEvidence:
     calib_pixels: np.ndarray  # RGB in [0, 1]
     eval_pixels: np.ndarray
     output_range: InputRange | None = None  # how colour outputs are read (None: not colour)
+    # What simulations of any target measured that depends on the weights alone (keyed by the
+    # images, the weight scheme and the layers): the targets of one check share it.
+    weight_measures: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def model_inputs(self, count: int = 8) -> np.ndarray:
         """A few calibration images, as the model takes them."""

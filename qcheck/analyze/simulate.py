@@ -69,6 +69,10 @@ class Simulation:
     batch_size: int = 16  # samples per forward pass (configurations × images)
     output_layer: str | None = None  # the layer whose output is the model's
     output: OutputSpec | None = None  # what the output is (None: an RGB image in output_range)
+    # Weight-only measurements shared with other targets' simulations on the same images
+    # (``images``: which evaluation images ``inputs`` are).
+    shared: dict[Any, Measured] | None = None
+    images: tuple[int, ...] = ()
     _summary: dict[str, LayerSummary] | None = None
     _prepared: tuple[np.ndarray | None] | None = None
 
@@ -111,7 +115,32 @@ class Simulation:
         return self.runner.eager(config)
 
     def measure_each(self, configs: Sequence[Config]) -> list[Measured]:
-        return [self.measure(outputs) for outputs in self.outputs_each(configs)]
+        """The drift of each configuration; one that only rounds weights is run once per
+        check, whichever target's simulation asks first (int8 TFLite and ONNX round weights
+        alike)."""
+        shared = {} if self.shared is None else self.shared
+        keys = [self._shared_key(config) for config in configs]
+        missing = [config for config, key in zip(configs, keys, strict=True)
+                   if key is None or key not in shared]
+        measured = iter([self.measure(outputs) for outputs in self.outputs_each(missing)])
+        results = []
+        for key in keys:
+            if key is not None and key in shared:
+                results.append(shared[key])
+                continue
+            found = next(measured)
+            results.append(found)
+            if key is not None:
+                shared[key] = found
+        return results
+
+    def _shared_key(self, config: Config) -> tuple[Any, ...] | None:
+        if self.shared is None or config.activations or config.clip_only or \
+                config.quantize_input:
+            return None
+        scheme = self.scheme
+        return (self.images, scheme.weights, scheme.per_channel, scheme.fp16_clamp,
+                config.weights)
 
     def measure_layers(self, names: Sequence[str],
                        config_for: Callable[[tuple[str, ...]], Config]) -> dict[str, Measured]:

@@ -283,6 +283,29 @@ def test_deep_models_are_screened_and_still_name_the_planted_layer() -> None:
     assert sim.configurations < 0.85 * one_by_one, (sim.configurations, one_by_one)
 
 
+def test_targets_that_round_weights_alike_measure_them_once(clean) -> None:  # type: ignore[no-untyped-def]
+    """TFLite's and ONNX Runtime's per-tensor int8 round weights the same way: the second
+    target reuses the first's weight measurements (same images, same figures) and runs only
+    what depends on its own activation ranges."""
+    planted = _dead_channel_with_huge_weights(clean)
+    targets = ["tflite-int8-per-tensor", "onnx-int8-per-tensor"]
+    report = qcheck.check(planted, targets=targets, analyze_all=True, readiness=False,
+                          fix_verification=False, cache=False)
+    first, second = (report.target(name) for name in targets)
+    assert first.analysis and second.analysis
+    assert first.analysis["images"] == second.analysis["images"]
+
+    def rounding(result):  # type: ignore[no-untyped-def]
+        return {a.layer: a.delta_e for a in result.attribution
+                if a.cause is Cause.WEIGHT_ROUNDING}
+
+    assert rounding(first) and rounding(first) == rounding(second)
+    assert ("conv_b", Cause.WEIGHT_ROUNDING) == (_top(report, targets[1]).layer,
+                                                 _top(report, targets[1]).cause)
+    weighted = sum(1 for layer in planted.layers if layer.weights)
+    assert second.analysis["configurations"] <= first.analysis["configurations"] - weighted
+
+
 def test_attribution_image_budget_follows_the_input_size() -> None:
     """The forward passes attribution costs grow with the *input* pixels: a classifier's
     tiny output must not buy it the image count of a 16² image model."""
