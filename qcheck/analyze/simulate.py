@@ -118,29 +118,9 @@ class Simulation:
         """The drift of each configuration; one that only rounds weights is run once per
         check, whichever target's simulation asks first (int8 TFLite and ONNX round weights
         alike)."""
-        shared = {} if self.shared is None else self.shared
-        keys = [self._shared_key(config) for config in configs]
-        missing = [config for config, key in zip(configs, keys, strict=True)
-                   if key is None or key not in shared]
-        measured = iter([self.measure(outputs) for outputs in self.outputs_each(missing)])
-        results = []
-        for key in keys:
-            if key is not None and key in shared:
-                results.append(shared[key])
-                continue
-            found = next(measured)
-            results.append(found)
-            if key is not None:
-                shared[key] = found
-        return results
-
-    def _shared_key(self, config: Config) -> tuple[Any, ...] | None:
-        if self.shared is None or config.activations or config.clip_only or \
-                config.quantize_input:
-            return None
-        scheme = self.scheme
-        return (self.images, scheme.weights, scheme.per_channel, scheme.fp16_clamp,
-                config.weights)
+        keys = [_weights_only_key(self, config) for config in configs]
+        return _reusing(self.shared, keys, configs, lambda missing: [
+            self.measure(outputs) for outputs in self.outputs_each(missing)])
 
     def measure_layers(self, names: Sequence[str],
                        config_for: Callable[[tuple[str, ...]], Config]) -> dict[str, Measured]:
@@ -221,3 +201,26 @@ class Simulation:
         return self.outputs(weights=quantized, activations=activations,
                             quantize_input=self.scheme.quantized_input)
 
+
+def _weights_only_key(sim: Simulation, config: Config) -> tuple[Any, ...] | None:
+    """What a weights-only configuration's drift depends on (``None``: more than that)."""
+    if sim.shared is None or config.activations or config.clip_only or config.quantize_input:
+        return None
+    scheme = sim.scheme
+    return sim.images, scheme.weights, scheme.per_channel, scheme.fp16_clamp, config.weights
+
+
+def _reusing(shared: dict[Any, Measured] | None, keys: Sequence[tuple[Any, ...] | None],
+             configs: Sequence[Config], run: Callable[[Sequence[Config]], list[Measured]]
+             ) -> list[Measured]:
+    """``run`` on the configurations ``shared`` has no figure for; the others from it."""
+    known = {} if shared is None else shared
+    measured = iter(run([config for config, key in zip(configs, keys, strict=True)
+                         if key is None or key not in known]))
+    results = []
+    for key in keys:
+        found = known[key] if key is not None and key in known else next(measured)
+        if key is not None:
+            known[key] = found
+        results.append(found)
+    return results

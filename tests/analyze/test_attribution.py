@@ -300,8 +300,8 @@ def test_targets_that_round_weights_alike_measure_them_once(clean) -> None:  # t
                 if a.cause is Cause.WEIGHT_ROUNDING}
 
     assert rounding(first) and rounding(first) == rounding(second)
-    assert ("conv_b", Cause.WEIGHT_ROUNDING) == (_top(report, targets[1]).layer,
-                                                 _top(report, targets[1]).cause)
+    top = _top(report, targets[1])
+    assert (top.layer, top.cause) == ("conv_b", Cause.WEIGHT_ROUNDING)
     weighted = sum(1 for layer in planted.layers if layer.weights)
     assert second.analysis["configurations"] <= first.analysis["configurations"] - weighted
 
