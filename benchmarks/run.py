@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 TARGETS = "tflite-fp16,tflite-int8,onnx-fp16,onnx-int8"
 
 
-def _tree_rss_mb(root: int) -> float:
+def _tree_rss_mb(root: int) -> dict[int, float]:
+    """Resident memory of ``root`` and each of its descendants, by process id."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -44,25 +46,29 @@ def _tree_rss_mb(root: int) -> float:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(pid)
-    total, stack = 0, [root]
+    tree: dict[int, float] = {}
+    stack = [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        tree[pid] = rss.get(pid, 0) / 1024**2
         stack.extend(children.get(pid, []))
-    return total / 1024**2
+    return tree
 
 
 def measure(command: list[str], env: dict[str, str], allowed: tuple[int, ...] = (0, 1)
             ) -> dict[str, float]:
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    peak = [0.0, 0.0]
+    peak = [0.0, 0.0, 0.0]  # the tree's, the main process's, the largest single process's
 
     def sample() -> None:
         while process.poll() is None:
-            peak[0] = max(peak[0], _tree_rss_mb(process.pid))
-            peak[1] = max(peak[1], _own_rss_mb(process.pid))
+            tree = _tree_rss_mb(process.pid)
+            peak[0] = max(peak[0], sum(tree.values()))
+            peak[1] = max(peak[1], tree.get(process.pid, 0.0))
+            peak[2] = max(peak[2], *tree.values())
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -70,18 +76,13 @@ def measure(command: list[str], env: dict[str, str], allowed: tuple[int, ...] = 
     _, err = process.communicate()
     sampler.join()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers too: all were reaped
     if process.returncode not in allowed:
         raise SystemExit(f"{command[:3]} failed ({process.returncode}): {err[-2000:]}")
-    return {"seconds": round(seconds, 2), "peak_mb": round(peak[0]),
-            "main_process_peak_mb": round(peak[1]), "exit": process.returncode}
-
-
-def _own_rss_mb(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 1024**2
-    except (OSError, IndexError, ValueError):
-        return 0.0
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+            "peak_mb": round(peak[0]), "main_process_peak_mb": round(peak[1]),
+            "largest_process_peak_mb": round(peak[2]), "exit": process.returncode}
 
 
 def write_images(folder: Path, half: int, count: int, seed: int) -> Path:
@@ -126,11 +127,13 @@ def _save_model(name: str, path: Path) -> int:
     return realistic_models.save(name, path)
 
 
-def _attribution_seconds(report: Path) -> list[float]:
-    """Each analysed target's attribution seconds, in the order qcheck ran them (the first
-    one traces the model's simulation; the others reuse it)."""
+def _attribution(report: Path) -> list[dict[str, float]]:
+    """Each analysed target's attribution seconds, images and simulated configurations, in
+    the order qcheck ran them (the first one traces the model's simulation; the others reuse
+    it, and the weight measurements)."""
     targets = json.loads(report.read_text())["targets"]
-    return [t["analysis"]["seconds"] for t in targets if t.get("analysis")]
+    return [{key: t["analysis"][key] for key in ("seconds", "images", "configurations")}
+            for t in targets if t.get("analysis")]
 
 
 def bench_model(name: str, work: Path, images: dict[str, Path]) -> dict[str, Any]:
@@ -168,27 +171,29 @@ def bench_model(name: str, work: Path, images: dict[str, Path]) -> dict[str, Any
     run("analysis", [*analysed, "--eval", str(images["eval32"]), "--analyze-all",
                      "--no-fix-verification", "--no-readiness",
                      "--out", str(work / f"{name}-analysis")], "cache")
-    attribution = _attribution_seconds(work / f"{name}-analysis" / "report.json")
+    attribution = _attribution(work / f"{name}-analysis" / "report.json")
     run("images256", [*qcheck, "--eval", str(images["eval256"]), "--no-analysis",
                       "--no-readiness", "--out", str(work / f"{name}-256")], "cache256")
     conversion = json.loads(subprocess.run(
         [python, str(HERE / "conversion_cost.py"), str(model)], env=env("unused"), check=True,
         capture_output=True, text=True).stdout.strip().splitlines()[-1])
     print("conversion ", conversion, flush=True)
-    return {"layers": layers, "runs": runs, "attribution_seconds": attribution,
+    return {"layers": layers, "runs": runs, "attribution": attribution,
             "conversion_seconds": conversion, "latency_ms_median": latency,
-            "ratios": _ratios(runs, attribution, conversion)}
+            "ratios": _ratios(runs, attribution, conversion),
+            "bounds": _bounds(runs, attribution)}
 
 
-def _ratios(runs: dict[str, dict[str, float]], attribution: list[float],
+def _ratios(runs: dict[str, dict[str, float]], attribution: list[dict[str, float]],
             conversion: dict[str, float]) -> dict[str, float]:
     bare = runs["bare"]["seconds"]
+    seconds = [a["seconds"] for a in attribution]
     ratios = {
         "check_cold_vs_bare": runs["cold"]["seconds"] / bare,
         "check_warm_vs_bare": runs["warm"]["seconds"] / bare,
-        "attribution_first_target_vs_bare": (attribution[0] / bare) if attribution else -1,
+        "attribution_first_target_vs_bare": (seconds[0] / bare) if seconds else -1,
         "attribution_further_target_vs_bare": (
-            float(np.mean(attribution[1:])) / bare if len(attribution) > 1 else -1),
+            float(np.mean(seconds[1:])) / bare if len(seconds) > 1 else -1),
         "onnx_fp16_vs_tflite_fp16_conversion": conversion["onnx-fp16"] / conversion["tflite-fp16"],
         "per_image_256_vs_32": (runs["images256"]["seconds"] / 256)
         / (runs["cold"]["seconds"] / 32),
@@ -198,6 +203,27 @@ def _ratios(runs: dict[str, dict[str, float]], attribution: list[float],
         ratios["readiness_vs_bare"] = (runs["readiness"]["seconds"]
                                        - runs["warm"]["seconds"]) / bare
     return ratios
+
+
+def _bounds(runs: dict[str, dict[str, float]], attribution: list[dict[str, float]]
+            ) -> dict[str, float]:
+    """What bounds the ratios, measured in the same runs: the processor time a cold check
+    spends (all processes; on this machine's cores it cannot finish sooner than that over
+    the core count), what each simulated configuration costs, and the largest process."""
+    cores = os.cpu_count() or 1
+    bare = runs["bare"]["seconds"]
+    bounds = {"bare_cpu_seconds": runs["bare"]["cpu_seconds"],
+              "cold_cpu_seconds": runs["cold"]["cpu_seconds"],
+              "cold_floor_vs_bare": runs["cold"]["cpu_seconds"] / cores / bare,
+              "largest_process_256_mb": runs["images256"]["largest_process_peak_mb"],
+              "bare_peak_mb": runs["bare"]["peak_mb"]}
+    for index, found in enumerate(attribution[:2]):
+        which = "first" if index == 0 else "further"
+        bounds[f"attribution_{which}_configurations"] = found["configurations"]
+        bounds[f"attribution_{which}_images"] = found["images"]
+        bounds[f"attribution_{which}_seconds_per_configuration"] = (
+            found["seconds"] / max(found["configurations"], 1))
+    return bounds
 
 
 def _print_table(results: dict[str, dict[str, Any]]) -> None:
@@ -213,6 +239,10 @@ def _print_table(results: dict[str, dict[str, Any]]) -> None:
             mark = "ok" if value <= goal else "MISSED"
             cells.append(f"{value:9.3f} {mark:>6}")
         print(f"{measure_name:<38} {goal:7.2f} " + " ".join(cells))
+    print("\nwhat bounds them (same runs)")
+    for bound in results[names[0]]["bounds"]:
+        cells = [f"{results[n]['bounds'].get(bound, float('nan')):16.3f}" for n in names]
+        print(f"{bound:<46} " + " ".join(cells))
 
 
 def main() -> int:
