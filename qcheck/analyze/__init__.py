@@ -128,7 +128,8 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
         stored_complete=spec.format is Format.TFLITE, output_layer=output_path, output=output,
         shared=evidence.weight_measures, images=tuple(chosen),
     )
-    items = [*weight_rounding.attribute(sim), *activation_range.attribute(sim),
+    # Activations first: their drift is mostly the larger, and screens the weights' groups.
+    items = [*activation_range.attribute(sim), *weight_rounding.attribute(sim),
              *calibration_coverage.attribute(sim, evidence),
              *input_range.attribute(sim, evidence.input_name), *fp16_range.attribute(sim)]
     items = [replace(i, measure=drift.name) for i in channel_mixing.attribute(items, evidence)

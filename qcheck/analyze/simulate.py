@@ -30,8 +30,9 @@ __all__ = ["MEASURED_PIXELS", "TRACES", "Config", "Measured", "Simulation", "sha
 _TRACES = TRACES  # the name the tests of the traced path look it up by
 
 # Screening of deep models (``Simulation.measure_layers``): more layers than SCREEN_ABOVE are
-# first measured GROUP_SIZE at a time; groups under SCREEN_SHARE of the strongest group's ΔE
-# (or under the drift measure's floor) are not measured layer by layer.
+# first measured GROUP_SIZE at a time; groups under SCREEN_SHARE of the strongest drift measured
+# so far for the target, any cause (or under the drift measure's floor), are not measured layer
+# by layer.
 SCREEN_ABOVE = 16
 GROUP_SIZE = 8
 SCREEN_SHARE = 0.25
@@ -74,6 +75,7 @@ class Simulation:
     shared: dict[Any, Measured] | None = None
     images: tuple[int, ...] = ()
     _summary: dict[str, LayerSummary] | None = None
+    _strongest: float = 0.0  # the largest drift measure_layers has seen, group or layer
     _prepared: tuple[np.ndarray | None] | None = None
 
     @cached_property
@@ -129,17 +131,20 @@ class Simulation:
 
         Deep models are screened first: consecutive layers are measured in groups of
         ``GROUP_SIZE``, and only the groups reaching ``SCREEN_SHARE`` of the strongest group
-        (and the drift measure's floor) are measured layer by layer, which keeps attribution to a
-        fraction of the forward passes. Layers of the other groups are left out of the result.
+        measured so far, for this cause or an earlier one (and the drift measure's floor), are
+        measured layer by layer, which keeps attribution to a fraction of the forward passes.
+        Layers of the other groups are left out of the result.
         """
         names = list(names)
         if len(names) <= SCREEN_ABOVE:
-            return dict(zip(names, self.measure_each([config_for((n,)) for n in names]),
+            each = dict(zip(names, self.measure_each([config_for((n,)) for n in names]),
                             strict=True))
+            self._strongest = max([self._strongest, *(m.drift for m in each.values())])
+            return each
         groups = [tuple(names[i : i + GROUP_SIZE]) for i in range(0, len(names), GROUP_SIZE)]
         together = self.measure_each([config_for(group) for group in groups])
-        strongest = max(m.drift for m in together)
-        threshold = max(self.drift.floor, SCREEN_SHARE * strongest)
+        self._strongest = max([self._strongest, *(m.drift for m in together)])
+        threshold = max(self.drift.floor, SCREEN_SHARE * self._strongest)
         kept = [n for group, m in zip(groups, together, strict=True) if m.drift >= threshold
                 for n in group]
         return dict(zip(kept, self.measure_each([config_for((n,)) for n in kept]), strict=True))

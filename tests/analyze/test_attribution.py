@@ -233,13 +233,12 @@ def test_layers_fused_by_the_converter_have_no_range_of_their_own() -> None:
     assert set(ranges) == {"relu", "to_rgb"}
 
 
-def test_deep_models_are_screened_and_still_name_the_planted_layer() -> None:
-    """Past 16 layers, attribution measures groups of 8 first and only the strong groups layer
-    by layer: far fewer passes, the same culprit."""
+def _deep_simulation(target: str = "tflite-int8"):  # type: ignore[no-untyped-def]
+    """22 weighted layers, near-identity 1×1 convolutions, with conv_10's channel 0 ×300 and
+    read ÷300 by conv_11: the same function, a 300× wider activation range there."""
     import keras
 
     import converters
-    from qcheck.analyze import MIN_DELTA_E
     from qcheck.analyze.layers import layer_facts
     from qcheck.analyze.schemes import scheme_for
     from qcheck.analyze.simulate import Simulation
@@ -257,7 +256,6 @@ def test_deep_models_are_screened_and_still_name_the_planted_layer() -> None:
         if layer.name.startswith("conv_"):
             kernel = np.eye(8, dtype=np.float32)[None, None] + rng.normal(0, 0.05, (1, 1, 8, 8))
             layer.set_weights([kernel.astype(np.float32), np.zeros(8, np.float32)])
-    # conv_10's channel 0 ×300, read ÷300 by conv_11: the same function, a 300× wider range.
     kernel, bias = model.get_layer("conv_10").get_weights()
     kernel[..., 0] *= 300.0
     model.get_layer("conv_10").set_weights([kernel, bias * 300.0])
@@ -267,13 +265,19 @@ def test_deep_models_are_screened_and_still_name_the_planted_layer() -> None:
 
     images = tiny_models.training_images(8, seed=5)[:, :16, :16]
     input_stats, calib_stats = activation_stats(model, [images])
-    sim = Simulation(model=model, facts=layer_facts(model),
-                     scheme=scheme_for(converters.TARGETS["tflite-int8"]), inputs=images[:4],
-                     reference=np.asarray(model(images[:4])),
-                     output_range=InputRange.parse("0:1"), input_stats=input_stats,
-                     calib_stats=calib_stats)
-    from qcheck.analyze import activation_range, weight_rounding
+    return Simulation(model=model, facts=layer_facts(model),
+                      scheme=scheme_for(converters.TARGETS[target]), inputs=images[:4],
+                      reference=np.asarray(model(images[:4])),
+                      output_range=InputRange.parse("0:1"), input_stats=input_stats,
+                      calib_stats=calib_stats)
 
+
+def test_deep_models_are_screened_and_still_name_the_planted_layer() -> None:
+    """Past 16 layers, attribution measures groups of 8 first and only the strong groups layer
+    by layer: far fewer passes, the same culprit."""
+    from qcheck.analyze import MIN_DELTA_E, activation_range, weight_rounding
+
+    sim = _deep_simulation()
     found = [*weight_rounding.attribute(sim), *activation_range.attribute(sim)]
     top = max(found, key=lambda a: a.delta_e)
     assert (top.layer, top.cause) == ("conv_10", Cause.ACTIVATION_RANGE), sorted(
@@ -281,6 +285,24 @@ def test_deep_models_are_screened_and_still_name_the_planted_layer() -> None:
     assert top.delta_e > 10 * MIN_DELTA_E
     one_by_one = sum(f.weighted for f in sim.facts) + len(sim.quantized_layers)
     assert sim.configurations < 0.85 * one_by_one, (sim.configurations, one_by_one)
+
+
+def test_screening_weighs_each_cause_against_the_strongest_seen() -> None:
+    """Once an activation range has shown a drift 4× any group of weights can reach, no
+    weight is measured alone (its group already bounds it); measured first, they are."""
+    import math
+
+    from qcheck.analyze import activation_range, weight_rounding
+
+    groups = math.ceil(22 / 8)  # lift, conv_0..19, to_rgb
+    alone = _deep_simulation("tflite-int8")
+    assert weight_rounding.attribute(alone) and alone.configurations > groups
+    after = _deep_simulation("tflite-int8")
+    strongest = max(a.delta_e for a in activation_range.attribute(after))
+    before = after.configurations
+    rounding = weight_rounding.attribute(after)
+    assert after.configurations - before == groups
+    assert all(a.delta_e < 0.25 * strongest for a in rounding)
 
 
 def test_targets_that_round_weights_alike_measure_them_once(clean) -> None:  # type: ignore[no-untyped-def]
