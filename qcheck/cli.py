@@ -15,7 +15,6 @@ from typing import Any, NoReturn
 from qcheck.config import FileConfig
 from qcheck.errors import ExitCode, QcheckError, UsageError, first_line
 from qcheck.limits import check_limit
-from qcheck.report.baseline import Tolerances
 from qcheck.report.core import Report
 from qcheck.report.progress import progress_reporter
 from qcheck.types import Thresholds
@@ -268,11 +267,7 @@ def _run_check(args: argparse.Namespace) -> int:
     targets = args.targets.split(",") if args.targets is not None else config.targets
     resolve_targets(targets or DEFAULT_TARGETS)  # a bad list is a usage error before any work
     out = prepare_out_dir(args.out)
-    tolerances = Tolerances(
-        relative=_first(config.tolerance_relative, Tolerances.relative),
-        absolute=_first(config.tolerance_absolute, Tolerances.absolute),
-        db=_first(config.tolerance_db, Tolerances.db),
-        agreement=_first(config.tolerance_agreement, Tolerances.agreement))
+    tolerances = config.tolerances()
     with progress_reporter(quiet=args.quiet) as progress:
         report = check(
             args.model,
@@ -300,20 +295,12 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _thresholds(args: argparse.Namespace, config: FileConfig) -> Thresholds:
-    defaults = Thresholds()
-    return Thresholds(
-        max_delta_e=_first(getattr(args, "max_delta_e", None), config.max_delta_e,
-                           defaults.max_delta_e),
-        max_delta_e_p95=_first(getattr(args, "max_delta_e_p95", None), config.max_delta_e_p95,
-                               defaults.max_delta_e_p95),
-        max_channel_bias=_first(getattr(args, "max_channel_bias", None),
-                                config.max_channel_bias, defaults.max_channel_bias),
-        min_sqnr_db=_first(None, config.min_sqnr_db, defaults.min_sqnr_db),
-        min_class_agreement=_first(getattr(args, "min_class_agreement", None),
-                                   config.min_class_agreement, defaults.min_class_agreement),
-        max_latency_ms=_optional(getattr(args, "max_latency_ms", None), config.max_latency_ms),
-        max_size_kb=_optional(getattr(args, "max_size_kb", None), config.max_size_kb),
-    )
+    return config.thresholds(**{name: getattr(args, name, None) for name in _LIMIT_FLAGS})
+
+
+# The limits a command line may set (``min_sqnr_db`` only in ``[tool.qcheck]``).
+_LIMIT_FLAGS = ("max_delta_e", "max_delta_e_p95", "max_channel_bias", "min_class_agreement",
+                "max_latency_ms", "max_size_kb")
 
 
 def _model_settings(args: argparse.Namespace, config: FileConfig) -> dict[str, Any]:
@@ -371,17 +358,6 @@ def _run_convert(args: argparse.Namespace) -> int:
                    recipe=args.recipe)
     print(f"wrote {path}")
     return ExitCode.OK
-
-
-def _first(*values: float | None) -> float:
-    for value in values:
-        if value is not None:
-            return value
-    raise AssertionError("no default")
-
-
-def _optional(*values: float | None) -> float | None:
-    return next((value for value in values if value is not None), None)
 
 
 _RANGE_OPTIONS = ("--input-range", "--output-range")

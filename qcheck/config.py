@@ -9,10 +9,14 @@ import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qcheck.errors import UsageError
 from qcheck.limits import check_limit
+
+if TYPE_CHECKING:
+    from qcheck.report.baseline import Tolerances
+    from qcheck.types import Thresholds
 
 __all__ = ["FileConfig", "config_from_table", "find_pyproject", "load_config"]
 
@@ -39,6 +43,28 @@ class FileConfig:
     tolerance_db: float | None = None
     tolerance_agreement: float | None = None
     source: str | None = field(default=None, compare=False)
+
+    def thresholds(self, **given: float | None) -> Thresholds:
+        """The limits: each ``given`` one (the command line's; ``None``: not given), else this
+        file's, else the default."""
+        from qcheck.types import Thresholds
+
+        chosen = {}
+        for item in fields(Thresholds):
+            value = given.get(item.name)
+            value = getattr(self, item.name) if value is None else value
+            if value is not None:
+                chosen[item.name] = value
+        return Thresholds(**chosen)
+
+    def tolerances(self) -> Tolerances:
+        """How far a baseline comparison lets each figure move: this file's, else the
+        defaults."""
+        from qcheck.report.baseline import Tolerances
+
+        chosen = {name: value for name in ("relative", "absolute", "db", "agreement")
+                  if (value := getattr(self, f"tolerance_{name}")) is not None}
+        return Tolerances(**chosen)
 
 
 _FLOATS = {"max_delta_e", "max_delta_e_p95", "max_channel_bias", "min_sqnr_db",

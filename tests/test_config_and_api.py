@@ -34,6 +34,22 @@ def test_config_rejects_wrong_types(tmp_path: Path) -> None:
         load_config(pyproject)
 
 
+def test_limits_and_tolerances_come_from_flags_then_file_then_defaults() -> None:
+    """One rule for ``check``, ``plan`` and every model of ``qcheck zoo``."""
+    from qcheck.config import FileConfig
+    from qcheck.report.baseline import Tolerances
+    from qcheck.types import Thresholds
+
+    config = FileConfig(max_delta_e=1.0, max_delta_e_p95=3.0, min_sqnr_db=30.0,
+                        tolerance_db=0.5)
+    limits = config.thresholds(max_delta_e=0.5, max_channel_bias=None)
+    assert (limits.max_delta_e, limits.max_delta_e_p95, limits.min_sqnr_db) == (0.5, 3.0, 30.0)
+    assert limits.max_channel_bias == Thresholds().max_channel_bias
+    assert limits.max_latency_ms is None
+    assert config.tolerances() == Tolerances(db=0.5)
+    assert FileConfig().thresholds() == Thresholds() and FileConfig().tolerances() == Tolerances()
+
+
 def test_command_line_wins_over_config(enhancer_path: Path, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:

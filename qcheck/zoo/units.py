@@ -112,9 +112,10 @@ def _checked(unit: Unit, cache: bool) -> UnitResult:
         report = check(
             unit.model.path, settings.calib, settings.eval, list(unit.targets),
             input_range=settings.input_range or "0:1", output_range=settings.output_range,
-            output_kind=settings.output_kind, thresholds=_thresholds(settings),
+            output_kind=settings.output_kind, thresholds=settings.thresholds(),
             analysis=not unit.prepare, readiness=not unit.prepare,
-            baseline=None if unit.prepare else unit.model.baseline, cache=cache)
+            baseline=None if unit.prepare else unit.model.baseline,
+            tolerances=settings.tolerances(), cache=cache)
     except QcheckError as exc:
         return UnitResult(unit, error=str(exc), exit_code=int(exc.exit_code),
                           seconds=time.perf_counter() - started, worker=where)
@@ -124,13 +125,3 @@ def _checked(unit: Unit, cache: bool) -> UnitResult:
     return UnitResult(unit, report, exit_code=int(report.exit_code), seconds=seconds,
                       worker=where)
 
-
-def _thresholds(settings: Any) -> Any:
-    """The model's limits over the defaults (``[tool.qcheck]`` keys of the same names)."""
-    from dataclasses import fields
-
-    from qcheck.types import Thresholds
-
-    chosen = {item.name: value for item in fields(Thresholds)
-              if (value := getattr(settings, item.name, None)) is not None}
-    return Thresholds(**chosen)
