@@ -7,9 +7,13 @@ from typing import Any
 
 from converters.types import TargetSpec
 
-__all__ = ["CALIBRATION_METHODS", "ConversionOptions"]
+__all__ = ["AI_EDGE_QUANTIZER", "CALIBRATION_METHODS", "CONVERTER", "ConversionOptions"]
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
+# Who quantizes a TFLite target: TensorFlow's converter (the target's own quantizer), or
+# ai-edge-quantizer (per-op recipes; the only one that mixes activation widths per layer).
+CONVERTER = "converter"
+AI_EDGE_QUANTIZER = "ai-edge-quantizer"
 
 
 @dataclass(frozen=True)
@@ -23,9 +27,7 @@ class ConversionOptions:
     calibration_method: str = "minmax"
     # Add the bundled synthetic colour references (calibration half only) to calibration.
     extra_calibration: bool = False
-    # Who quantizes a TFLite target: "converter" (TensorFlow's) or "ai-edge-quantizer" (the
-    # only one that mixes activation widths per layer).
-    tflite_quantizer: str = "converter"
+    tflite_quantizer: str = CONVERTER  # or AI_EDGE_QUANTIZER
     # A planned recipe: the worker also resolves its layer choices to each tool's own names.
     planned: bool = False
 

@@ -10,7 +10,7 @@ import numpy as np
 from converters.aeq import layer_outputs
 from converters.errors import ConversionError, first_line
 from converters.naming import matching_names
-from converters.options import ConversionOptions
+from converters.options import AI_EDGE_QUANTIZER, ConversionOptions
 from converters.quiet import native_quiet
 from converters.source import CalibrationSamples, ConversionSource
 from converters.types import Precision, TargetSpec
@@ -30,7 +30,7 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
     if options is not None and options.int16_activations and precision is Precision.INT8:
         precision = Precision.INT16X8
     if (options is not None and precision.needs_calibration
-            and (options.int16_layers or options.tflite_quantizer == "ai-edge-quantizer")):
+            and (options.int16_layers or options.tflite_quantizer == AI_EDGE_QUANTIZER)):
         if calibration is None:
             raise ConversionError(f"{spec.name} needs calibration images")
         from converters.aeq import convert_with_aeq

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -83,10 +84,7 @@ class Plan:
     def latency_front(self) -> tuple[int, ...]:
         """Points with a latency, none slower and worse at once: latency against drift."""
         timed = [i for i, p in enumerate(self.points) if p.ok and p.latency_ms is not None]
-        front = [i for i in timed if not any(
-            _better(self.points[j].latency_ms, self.points[j].drift,
-                    self.points[i].latency_ms, self.points[i].drift) for j in timed if j != i)]
-        return tuple(sorted(front, key=lambda i: self.points[i].latency_ms or 0.0))
+        return _pareto(self.points, timed, lambda p: p.latency_ms or 0.0)
 
     @property
     def recipe(self) -> Recipe | None:
@@ -117,10 +115,7 @@ class Plan:
 
 def _front_and_choice(points: list[PlanPoint]) -> tuple[tuple[int, ...], int | None]:
     measured = [i for i, p in enumerate(points) if p.ok]
-    front = [i for i in measured if not any(_better(points[j].cost, points[j].drift,
-                                                    points[i].cost, points[i].drift)
-                                            for j in measured if j != i)]
-    front.sort(key=lambda i: points[i].cost)
+    front = _pareto(points, measured, lambda p: p.cost)
     passing = [i for i in measured if points[i].passed]
 
     def price(i: int) -> tuple[Any, ...]:
@@ -128,9 +123,15 @@ def _front_and_choice(points: list[PlanPoint]) -> tuple[tuple[int, ...], int | N
         latency = point.latency_ms if point.latency_ms is not None else math.inf
         return (point.size_bytes or 0, latency, point.recipe.count(Choice.INT16), point.drift)
 
-    return tuple(front), min(passing, key=price, default=None)
+    return front, min(passing, key=price, default=None)
 
 
-def _better(cost_a: Any, drift_a: float, cost_b: Any, drift_b: float) -> bool:
-    """Whether a dominates b: no dearer and no worse, and better in one."""
-    return (cost_a <= cost_b and drift_a <= drift_b) and (cost_a < cost_b or drift_a < drift_b)
+def _pareto(points: Sequence[PlanPoint], among: list[int], cost: Callable[[PlanPoint], Any]
+            ) -> tuple[int, ...]:
+    """The points of ``among`` no other beats on ``cost`` and drift at once, cheapest first."""
+    def beats(a: PlanPoint, b: PlanPoint) -> bool:
+        no_worse = cost(a) <= cost(b) and a.drift <= b.drift
+        return no_worse and (cost(a) < cost(b) or a.drift < b.drift)
+
+    front = [i for i in among if not any(beats(points[j], points[i]) for j in among if j != i)]
+    return tuple(sorted(front, key=lambda i: cost(points[i])))

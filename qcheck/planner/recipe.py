@@ -20,8 +20,8 @@ from qcheck.errors import UsageError
 __all__ = ["AEQ", "CONVERTER", "PLANNABLE", "RECIPE_SCHEMA", "Choice", "Recipe", "load_recipe"]
 
 RECIPE_SCHEMA = "qcheck.recipe/1"
-CONVERTER = "converter"  # the target's own quantizer: TensorFlow's converter, ONNX Runtime's
-AEQ = "ai-edge-quantizer"  # TFLite only: per-op recipes, int16 activations per layer
+CONVERTER = converters.options.CONVERTER  # the target's own: TensorFlow's, ONNX Runtime's
+AEQ = converters.options.AI_EDGE_QUANTIZER  # TFLite only: int16 activations per layer
 # Per-layer precision means something only where activations are quantized with calibration.
 PLANNABLE = tuple(name for name, spec in converters.TARGETS.items()
                   if spec.precision.needs_calibration)
