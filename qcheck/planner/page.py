@@ -4,11 +4,11 @@ the chosen recipe per layer), recipe.json and the chosen artifact."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import converters
 from qcheck.planner.front import Plan
 from qcheck.report.core import Report
+from qcheck.report.text import number_text
 
 __all__ = ["front_chart", "plan_files"]
 
@@ -52,8 +52,8 @@ def _page(report: Report, plan: Plan) -> str:
     rows = [{"recipe": p.recipe.describe(), "front": i in plan.front, "chosen": i == plan.chosen,
              "size": f"{(p.size_bytes or 0) / 1024:.1f} KiB" if p.ok else "–",
              "latency": "–" if p.latency_ms is None else f"{p.latency_ms:.2f} ms",
-             "mean": _number(p.metrics.get("delta_e_mean")),
-             "p95": _number(p.metrics.get("delta_e_p95")),
+             "mean": number_text(p.metrics.get("delta_e_mean")),
+             "p95": number_text(p.metrics.get("delta_e_p95")),
              "verdict": "pass" if p.passed else (p.error or "fail"),
              "css": "pass" if p.passed else "fail"} for i, p in enumerate(plan.points)]
     chosen = plan.recipe
@@ -83,7 +83,3 @@ def front_chart(plan: Plan, limit: float) -> str:
     axes.set_xlabel("artifact size (KiB)")
     axes.set_ylabel("ΔE p95")
     return _png(figure)
-
-
-def _number(value: Any) -> str:
-    return "–" if value is None else f"{float(value):.2f}"

@@ -14,6 +14,7 @@ from qcheck.keys import JobKeys
 from qcheck.report import charts
 from qcheck.report.data import ReportData
 from qcheck.report.explorer import layer_drift, strip_colour
+from qcheck.report.text import number_text
 from qcheck.types import Attribution
 
 __all__ = ["render_html"]
@@ -26,14 +27,7 @@ _ENV = jinja2.Environment(
 )
 
 
-def _number(value: Any, spec: str = "%.2f") -> str:
-    """A metric as text; missing or not finite is a dash, never an error."""
-    if value is None or isinstance(value, bool) or not math.isfinite(float(value)):
-        return "–"
-    return spec % float(value)
-
-
-_ENV.filters["num"] = _number
+_ENV.filters["num"] = number_text
 
 
 def _target_charts(report: ReportData) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 from qcheck.errors import ExitCode
 from qcheck.report.files import write_folder
 from qcheck.report.junit import render_junit
+from qcheck.report.text import number_text
 from qcheck.types import BaselineResult
 from qcheck.zoo.manifest import ZooModel
 from qcheck.zoo.units import UnitResult
@@ -112,7 +113,7 @@ def _index(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     from jinja2 import Environment
 
     shown = [{**row, "verdict": "pass" if row["passed"] else (row["error"] or "FAIL"),
-              "mean": _number(row["delta_e_mean"]), "p95": _number(row["delta_e_p95"]),
+              "mean": number_text(row["delta_e_mean"]), "p95": number_text(row["delta_e_p95"]),
               "size": "–" if row["size_bytes"] is None else f"{row['size_bytes'] / 1024:.1f} KiB"}
              for row in rows]
     passed = all(row["passed"] for row in rows)
@@ -136,7 +137,3 @@ def _junit(outcomes: list[ModelOutcome]) -> str:
         root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")
-
-
-def _number(value: Any) -> str:
-    return "–" if value is None else f"{float(value):.2f}"
