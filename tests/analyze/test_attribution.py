@@ -178,8 +178,13 @@ def test_batched_simulation_matches_one_pass_per_configuration(enhancer, target:
                Config(clip_only=("conv_a",)), Config(quantize_input=True),
                Config(weights=tuple(weighted), activations=tuple(calib_stats),
                       quantize_input=True)]
+    import tensorflow as tf
+
+    options = tf.config.optimizer.get_experimental_options()
     batched = sim.outputs_each(configs)
     assert any(v is not None for v in _TRACES[enhancer].values())  # the traced path ran
+    # It turns TensorFlow's graph optimizer off for its own passes only.
+    assert tf.config.optimizer.get_experimental_options() == options
     alone = [sim._eager(config) for config in configs]
     for config, got, expected in zip(configs, batched, alone, strict=True):
         assert got.shape == expected.shape
