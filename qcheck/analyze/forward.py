@@ -4,6 +4,7 @@ as one traced function that simulates many quantization configurations at once."
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -86,26 +87,47 @@ def traced_forward(model: Any, hooked: dict[str, int], kind: ActivationKind | No
         per_layer])
 
     def call(*args: Any) -> Any:
-        with _without_graph_rewrites():
+        with _GRAPH_REWRITES.off():
             return function(*args)
 
     return call
 
 
-@contextlib.contextmanager
-def _without_graph_rewrites() -> Iterator[None]:
-    """TensorFlow's graph optimizer off while the simulation runs: rewriting a function with a
-    conditional per layer costs it seconds on the first pass (2.3 s of 5.3 s on a 158-layer
+class _GraphRewrites:
+    """TensorFlow's graph optimizer off while any simulation runs: rewriting a function with
+    a conditional per layer costs it seconds on the first pass (2.3 s of 5.3 s on a 158-layer
     MIRNet-style model, 0.4 s on a 100-layer MobileNet-style one), and its rewrites gain the
-    passes after it nothing measurable there. Instantiation reads the option at call time."""
-    import tensorflow as tf
+    passes after it nothing measurable there. Instantiation reads the option at call time.
 
-    before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
-    try:
-        yield
-    finally:
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
+    The option is the process's: simulations on several threads share one switch, and the
+    last to finish restores what was there before the first began."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._before = False
+
+    @contextlib.contextmanager
+    def off(self) -> Iterator[None]:
+        import tensorflow as tf
+
+        with self._lock:
+            if self._running == 0:
+                self._before = tf.config.optimizer.get_experimental_options().get(
+                    "disable_meta_optimizer", False)
+                tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    tf.config.optimizer.set_experimental_options(
+                        {"disable_meta_optimizer": self._before})
+
+
+_GRAPH_REWRITES = _GraphRewrites()
 
 
 def _call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

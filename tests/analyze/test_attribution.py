@@ -350,3 +350,24 @@ def test_attribution_image_budget_follows_the_input_size() -> None:
     analysis = report.target("tflite-int8").analysis
     assert analysis is not None
     assert analysis["images"] == max(PIXEL_BUDGET // (128 * 128), MIN_IMAGES_NON_IMAGE)
+
+
+def test_overlapping_simulations_restore_the_optimizer_once_the_last_ends() -> None:
+    """Two simulations on different threads share the process's optimizer switch: the first
+    to end must not turn the optimizer back on under the other, and the last restores it."""
+    import tensorflow as tf
+
+    from qcheck.analyze.forward import _GraphRewrites
+
+    def disabled() -> bool:
+        return bool(tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"])
+
+    before = disabled()
+    switch = _GraphRewrites()
+    first, second = switch.off(), switch.off()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert disabled()  # the second is still running
+    second.__exit__(None, None, None)
+    assert disabled() is before
