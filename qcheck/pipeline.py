@@ -251,11 +251,10 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
     findings = find(evidence)
     session.cache.put_json(session.keys.findings(), "findings.json",
                            [f.to_dict() for f in findings])
-    produced = {r.name: outcomes[jobs[r.name].key] for r in results
+    produced = {r.name: outcome for r in results
                 if _wants_attribution(r, session, analyze_all)
-                and outcomes[jobs[r.name].key].outputs is not None}
-    arrays = [array for o in produced.values() if (array := o.output_array()) is not None]
-    images = attribution_images(session, arrays) if arrays else []
+                and (outcome := outcomes[jobs[r.name].key]).outputs is not None}
+    images = _shared_images(session, list(produced.values()))
     results = [_attributed(r, evidence, session, produced[r.name], images, say)
                if r.name in produced else r for r in results]
     fixes: dict[str, FixedArtifact] = {}
@@ -266,6 +265,13 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
         results, fixes = attach_plans(session, results, fixes, limits, evidence.input_name,
                                       plan, say)
     return findings, results, fixes
+
+
+def _shared_images(session: Session, outcomes: list[JobResult]) -> list[int]:
+    """The images every attributed target runs on; the outputs mapped to choose them are let
+    go before attribution starts."""
+    arrays = [array for outcome in outcomes if (array := outcome.output_array()) is not None]
+    return attribution_images(session, arrays) if arrays else []
 
 
 def _attributed(result: TargetResult, evidence: ModelEvidence, session: Session,
