@@ -25,7 +25,7 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
     import tensorflow as tf
 
     with native_quiet():
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
+        converter = source.tflite_converter()
     precision = spec.precision
     if options is not None and options.int16_activations and precision is Precision.INT8:
         precision = Precision.INT16X8
@@ -85,7 +85,7 @@ def _selective(spec: TargetSpec, source: ConversionSource, calibration: Calibrat
             if not denied:
                 raise ConversionError(f"{spec.name}: no TFLite tensors belong to "
                                       f"{', '.join(options.keep_float)}")
-            converter = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
+            converter = source.tflite_converter()
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = lambda: _as_lists(calibration())
             converter.experimental_mlir_quantizer = True

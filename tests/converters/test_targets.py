@@ -135,3 +135,41 @@ def test_onnx_export_without_per_pass_writes_is_tf2onnxs_graph(enhancer, monkeyp
     with runner_for(Format.ONNX, lean.SerializeToString()) as a, \
             runner_for(Format.ONNX, plain.SerializeToString()) as b:
         assert np.array_equal(a.infer(images), b.infer(images))
+
+
+def test_tflite_targets_freeze_once_and_match_fresh_converters(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """TFLite's converter freezes its (already frozen) function again on every ``convert()``;
+    qcheck runs that step once per source and hands its result to each converter. Every
+    artifact must still be the bytes a fresh converter makes."""
+    import tensorflow as tf
+    from tensorflow.lite.python import lite
+
+    _, (calib_feed, _), _ = setup
+    source = converters.ConversionSource(setup[0].model, (None, 32, 32, 3))
+    freezes = []
+    real_freeze = lite.TFLiteFrozenGraphConverterV2._freeze_concrete_function
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        freezes.append(self)
+        return real_freeze(self)
+
+    monkeypatch.setattr(lite.TFLiteFrozenGraphConverterV2, "_freeze_concrete_function", counted)
+    names = ("tflite-fp16", "tflite-dynamic-int8", "tflite-int8")
+    shared = {name: converters.convert(converters.TARGETS[name], source, calib_feed.samples)
+              for name in names}
+    assert len(freezes) == 1
+
+    def fresh(name: str) -> bytes:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if name == "tflite-fp16":
+            converter.target_spec.supported_types = [tf.float16]
+        if name == "tflite-int8":
+            converter.representative_dataset = lambda: ([s] for s in calib_feed.samples())
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = converter.inference_output_type = tf.uint8
+        return bytes(converter.convert())
+
+    for name in names:
+        assert shared[name] == fresh(name), name
+    assert len(freezes) == 1 + len(names)
