@@ -10,7 +10,7 @@ import numpy as np
 from qcheck.compare.accumulate import CHUNK, ColourAccumulator
 from qcheck.compare.classes import class_map_metrics
 from qcheck.compare.pixels import lab_of, to_unit_rgb
-from qcheck.compare.tensor import max_abs_error, nonfinite_fraction, sqnr_db, top1_agreement
+from qcheck.compare.tensor import tensor_errors, top1_agreement
 from qcheck.outputs import OutputKind, OutputSpec
 from qcheck.types import ArtifactKind, InputRange, Metrics
 
@@ -35,12 +35,13 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, output: Output
     """
     if candidate.shape != reference.shape:
         raise ValueError(f"output shape {candidate.shape} differs from float {reference.shape}")
+    errors = tensor_errors(reference, candidate, chunk)
     tensor = Metrics(
-        sqnr_db=sqnr_db(reference, candidate),
-        max_abs_error=max_abs_error(reference, candidate),
+        sqnr_db=errors.sqnr_db,
+        max_abs_error=errors.max_abs_error,
         top1_agreement=top1_agreement(reference, candidate) if output.is_classifier else None,
         clipped_fraction=clipped_fraction,
-        nonfinite_fraction=nonfinite_fraction(candidate, chunk),
+        nonfinite_fraction=errors.nonfinite_fraction,
     )
     tags = (ArtifactKind.NONFINITE,) if tensor.nonfinite_fraction else ()
     if output.is_class_map:

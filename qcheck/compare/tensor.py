@@ -5,11 +5,13 @@ Each walks the outputs ``chunk`` samples at a time, so memory stays bounded for 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from qcheck.compare.accumulate import CHUNK
 
-__all__ = ["finite", "max_abs_error", "nonfinite_fraction", "sqnr_db", "top1_agreement"]
+__all__ = ["TensorErrors", "finite", "tensor_errors", "top1_agreement"]
 
 
 def finite(values: np.ndarray) -> np.ndarray:
@@ -20,37 +22,35 @@ def finite(values: np.ndarray) -> np.ndarray:
                          neginf=-largest)
 
 
-def nonfinite_fraction(values: np.ndarray, chunk: int = CHUNK) -> float:
-    """Share of ``values`` that are NaN or ±infinity."""
-    if values.size == 0:
-        return 0.0
-    bad = sum(int(np.count_nonzero(~np.isfinite(np.asarray(values[start:start + chunk]))))
-              for start in range(0, len(values), chunk))
-    return bad / values.size
+@dataclass(frozen=True)
+class TensorErrors:
+    sqnr_db: float  # 10·log10(Σref² / Σ(cand−ref)²)
+    max_abs_error: float
+    nonfinite_fraction: float  # share of the candidate's values that are NaN or ±infinity
 
 
-def sqnr_db(reference: np.ndarray, candidate: np.ndarray, chunk: int = CHUNK) -> float:
-    """Signal-to-quantization-noise ratio: 10·log10(Σref² / Σ(cand−ref)²)."""
-    noise = signal = 0.0
+def tensor_errors(reference: np.ndarray, candidate: np.ndarray, chunk: int = CHUNK
+                  ) -> TensorErrors:
+    """SQNR, the largest error and the non-finite share in one pass: each pass widens every
+    value to float64, and three passes cost a MobileNetV2-size check 0.6 processor-seconds."""
+    noise = signal = worst = 0.0
+    nonfinite = 0
     for start in range(0, len(reference), chunk):
-        ref = np.asarray(reference[start:start + chunk], np.float64)
-        cand = finite(candidate[start:start + chunk])
-        noise += float(np.sum((cand - ref) ** 2))
-        signal += float(np.sum(ref**2))
+        ref = np.asarray(reference[start:start + chunk], np.float64).ravel()
+        raw = np.asarray(candidate[start:start + chunk])
+        bad = int(np.count_nonzero(~np.isfinite(raw)))
+        nonfinite += bad
+        error = (finite(raw) if bad else np.asarray(raw, np.float64)).ravel() - ref
+        noise += float(error @ error)
+        signal += float(ref @ ref)
+        worst = max(worst, float(np.max(np.abs(error), initial=0.0)))
     if noise == 0.0:
-        return float("inf")
-    if signal == 0.0:
-        return float("-inf")
-    return 10.0 * float(np.log10(signal / noise))
-
-
-def max_abs_error(reference: np.ndarray, candidate: np.ndarray, chunk: int = CHUNK) -> float:
-    worst = 0.0
-    for start in range(0, len(reference), chunk):
-        ref = np.asarray(reference[start:start + chunk], np.float64)
-        cand = finite(candidate[start:start + chunk])
-        worst = max(worst, float(np.max(np.abs(cand - ref), initial=0.0)))
-    return worst
+        sqnr = float("inf")
+    elif signal == 0.0:
+        sqnr = float("-inf")
+    else:
+        sqnr = 10.0 * float(np.log10(signal / noise))
+    return TensorErrors(sqnr, worst, nonfinite / candidate.size if candidate.size else 0.0)
 
 
 def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:

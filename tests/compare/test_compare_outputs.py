@@ -84,3 +84,25 @@ def _image(value_range: InputRange) -> OutputSpec:
 
 def _classifier() -> OutputSpec:
     return OutputSpec(OutputKind.CLASSES, InputRange.parse("0:1"), 2, 5, "a classifier")
+
+
+def test_tensor_errors_in_one_pass_match_their_definitions() -> None:
+    """SQNR, largest error and non-finite share, chunk by chunk, as their formulas give them
+    over the whole arrays; NaN counts as 0 and infinity as float32's largest."""
+    from qcheck.compare.tensor import tensor_errors
+
+    rng = np.random.default_rng(3)
+    reference = rng.normal(0, 1, (37, 5, 4)).astype(np.float32)
+    candidate = reference + rng.normal(0, 0.1, reference.shape).astype(np.float32)
+    candidate[3, 0, 0], candidate[20, 1, 2] = np.nan, np.inf
+    found = tensor_errors(reference, candidate, chunk=8)
+    ref = reference.astype(np.float64)
+    cand = np.nan_to_num(candidate.astype(np.float64), nan=0.0,
+                         posinf=float(np.finfo(np.float32).max))
+    expected_sqnr = 10 * np.log10(np.sum(ref**2) / np.sum((cand - ref) ** 2))
+    assert found.sqnr_db == pytest.approx(expected_sqnr, rel=1e-12)
+    assert found.max_abs_error == pytest.approx(np.max(np.abs(cand - ref)), rel=1e-12)
+    assert found.nonfinite_fraction == 2 / reference.size
+    clean = tensor_errors(reference, reference.copy())
+    assert (clean.sqnr_db, clean.max_abs_error, clean.nonfinite_fraction) == (np.inf, 0.0, 0.0)
+    assert tensor_errors(np.zeros((2, 3)), np.ones((2, 3))).sqnr_db == -np.inf
