@@ -81,10 +81,11 @@ def decide_artifacts(stats: dict[ArtifactKind, Stats], clipped_fraction: float =
 
 def _tint_stats(c: ColourPixels) -> Stats:
     # Summed in float64, as the reported channel_bias is: the rule and the number agree.
-    error = (c.candidate.astype(np.float64) - c.reference.astype(np.float64)) * 255.0
-    sums = np.sum(error, axis=(0, 1, 2))
-    squares = np.sum(error**2, axis=(0, 1, 2))
-    stats = {"n": float(error[..., 0].size)}
+    error = ((c.candidate.astype(np.float64) - c.reference.astype(np.float64)) * 255.0
+             ).reshape(-1, 3)
+    sums = error.sum(axis=0)
+    squares = np.einsum("ij,ij->j", error, error)
+    stats = {"n": float(len(error))}
     for index in range(3):
         stats[f"sum{index}"] = float(sums[index])
         stats[f"sq{index}"] = float(squares[index])

@@ -5,6 +5,7 @@ Outputs are first clipped to the output range and mapped to [0, 1], then read as
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +26,11 @@ class ColourPixels:
     lab_candidate: np.ndarray
     delta_e: np.ndarray  # (N, H, W) float32
 
-    @property
+    @functools.cached_property
     def chroma_error(self) -> np.ndarray:
-        """Per-pixel chroma difference sqrt(Δa² + Δb²) in CIELAB units."""
-        diff = self.lab_candidate[..., 1:] - self.lab_reference[..., 1:]
-        return np.sqrt(np.sum(diff**2, axis=-1))
+        """Per-pixel chroma difference sqrt(Δa² + Δb²) in CIELAB units (two rules read it)."""
+        return np.hypot(self.lab_candidate[..., 1] - self.lab_reference[..., 1],
+                        self.lab_candidate[..., 2] - self.lab_reference[..., 2])
 
 
 def to_unit_rgb(outputs: np.ndarray, output_range: InputRange) -> np.ndarray:
