@@ -137,15 +137,18 @@ def test_onnx_export_without_per_pass_writes_is_tf2onnxs_graph(enhancer, monkeyp
         assert np.array_equal(a.infer(images), b.infer(images))
 
 
-def test_tflite_targets_freeze_once_and_match_fresh_converters(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """TFLite's converter freezes its (already frozen) function again on every ``convert()``;
-    qcheck runs that step once per source and hands its result to each converter. Every
-    artifact must still be the bytes a fresh converter makes."""
+def test_tflite_targets_skip_the_converters_refreeze_and_match_fresh_converters(  # type: ignore[no-untyped-def]
+        setup, tmp_path, monkeypatch) -> None:
+    """TFLite's converter freezes its function again on every ``convert()``; qcheck hands it
+    the already frozen graph instead. Every artifact must still be the bytes a fresh converter
+    makes, for a Keras model and for a graph handed over without its Keras code."""
     import tensorflow as tf
     from tensorflow.lite.python import lite
 
     _, (calib_feed, _), _ = setup
     source = converters.ConversionSource(setup[0].model, (None, 32, 32, 3))
+    source.save_graph(tmp_path / "model.pb")
+    handed_over = converters.ConversionSource.from_graph(tmp_path / "model.pb")
     freezes = []
     real_freeze = lite.TFLiteFrozenGraphConverterV2._freeze_concrete_function
 
@@ -154,13 +157,14 @@ def test_tflite_targets_freeze_once_and_match_fresh_converters(setup, monkeypatc
         return real_freeze(self)
 
     monkeypatch.setattr(lite.TFLiteFrozenGraphConverterV2, "_freeze_concrete_function", counted)
-    names = ("tflite-fp16", "tflite-dynamic-int8", "tflite-int8")
-    shared = {name: converters.convert(converters.TARGETS[name], source, calib_feed.samples)
-              for name in names}
-    assert len(freezes) == 1
+    cases = [(source, "tflite-fp16"), (source, "tflite-dynamic-int8"), (source, "tflite-int8"),
+             (handed_over, "tflite-fp16"), (handed_over, "tflite-int8")]
+    ours = [converters.convert(converters.TARGETS[name], origin, calib_feed.samples)
+            for origin, name in cases]
+    assert not freezes
 
-    def fresh(name: str) -> bytes:
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen_function])
+    def fresh(origin: converters.ConversionSource, name: str) -> bytes:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([origin.frozen_function])
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if name == "tflite-fp16":
             converter.target_spec.supported_types = [tf.float16]
@@ -170,6 +174,7 @@ def test_tflite_targets_freeze_once_and_match_fresh_converters(setup, monkeypatc
             converter.inference_input_type = converter.inference_output_type = tf.uint8
         return bytes(converter.convert())
 
-    for name in names:
-        assert shared[name] == fresh(name), name
-    assert len(freezes) == 1 + len(names)
+    for (origin, name), content in zip(cases, ours, strict=True):
+        assert content == fresh(origin, name), name
+    assert len(freezes) == len(cases)
+    assert source.frozen_function.inputs[0].shape.as_list() == [None, 32, 32, 3]
