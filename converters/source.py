@@ -173,14 +173,12 @@ def _export_onnx(graph_def: Any, inputs: list[str], outputs: list[str], *,
     with them. (tf2onnx reads only whether ``TF2ONNX_CATCH_ERRORS`` is set, not its value.)"""
     import os
 
-    import tf2onnx
-
     previous = os.environ.pop(_CATCH_ERRORS, None)
     if not copy_per_optimizer:
         os.environ[_CATCH_ERRORS] = "false"
     try:
         with _protos_written_once():
-            proto, _ = tf2onnx.convert.from_graph_def(
+            proto, _ = _from_frozen_graph_def(
                 graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,
                 tensors_to_rename={inputs[0]: INPUT_NAME},
                 custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])})
@@ -192,6 +190,22 @@ def _export_onnx(graph_def: Any, inputs: list[str], outputs: list[str], *,
 
 
 _CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
+
+
+def _from_frozen_graph_def(graph_def: Any, *, input_names: list[str], output_names: list[str],
+                           **options: Any) -> Any:
+    """tf2onnx's ``from_graph_def`` (1.17) less its first step, which imports the graph into a
+    session and freezes it, then drops the result: it optimizes the ``graph_def`` it was given
+    (ConvNeXt-Tiny: 0.6 s of a 4 s export). The graph here has no variables, so none of its
+    inputs is a resource and the names pass through as given."""
+    import tensorflow as tf
+    from tf2onnx import convert, tf_loader
+
+    with tf.device("/cpu:0"), tf.Graph().as_default():
+        optimized = tf_loader.tf_optimize(input_names, output_names, graph_def)
+    return convert._convert_common(optimized, name="unknown", continue_on_error=True,
+                                   input_names=input_names, output_names=output_names,
+                                   initialized_tables=None, **options)
 
 
 @contextlib.contextmanager

@@ -178,3 +178,41 @@ def test_tflite_targets_skip_the_converters_refreeze_and_match_fresh_converters(
         assert content == fresh(origin, name), name
     assert len(freezes) == len(cases)
     assert source.frozen_function.inputs[0].shape.as_list() == [None, 32, 32, 3]
+
+
+def test_onnx_export_without_tf2onnxs_dropped_freeze_is_the_same_model(enhancer) -> None:  # type: ignore[no-untyped-def]
+    """tf2onnx's ``from_graph_def`` freezes the graph in a session and drops the result;
+    qcheck skips that step. The ONNX model must be tf2onnx's own: the same ops in the same
+    order with the same attributes, the same weights and inputs, bit-identical outputs. (Its
+    inserted nodes' names carry a counter, so two exports in one process never match byte for
+    byte, tf2onnx's own included.)"""
+    import onnx
+    import tf2onnx
+
+    from converters.source import _erfc_as_one_minus_erf, _from_frozen_graph_def
+
+    frozen = converters.ConversionSource(enhancer, (None, 32, 32, 3)).frozen_function
+    graph_def = frozen.graph.as_graph_def()
+    names = {"input_names": [frozen.inputs[0].name], "output_names": [frozen.outputs[0].name]}
+    options = {"opset": 17, "tensors_to_rename": {frozen.inputs[0].name: "image"},
+               "custom_op_handlers": {"Erfc": (_erfc_as_one_minus_erf, [])}}
+    ours, _ = _from_frozen_graph_def(graph_def, **names, **options)
+    theirs, _ = tf2onnx.convert.from_graph_def(graph_def, **names, **options)
+
+    def ops(model):  # type: ignore[no-untyped-def]
+        return [(n.op_type, [a.SerializeToString() for a in n.attribute]) for n in model.graph.node]
+
+    def weights(model):  # type: ignore[no-untyped-def]
+        return sorted(onnx.numpy_helper.to_array(i).tobytes() for i in model.graph.initializer)
+
+    assert ops(ours) == ops(theirs) and weights(ours) == weights(theirs)
+    def ends(model):  # type: ignore[no-untyped-def]
+        return [(v.name, v.type.tensor_type.elem_type, [d.dim_value for d in v.type.tensor_type
+                                                          .shape.dim])
+                for v in (*model.graph.input, *model.graph.output)]
+
+    assert ends(ours) == ends(theirs) and ours.opset_import == theirs.opset_import
+    images = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    with runner_for(Format.ONNX, ours.SerializeToString()) as a, \
+            runner_for(Format.ONNX, theirs.SerializeToString()) as b:
+        assert np.array_equal(a.infer(images), b.infer(images))
