@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from qcheck.memory import resident_bytes
 from qcheck.runners import runner_for
 from qcheck.types import Format
 
@@ -60,8 +61,4 @@ def _timed(run: Any, budget: float) -> dict[str, Any]:
 
 
 def _resident_mb() -> float:
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 1024**2
-    except (OSError, ValueError, IndexError):
-        return 0.0
+    return (resident_bytes() or 0) / 1024**2
