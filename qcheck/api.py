@@ -25,7 +25,8 @@ __all__ = ["convert", "fix"]
 
 
 def convert(model: Any, target: str, *, calib: ImagesArg = None,
-            out: str | os.PathLike[str], input_range: str | InputRange = "0:1",
+            out: str | os.PathLike[str], settings: ModelSettings | None = None,
+            input_range: str | InputRange | None = None,
             custom_objects: str | os.PathLike[str] | None = None, cache: bool = True,
             recipe: str | os.PathLike[str] | None = None) -> Path:
     """Convert ``model`` for ``target`` and write the artifact to ``out`` (never overwriting);
@@ -43,7 +44,7 @@ def convert(model: Any, target: str, *, calib: ImagesArg = None,
     if destination.suffix and destination.suffix != spec.suffix:
         raise UsageError(f"-o {destination}: {spec.name} writes a {spec.suffix} file")
     with work_folder() as workdir:
-        settings = ModelSettings.build(input_range, custom_objects=custom_objects)
+        settings = ModelSettings.given(settings, input_range, None, None, custom_objects)
         session = Session.open(model, calib, None, settings, workdir, Cache(enabled=cache))
         try:
             job = session.job(spec, options=options, run=False)
@@ -57,7 +58,8 @@ def convert(model: Any, target: str, *, calib: ImagesArg = None,
 
 
 def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesArg = None,
-        eval: ImagesArg = None, input_range: str | InputRange = "0:1",
+        eval: ImagesArg = None, settings: ModelSettings | None = None,
+        input_range: str | InputRange | None = None,
         output_range: str | InputRange | None = None, output_kind: str | None = None,
         custom_objects: str | os.PathLike[str] | None = None,
         thresholds: Thresholds | None = None, qat: bool = False, cache: bool = True,
@@ -69,9 +71,9 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
     changed the model, that model: ``<model>.equalized.keras`` or ``<model>.qat.keras``.
     """
     folder = prepare_out_dir(out)
-    report = check(model, calib, eval, [target], input_range=input_range,
-                   output_range=output_range, output_kind=output_kind,
-                   custom_objects=custom_objects, thresholds=thresholds,
+    settings = ModelSettings.given(settings, input_range, output_range, output_kind,
+                                   custom_objects)
+    report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
                    analysis=True, fix_verification=True, qat=qat, plan=PlanRequest(),
                    cache=cache, progress=progress)
     result = report.target(target)

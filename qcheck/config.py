@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from qcheck.limits import check_limit
 
 if TYPE_CHECKING:
     from qcheck.report.baseline import Tolerances
+    from qcheck.settings import ModelSettings
     from qcheck.types import Thresholds
 
 __all__ = ["FileConfig", "config_from_table", "find_pyproject", "load_config"]
@@ -31,6 +32,9 @@ class FileConfig:
     input_range: str | None = None
     output_range: str | None = None
     output_kind: str | None = None
+    # A Python file of the user's own layers: naming it here is the same explicit opt-in to
+    # run that code as ``--custom-objects``.
+    custom_objects: str | None = None
     max_delta_e: float | None = None
     max_delta_e_p95: float | None = None
     max_channel_bias: float | None = None
@@ -43,6 +47,20 @@ class FileConfig:
     tolerance_db: float | None = None
     tolerance_agreement: float | None = None
     source: str | None = field(default=None, compare=False)
+
+    def over(self, base: FileConfig) -> FileConfig:
+        """These settings where set, else ``base``'s: the command line over ``[tool.qcheck]``,
+        a manifest's model over its ``[defaults]``."""
+        chosen = {f.name: value for f in fields(self)
+                  if f.name != "source" and (value := getattr(self, f.name)) is not None}
+        return replace(base, **chosen)
+
+    def model_settings(self) -> ModelSettings:
+        """How to read the model, with qcheck's defaults where nothing was set."""
+        from qcheck.settings import ModelSettings
+
+        return ModelSettings.build(self.input_range, self.output_range, self.output_kind,
+                                   self.custom_objects)
 
     def thresholds(self, **given: float | None) -> Thresholds:
         """The limits: each ``given`` one (the command line's; ``None``: not given), else this
@@ -70,7 +88,8 @@ class FileConfig:
 _FLOATS = {"max_delta_e", "max_delta_e_p95", "max_channel_bias", "min_sqnr_db",
            "min_class_agreement", "max_latency_ms", "max_size_kb",
            "tolerance_relative", "tolerance_absolute", "tolerance_db", "tolerance_agreement"}
-_STRINGS = {"calib", "eval", "input_range", "output_range", "output_kind"}
+_STRINGS = {"calib", "eval", "input_range", "output_range", "output_kind", "custom_objects"}
+_PATHS = {"calib", "eval", "custom_objects"}  # relative to the file that names them
 KNOWN_KEYS = tuple(f.name for f in fields(FileConfig) if f.name != "source")
 
 
@@ -136,7 +155,7 @@ def _coerce(name: str, value: Any, path: Path, base: Path, section: str) -> Any:
     if name in _STRINGS:
         if not isinstance(value, str):
             raise UsageError(f"{where} must be a string, got {value!r}")
-        if name in ("calib", "eval"):
+        if name in _PATHS:
             return str((base / value).resolve()) if not Path(value).is_absolute() else value
         return value
     raise AssertionError(name)

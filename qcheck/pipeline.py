@@ -69,7 +69,8 @@ def check(
     eval: ImagesArg = None,
     targets: Sequence[str] | None = None,
     *,
-    input_range: str | InputRange = "0:1",
+    settings: ModelSettings | None = None,
+    input_range: str | InputRange | None = None,
     output_range: str | InputRange | None = None,
     output_kind: str | None = None,
     custom_objects: str | os.PathLike[str] | None = None,
@@ -88,12 +89,14 @@ def check(
     """Convert ``model`` to each target, run it on real images and measure the colour drift.
 
     ``model`` is a ``.keras``/``.h5`` path or an in-memory ``keras.Model``; ``calib`` and ``eval``
-    are folders or arrays (``None``: the bundled image set's halves). ``output_range`` and
-    ``output_kind`` say what the output is when inference should not decide;
-    ``custom_objects`` is a Python file of your own layers (it runs: an explicit opt-in);
+    are folders or arrays (``None``: the bundled image set's halves). How to read the model is
+    ``settings`` (a ``ModelSettings``) or, one by one, ``input_range`` (default 0:1),
+    ``output_range`` and ``output_kind`` (what the output is when inference should not decide)
+    and ``custom_objects`` (a Python file of your own layers; it runs: an explicit opt-in);
     ``readiness`` profiles each artifact here (latency, memory, kernels, coverage, I/O);
     ``plan`` searches mixed-precision recipes where no single fix passes."""
-    settings = ModelSettings.build(input_range, output_range, output_kind, custom_objects)
+    settings = ModelSettings.given(settings, input_range, output_range, output_kind,
+                                   custom_objects)
     specs = resolve_targets(targets or converters.DEFAULT_TARGETS)
     if baseline is not None:
         load_baseline(Path(baseline))  # a bad baseline is a usage error before any work

@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from qcheck.errors import UsageError
 from qcheck.outputs import OutputKind, parse_output_kind
 from qcheck.types import InputRange
 
-__all__ = ["ModelSettings"]
+__all__ = ["DEFAULT_INPUT_RANGE", "ModelSettings"]
 
-_UNIT = InputRange(0.0, 1.0)
+# The one place the default is written: the API, every command, the zoo and [tool.qcheck]
+# leave the range unset (None) and get this.
+DEFAULT_INPUT_RANGE = "0:1"
+_UNIT = InputRange.parse(DEFAULT_INPUT_RANGE)
 
 
 @dataclass(frozen=True)
@@ -23,18 +27,34 @@ class ModelSettings:
     custom_objects: str | None = None
 
     @classmethod
-    def build(cls, input_range: str | InputRange = "0:1",
+    def build(cls, input_range: str | InputRange | None = None,
               output_range: str | InputRange | None = None,
               output_kind: str | OutputKind | None = None,
               custom_objects: str | os.PathLike[str] | None = None) -> ModelSettings:
-        """Settings from what a user types (or passes to the API), each value checked."""
+        """Settings from what a user types (or passes to the API), each value checked;
+        ``None``: the default."""
         return cls(
-            input_range if isinstance(input_range, InputRange) else InputRange.parse(input_range),
+            _UNIT if input_range is None else input_range
+            if isinstance(input_range, InputRange) else InputRange.parse(input_range),
             output_range if output_range is None or isinstance(output_range, InputRange)
             else InputRange.parse(output_range, "--output-range"),
             output_kind if output_kind is None or isinstance(output_kind, OutputKind)
             else parse_output_kind(output_kind),
             None if custom_objects is None else str(custom_objects))
+
+    @classmethod
+    def given(cls, settings: ModelSettings | None, input_range: str | InputRange | None,
+              output_range: str | InputRange | None, output_kind: str | OutputKind | None,
+              custom_objects: str | os.PathLike[str] | None) -> ModelSettings:
+        """The API's rule: a ``settings`` object, or the keyword arguments it replaces (giving
+        both is a usage error, since one would silently lose)."""
+        loose = (input_range, output_range, output_kind, custom_objects)
+        if settings is None:
+            return cls.build(*loose)
+        if any(value is not None for value in loose):
+            raise UsageError("give either settings= or input_range/output_range/output_kind/"
+                             "custom_objects, not both")
+        return settings
 
     @classmethod
     def of(cls, value: str | InputRange | ModelSettings) -> ModelSettings:

@@ -125,12 +125,9 @@ class Thresholds:
             object.__setattr__(self, item.name,
                                check_limit(item.name, value, f"Thresholds {item.name}"))
 
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "max_delta_e": self.max_delta_e,
-            "max_delta_e_p95": self.max_delta_e_p95,
-            "max_channel_bias": self.max_channel_bias,
-        }
+    def to_dict(self) -> dict[str, float | None]:
+        """Every limit in force (``None``: that gate is off)."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from qcheck.planner.front import Plan, PlanPoint
 from qcheck.planner.recipe import PLANNABLE, Choice, Recipe, load_recipe
 from qcheck.planner.search import DEFAULT_BUDGET_SECONDS
 from qcheck.report.core import Report
+from qcheck.settings import ModelSettings
 from qcheck.types import InputRange, Thresholds
 from qcheck.validate import resolve_targets
 
@@ -38,7 +39,8 @@ class PlanOutcome:
 
 
 def plan(model: Any, target: str, *, calib: ImagesArg = None, eval: ImagesArg = None,
-         input_range: str | InputRange = "0:1", output_range: str | InputRange | None = None,
+         settings: ModelSettings | None = None, input_range: str | InputRange | None = None,
+         output_range: str | InputRange | None = None,
          output_kind: str | None = None, custom_objects: str | os.PathLike[str] | None = None,
          thresholds: Thresholds | None = None,
          budget_seconds: float = DEFAULT_BUDGET_SECONDS, out: str | os.PathLike[str] | None = None,
@@ -56,9 +58,10 @@ def plan(model: Any, target: str, *, calib: ImagesArg = None, eval: ImagesArg = 
         raise UsageError(f"--target {target}: qcheck plan chooses per-layer precision for the "
                          f"integer targets; valid: {', '.join(PLANNABLE)}")
     folder = prepare_out_dir(out) if out is not None else None
-    report = check(model, calib, eval, [target], input_range=input_range,
-                   output_range=output_range, output_kind=output_kind,
-                   custom_objects=custom_objects, thresholds=thresholds, analyze_all=True,
+    settings = ModelSettings.given(settings, input_range, output_range, output_kind,
+                                   custom_objects)
+    report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
+                   analyze_all=True,
                    fix_verification=False, readiness=False,
                    plan=PlanRequest(budget_seconds, always=True), cache=cache,
                    progress=progress)

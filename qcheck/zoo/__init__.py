@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from qcheck.config import FileConfig
 from qcheck.errors import ExitCode
 from qcheck.zoo.engines import Engine, LocalPool, RayCluster, run_units
 from qcheck.zoo.manifest import MANIFEST_NAME, ZooModel, load_catalogue
@@ -46,13 +47,17 @@ class ZooResult:
 
 def zoo(catalogue: str | os.PathLike[str], *, out: str | os.PathLike[str] | None = None,
         jobs: int | None = None, ray: str | None = None, cache: bool = True,
-        progress: Callable[[str], None] | None = None) -> ZooResult:
+        progress: Callable[[str], None] | None = None,
+        overrides: FileConfig | None = None) -> ZooResult:
     """Check every model × target of ``catalogue``; with ``out``, write the combined report.
 
     ``jobs``: local worker processes (default: one per core). ``ray``: a Ray cluster's
-    address, or ``"local"`` to start a Ray on this machine for the run.
+    address, or ``"local"`` to start a Ray on this machine for the run. ``overrides``: settings
+    that win over every model's own (the command line's flags).
     """
     models = load_catalogue(Path(catalogue))
+    if overrides is not None:
+        models = [replace(m, settings=overrides.over(m.settings)) for m in models]
     say = progress or (lambda _message: None)
     started = time.perf_counter()
     engine: Engine = (LocalPool(jobs, cache) if ray is None else

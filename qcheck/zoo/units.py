@@ -111,8 +111,7 @@ def _checked(unit: Unit, cache: bool) -> UnitResult:
     try:
         report = check(
             unit.model.path, settings.calib, settings.eval, list(unit.targets),
-            input_range=settings.input_range or "0:1", output_range=settings.output_range,
-            output_kind=settings.output_kind, thresholds=settings.thresholds(),
+            settings=settings.model_settings(), thresholds=settings.thresholds(),
             analysis=not unit.prepare, readiness=not unit.prepare,
             baseline=None if unit.prepare else unit.model.baseline,
             tolerances=settings.tolerances(), cache=cache)

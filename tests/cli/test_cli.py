@@ -21,7 +21,9 @@ TARGET_KEYS = {"name", "format", "precision", "artifact", "size_bytes", "passed"
                "seconds", "metrics", "artifacts_seen", "attribution", "suggestions"}
 METRIC_KEYS = {"delta_e_mean", "delta_e_p95", "delta_e_max", "psnr_db", "ssim", "channel_bias",
                "chroma_share", "clipped_fraction"}
-THRESHOLD_KEYS = {"max_delta_e", "max_delta_e_p95", "max_channel_bias"}
+# The contract's three, and (added with the structure issue) every other limit in force.
+THRESHOLD_KEYS = {"max_delta_e", "max_delta_e_p95", "max_channel_bias", "min_sqnr_db",
+                  "min_class_agreement", "max_latency_ms", "max_size_kb"}
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -175,7 +177,7 @@ def test_an_internal_error_is_still_one_line(monkeypatch: pytest.MonkeyPatch,
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom\ndetails")
 
-    monkeypatch.setattr("qcheck.cli._run_targets", broken)
+    monkeypatch.setattr("qcheck.cli.commands.run_targets", broken)
     code = main(["targets"])
     err = capsys.readouterr().err
     assert code == 3

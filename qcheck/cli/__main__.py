@@ -1,0 +1,5 @@
+import sys
+
+from qcheck.cli import main
+
+sys.exit(main())
