@@ -44,3 +44,14 @@ def classifier_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("models") / "classifier.keras"
     tiny_models.build_classifier().save(path)
     return path
+
+
+@pytest.fixture
+def inject_fault(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """``inject_fault("tflite-int8:segv")``: the workers of this test fail that way (see
+    ``tests/fault_plugin``). Results made so go to a cache of their own, never the suite's."""
+    def inject(fault: str) -> None:
+        monkeypatch.setenv("QCHECK_TEST_FAULT", fault)
+        monkeypatch.setenv("QCHECK_CACHE_DIR", str(tmp_path_factory.mktemp("fault-cache")))
+        monkeypatch.syspath_prepend(str(Path(__file__).parent / "fault_plugin"))
+    return inject

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -97,7 +96,6 @@ def _convert_and_run(state: WorkerState, job: Job) -> JobResult:
             content = artifact.read_bytes()
         else:
             content, notes = _convert(state, job, spec)
-            content = _inject_fault(job.target, content)
             artifact = state.artifact_path(job, spec)
             artifact.write_bytes(content)
         if not job.run:
@@ -109,7 +107,6 @@ def _convert_and_run(state: WorkerState, job: Job) -> JobResult:
             runner.infer_to_file(batches, len(batches.images), outputs)
         if runner.refused:
             notes["refused"] = runner.refused
-        _inject_output_fault(job.target, outputs)
         return JobResult(job, artifact=artifact, outputs=outputs, notes=notes)
     except (QcheckError, converters.ConversionError) as exc:
         return JobResult(job, error=str(exc))
@@ -215,38 +212,3 @@ HANDLERS: dict[JobKind, Callable[[WorkerState, Job], JobResult]] = {
     JobKind.PROFILE: _profile,
 }
 
-
-def _inject_fault(target: str, content: bytes) -> bytes:
-    """qcheck's own tests set ``QCHECK_FAULT_INJECTION=target:mode`` to prove isolation works.
-
-    The modes are real failures of this process: ``segv`` (a null-pointer read), ``abort``,
-    ``hang`` (until the step timeout) and ``corrupt`` (damaged artifact bytes for the runtime).
-    """
-    victim, _, mode = os.environ.get("QCHECK_FAULT_INJECTION", "").partition(":")
-    if victim != target:
-        return content
-    if mode == "segv":
-        import ctypes
-
-        ctypes.string_at(0)
-    elif mode == "abort":
-        os.abort()
-    elif mode == "hang":
-        while True:
-            time.sleep(1)
-    elif mode == "corrupt":
-        damaged = bytearray(content)
-        for index in range(8, len(damaged), 7):
-            damaged[index] ^= 0xA5
-        return bytes(damaged)
-    return content
-
-
-def _inject_output_fault(target: str, outputs: Path) -> None:
-    """``QCHECK_FAULT_INJECTION=target:nan`` plants NaN in one value of every 97 the target's
-    runtime produced (a tests-only fault, like those above)."""
-    if os.environ.get("QCHECK_FAULT_INJECTION", "") != f"{target}:nan":
-        return
-    values = np.load(outputs, mmap_mode="r+")
-    values.reshape(-1)[::97] = np.nan
-    values.flush()

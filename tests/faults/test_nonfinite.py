@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,10 +42,10 @@ def test_a_float_model_with_nan_outputs_is_bad_input(nan_model_path: Path, tmp_p
 
 
 def test_nan_in_a_target_fails_it_and_every_report_renders(enhancer_path: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          inject_fault: Any,
                                                           capsys: pytest.CaptureFixture[str]
                                                           ) -> None:
-    monkeypatch.setenv("QCHECK_FAULT_INJECTION", "onnx-fp16:nan")
+    inject_fault("onnx-fp16:nan")
     out = tmp_path / "r"
     code, _, _ = run_cli(capsys, "check", str(enhancer_path), "--out", str(out),
                          "--targets", "onnx-fp16,tflite-fp16")
@@ -63,17 +64,17 @@ def test_nan_in_a_target_fails_it_and_every_report_renders(enhancer_path: Path, 
     assert "onnx-fp16" in (out / "report.html").read_text()
 
 
-def test_the_api_never_passes_nan(enhancer_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QCHECK_FAULT_INJECTION", "tflite-int8:nan")
+def test_the_api_never_passes_nan(enhancer_path: Path, inject_fault: Any) -> None:
+    inject_fault("tflite-int8:nan")
     result = qcheck.check(str(enhancer_path), targets=["tflite-int8"], analysis=False)
     assert not result.passed
     assert not result.target("tflite-int8").passed
 
 
 def test_a_classifier_with_nan_logits_fails(classifier_path: Path, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch,
+                                           inject_fault: Any,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("QCHECK_FAULT_INJECTION", "tflite-fp16:nan")
+    inject_fault("tflite-fp16:nan")
     out = tmp_path / "r"
     code, _, _ = run_cli(capsys, "check", str(classifier_path), "--out", str(out),
                          "--targets", "tflite-fp16")

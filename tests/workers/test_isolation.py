@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +21,9 @@ def _check(enhancer_path: Path, out: Path, targets: str) -> tuple[int, dict]:  #
 
 @pytest.mark.parametrize(("mode", "expected"), [("segv", "SIGSEGV"), ("abort", "SIGABRT")])
 def test_a_crashing_worker_is_isolated(mode: str, expected: str, enhancer_path: Path,
-                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       tmp_path: Path, inject_fault: Any,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("QCHECK_FAULT_INJECTION", f"tflite-int8:{mode}")
+    inject_fault(f"tflite-int8:{mode}")
     code, report = _check(enhancer_path, tmp_path / "r", "tflite-int8,tflite-fp16,onnx-int8")
     capsys.readouterr()
     assert code == 3
@@ -35,9 +36,9 @@ def test_a_crashing_worker_is_isolated(mode: str, expected: str, enhancer_path: 
 
 
 def test_a_hanging_worker_times_out(enhancer_path: Path, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch,
+                                    inject_fault: Any, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("QCHECK_FAULT_INJECTION", "onnx-int8:hang")
+    inject_fault("onnx-int8:hang")
     monkeypatch.setenv("QCHECK_STEP_TIMEOUT", "20")
     code, report = _check(enhancer_path, tmp_path / "r", "onnx-int8,tflite-fp16")
     capsys.readouterr()
@@ -48,9 +49,9 @@ def test_a_hanging_worker_times_out(enhancer_path: Path, tmp_path: Path,
 
 
 def test_a_corrupted_artifact_is_refused_not_fatal(enhancer_path: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   inject_fault: Any,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("QCHECK_FAULT_INJECTION", "tflite-int8:corrupt")
+    inject_fault("tflite-int8:corrupt")
     code, report = _check(enhancer_path, tmp_path / "r", "tflite-int8,onnx-fp16")
     capsys.readouterr()
     assert code == 3
@@ -91,9 +92,9 @@ def test_only_the_tensorflow_lane_loads_tensorflow(enhancer_path: Path, tmp_path
 
 
 def test_a_job_whose_base_failed_reports_that_failure(enhancer_path: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      inject_fault: Any,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("QCHECK_FAULT_INJECTION", "onnx-fp32:abort")  # the shared export
+    inject_fault("onnx-fp32:abort")  # the shared export
     code, report = _check(enhancer_path, tmp_path / "r", "onnx-fp16,onnx-int8,tflite-fp16")
     capsys.readouterr()
     assert code == 3
