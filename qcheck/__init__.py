@@ -18,12 +18,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # the temporary folder; a release check phones no one home (set it to 0 to allow it).
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from qcheck.api import convert, fix
+from qcheck.api import convert, fix, plan
 from qcheck.errors import QcheckError
+from qcheck.limits import Thresholds
 from qcheck.pipeline import check
-from qcheck.planner import plan
 from qcheck.report.core import Report
-from qcheck.types import Thresholds
 from qcheck.version import __version__
 
 __all__ = ["QcheckError", "Report", "Thresholds", "__version__", "check", "convert", "fix",

@@ -1,4 +1,5 @@
-"""``qcheck.convert``: one target, one file."""
+"""The library's entry points beyond ``check``: ``convert`` (one target, one file), ``fix``
+(the best verified fix, shipped) and ``plan`` (mixed precision, searched and measured)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,24 @@ from typing import Any
 
 from qcheck.cache import Cache
 from qcheck.errors import ConversionError, UsageError
+from qcheck.limits import Thresholds, check_limit
 from qcheck.load.image_sets import ImagesArg
 from qcheck.pipeline import check
+from qcheck.planner import DEFAULT_BUDGET_SECONDS, PlanOutcome
 from qcheck.planner.attach import PlanRequest
-from qcheck.planner.recipe import load_recipe
+from qcheck.planner.front import Plan
+from qcheck.planner.page import plan_files
+from qcheck.planner.recipe import PLANNABLE, load_recipe
 from qcheck.report.core import Report
 from qcheck.report.files import atomic_write, prepare_out_dir
+from qcheck.results import Suggestion
 from qcheck.session import Session
 from qcheck.settings import ModelSettings
-from qcheck.types import InputRange, Suggestion, Thresholds
+from qcheck.types import InputRange
 from qcheck.validate import resolve_targets
 from qcheck.workdir import work_folder
 
-__all__ = ["convert", "fix"]
+__all__ = ["convert", "fix", "plan"]
 
 
 def convert(model: Any, target: str, *, calib: ImagesArg = None,
@@ -104,3 +110,34 @@ def _marked_shipped(report: Report, target: str, shipped: Suggestion) -> Report:
     targets = tuple(replace(t, suggestions=suggestions) if t.name == target else t
                     for t in report.targets)
     return replace(report, targets=targets)
+
+
+def plan(model: Any, target: str, *, calib: ImagesArg = None, eval: ImagesArg = None,
+         settings: ModelSettings | None = None, input_range: str | InputRange | None = None,
+         output_range: str | InputRange | None = None,
+         output_kind: str | None = None, custom_objects: str | os.PathLike[str] | None = None,
+         thresholds: Thresholds | None = None,
+         budget_seconds: float = DEFAULT_BUDGET_SECONDS, out: str | os.PathLike[str] | None = None,
+         cache: bool = True, progress: Any = None) -> PlanOutcome:
+    """Search mixed-precision recipes for ``target`` and, with ``out``, write the report,
+    ``plan.json``, ``plan.html``, ``recipe.json`` and the chosen artifact there."""
+    budget_seconds = check_limit("budget_seconds", budget_seconds, "budget_seconds")
+    resolve_targets([target])  # an unknown name: the usual error, naming every target
+    if target not in PLANNABLE:
+        raise UsageError(f"--target {target}: qcheck plan chooses per-layer precision for the "
+                         f"integer targets; valid: {', '.join(PLANNABLE)}")
+    folder = prepare_out_dir(out) if out is not None else None
+    settings = ModelSettings.given(settings, input_range, output_range, output_kind,
+                                   custom_objects)
+    report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
+                   analyze_all=True,
+                   fix_verification=False, readiness=False,
+                   plan=PlanRequest(budget_seconds, always=True), cache=cache,
+                   progress=progress)
+    result = report.target(target)
+    found: Plan | None = result.plan
+    if folder is not None:
+        report.write(folder, plan_files(report, found) if found is not None else {})
+    return PlanOutcome(report, found)
+
+

@@ -15,14 +15,15 @@ from typing import Any
 
 from qcheck.cache import Cache
 from qcheck.compare.metrics import compare_outputs, out_of_range_fraction
+from qcheck.compare.visuals import TargetVisuals, capture
 from qcheck.jobs import JobResult
+from qcheck.limits import Thresholds
 from qcheck.numerics import FLOAT16_MAX
 from qcheck.outputs import OutputKind
-from qcheck.report.files import ARTIFACTS_DIR
-from qcheck.report.visuals import TargetVisuals, capture
+from qcheck.results import Metrics, TargetResult
 from qcheck.runners.io import output_range
 from qcheck.session import Session
-from qcheck.types import ArtifactKind, Metrics, Precision, TargetResult, TargetSpec, Thresholds
+from qcheck.types import ARTIFACTS_DIR, ArtifactKind, Precision, TargetSpec
 
 __all__ = ["assess", "clipped_fraction"]
 

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qcheck.errors import UsageError
-from qcheck.limits import check_limit
+from qcheck.limits import Tolerances, check_limit
 
 if TYPE_CHECKING:
-    from qcheck.report.baseline import Tolerances
+    from qcheck.limits import Thresholds
     from qcheck.settings import ModelSettings
-    from qcheck.types import Thresholds
 
 __all__ = ["FileConfig", "config_from_table", "find_pyproject", "load_config"]
 
@@ -65,7 +64,7 @@ class FileConfig:
     def thresholds(self, **given: float | None) -> Thresholds:
         """The limits: each ``given`` one (the command line's; ``None``: not given), else this
         file's, else the default."""
-        from qcheck.types import Thresholds
+        from qcheck.limits import Thresholds
 
         chosen = {}
         for item in fields(Thresholds):
@@ -78,7 +77,6 @@ class FileConfig:
     def tolerances(self) -> Tolerances:
         """How far a baseline comparison lets each figure move: this file's, else the
         defaults."""
-        from qcheck.report.baseline import Tolerances
 
         chosen = {name: value for name in ("relative", "absolute", "db", "agreement")
                   if (value := getattr(self, f"tolerance_{name}")) is not None}

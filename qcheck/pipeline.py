@@ -24,33 +24,25 @@ from qcheck.analyze import attribute, attribution_images, find, gather_evidence
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.assess import assess
 from qcheck.cache import Cache
+from qcheck.compare.visuals import TargetVisuals
 from qcheck.jobs import ConvertJob, JobResult, Lane
+from qcheck.limits import Thresholds, Tolerances
 from qcheck.load.image_sets import ImagesArg
 from qcheck.memory import release_free_memory
 from qcheck.planner.attach import PlanRequest, attach_plans
 from qcheck.readiness.measure import measure_readiness, start_profiling
 from qcheck.report import charts
 from qcheck.report.baseline import (
-    Tolerances,
     compare_baseline,
     load_baseline,
     output_digests,
     save_baseline,
 )
 from qcheck.report.core import Report
-from qcheck.report.visuals import TargetVisuals
+from qcheck.results import BaselineResult, Finding, TargetResult
 from qcheck.session import Session
 from qcheck.settings import ModelSettings
-from qcheck.types import (
-    BaselineResult,
-    Cause,
-    Finding,
-    InputRange,
-    Severity,
-    TargetResult,
-    TargetSpec,
-    Thresholds,
-)
+from qcheck.types import Cause, InputRange, Severity, TargetSpec
 from qcheck.validate import resolve_targets
 from qcheck.version import __version__
 from qcheck.workdir import work_folder
@@ -75,11 +67,8 @@ def check(
     output_kind: str | None = None,
     custom_objects: str | os.PathLike[str] | None = None,
     thresholds: Thresholds | None = None,
-    analysis: bool = True,
-    readiness: bool = True,
-    analyze_all: bool = False,
-    fix_verification: bool = True,
-    qat: bool = False,
+    analysis: bool = True, readiness: bool = True, analyze_all: bool = False,
+    fix_verification: bool = True, qat: bool = False,
     baseline: str | os.PathLike[str] | None = None,
     save_baseline: str | os.PathLike[str] | None = None,
     tolerances: Tolerances | None = None,
@@ -89,10 +78,9 @@ def check(
     """Convert ``model`` to each target, run it on real images and measure the colour drift.
 
     ``model`` is a ``.keras``/``.h5`` path or an in-memory ``keras.Model``; ``calib`` and ``eval``
-    are folders or arrays (``None``: the bundled image set's halves). How to read the model is
-    ``settings`` (a ``ModelSettings``) or, one by one, ``input_range`` (default 0:1),
-    ``output_range`` and ``output_kind`` (what the output is when inference should not decide)
-    and ``custom_objects`` (a Python file of your own layers; it runs: an explicit opt-in);
+    are folders or arrays (``None``: the bundled image set's halves). ``settings`` (a
+    ``ModelSettings``) says how to read the model, or ``input_range`` (default 0:1),
+    ``output_range``, ``output_kind`` and ``custom_objects`` (your layers' file) one by one;
     ``readiness`` profiles each artifact here (latency, memory, kernels, coverage, I/O);
     ``plan`` searches mixed-precision recipes where no single fix passes."""
     settings = ModelSettings.given(settings, input_range, output_range, output_kind,

@@ -133,7 +133,7 @@ class ReferenceStore:
 
 
 def _readable_stats(path: Path) -> Path:
-    from qcheck.analyze.stats import load_stats
+    from qcheck.stats import load_stats
 
     load_stats(path)  # raises on a file it cannot read: the cache drops it
     return path

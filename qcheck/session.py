@@ -17,7 +17,7 @@ from typing import Any
 import converters
 from qcheck.cache import Cache
 from qcheck.errors import ModelLoadError
-from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane, ProfileJob, QatJob
+from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane, ProfileJob
 from qcheck.keys import JobKeys
 from qcheck.load.custom import code_digest
 from qcheck.load.image_sets import ImagesArg, ImageSets
@@ -118,20 +118,6 @@ class Session:
         return ConvertJob(key=key, target=spec.name, model_path=str(handle.path.resolve()),
                           signed_io=self.keys.signed_io, lane=lane, options=options.to_dict(),
                           run=run, base=base, custom_objects=handle.custom_objects)
-
-    def qat_job(self, spec: TargetSpec) -> ConvertJob:
-        """Run what quantization-aware training makes of the model for ``spec``: the QAT
-        worker fine-tunes (once per model) and converts, the runtime lane runs the artifact."""
-        from qcheck.advise.qat import TRAINING
-
-        trained = self.keys.qat(spec, TRAINING)
-        model_path = str(self.handle.path.resolve())
-        base = QatJob(key=trained, target=spec.name, model_path=model_path,
-                      signed_io=self.keys.signed_io, lane=Lane.QAT,
-                      custom_objects=self.handle.custom_objects)
-        return ConvertJob(key=self.keys.qat_run(trained), target=spec.name,
-                          model_path=model_path, signed_io=self.keys.signed_io,
-                          lane=Lane.RUNTIME, base=base)
 
     def profile_job(self, job: ConvertJob, refused: str | None = None) -> ProfileJob:
         """Measure what ``job`` ran on this machine: latency, memory, the reference kernels'

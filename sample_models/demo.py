@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 import qcheck
-from qcheck.types import TargetResult
+from qcheck.results import TargetResult
 from sample_models.catalog import DEMO_TARGETS, SAMPLES
 
 

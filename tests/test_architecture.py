@@ -2,7 +2,10 @@
 read in one sitting.
 
 The import graph is grimp's (every import statement, including those inside functions and
-under ``TYPE_CHECKING``), so a lazy import that hides a cycle still counts as one.
+under ``TYPE_CHECKING``), so a lazy import that hides a cycle still counts as one. Importing
+``a.b.c`` also runs ``a.b``'s ``__init__``, so each import counts as an import of the imported
+module's parent packages too (the root facades ``qcheck`` and ``converters`` excepted: Python
+has run them before anything else). ``docs/architecture.md`` explains the layers.
 """
 
 from __future__ import annotations
@@ -27,6 +30,82 @@ def graph():  # type: ignore[no-untyped-def]
     return grimp.build_graph(*PACKAGES, cache_dir=None)
 
 
+# Top to bottom. A package may import its own modules and any package of a lower layer, never
+# one above; packages sharing a layer are independent of each other. A new top-level module
+# must be placed here (the test says so).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("qcheck.cli",),
+    ("qcheck.zoo",),
+    ("qcheck.api",),
+    ("qcheck.pipeline",),
+    ("qcheck.handlers",),  # what workers do with jobs; loaded by name at worker start-up
+    ("qcheck.planner",),
+    ("qcheck.advise",),
+    ("qcheck.report",),
+    ("qcheck.assess",),
+    ("qcheck.readiness",),
+    ("qcheck.analyze",),
+    ("qcheck.session",),
+    ("qcheck.references",),
+    ("qcheck.config", "qcheck.compare"),
+    ("qcheck.settings", "qcheck.load", "qcheck.validate"),
+    ("qcheck.results", "qcheck.outputs", "qcheck.keys", "qcheck.runners", "qcheck.workers"),
+    ("qcheck.limits", "qcheck.types", "qcheck.store", "qcheck.quiet"),
+    ("qcheck.errors", "qcheck.workdir", "qcheck.version", "qcheck.memory", "qcheck.serialize",
+     "qcheck.cache", "qcheck.jobs", "qcheck.stats", "qcheck.numerics"),
+    ("converters",),
+)
+ROOTS = ("qcheck", "converters")
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "qcheck" and len(parts) > 1 else parts[0]
+
+
+def import_edges(graph) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(importer, imported) for every import, each imported module's parent packages
+    included."""
+    edges = set()
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            parts = imported.split(".")
+            for depth in range(1, len(parts) + 1):
+                target = ".".join(parts[:depth])
+                # A package the importer is inside of has already run its ``__init__``.
+                inside = module == target or module.startswith(target + ".")
+                if target not in ROOTS and not inside:
+                    edges.add((module, target))
+    return edges
+
+
+def layer_violations(edges: set[tuple[str, str]],
+                     layers: tuple[tuple[str, ...], ...] = LAYERS) -> list[str]:
+    """Every import that points up or sideways across the layers (empty: the contract holds)."""
+    tier = {package: index for index, layer in enumerate(layers) for package in layer}
+    found = []
+    for importer, imported in sorted(edges):
+        a, b = _package(importer), _package(imported)
+        if a == b or importer in ROOTS:
+            continue
+        if a not in tier or b not in tier:
+            found.append(f"{a if a not in tier else b} is in no layer (place it in LAYERS)")
+        elif tier[b] <= tier[a]:
+            found.append(f"{importer} -> {imported} ({'sideways' if tier[a] == tier[b] else 'up'})")
+    return sorted(set(found))
+
+
+def test_layers_only_point_down(graph) -> None:  # type: ignore[no-untyped-def]
+    assert layer_violations(import_edges(graph)) == []
+
+
+def test_the_layer_check_catches_an_upward_import(graph) -> None:  # type: ignore[no-untyped-def]
+    """The contract is not vacuous: one planted upward (or lazy, parent-package) import is
+    named."""
+    planted = import_edges(graph) | {("qcheck.compare.metrics", "qcheck.analyze.stats")}
+    assert layer_violations(planted) == ["qcheck.compare.metrics -> qcheck.analyze.stats (up)"]
+
+
 def test_converters_import_nothing_from_qcheck(graph) -> None:  # type: ignore[no-untyped-def]
     offending = [
         (module, imported)
@@ -41,11 +120,10 @@ def test_no_import_cycles(graph) -> None:  # type: ignore[no-untyped-def]
     modules = sorted(graph.modules)
     index = {name: i for i, name in enumerate(modules)}
     rows, cols = [], []
-    for module in modules:
-        for imported in graph.find_modules_directly_imported_by(module):
-            if imported in index:
-                rows.append(index[module])
-                cols.append(index[imported])
+    for module, imported in import_edges(graph):
+        if imported in index:
+            rows.append(index[module])
+            cols.append(index[imported])
     adjacency = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(modules),) * 2)
     count, labels = connected_components(adjacency, directed=True, connection="strong")
     cycles = [sorted(m for m in modules if labels[index[m]] == label)

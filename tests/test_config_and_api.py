@@ -37,8 +37,8 @@ def test_config_rejects_wrong_types(tmp_path: Path) -> None:
 def test_limits_and_tolerances_come_from_flags_then_file_then_defaults() -> None:
     """One rule for ``check``, ``plan`` and every model of ``qcheck zoo``."""
     from qcheck.config import FileConfig
+    from qcheck.limits import Thresholds
     from qcheck.report.baseline import Tolerances
-    from qcheck.types import Thresholds
 
     config = FileConfig(max_delta_e=1.0, max_delta_e_p95=3.0, min_sqnr_db=30.0,
                         tolerance_db=0.5)

@@ -12,12 +12,15 @@ from typing import Any
 
 from qcheck.advise.candidates import Candidate, ModelChange, candidates, widen
 from qcheck.advise.equalize import equalize
+from qcheck.advise.qat import qat_job
 from qcheck.advise.verify import Trial, measure, rank, unverified
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.jobs import Job
+from qcheck.limits import Thresholds
 from qcheck.load.model import ModelHandle, model_from_memory
+from qcheck.results import Suggestion, TargetResult
 from qcheck.session import Session
-from qcheck.types import Action, Suggestion, TargetResult, TargetSpec, Thresholds
+from qcheck.types import Action, TargetSpec
 
 __all__ = ["Candidate", "FixedArtifact", "advise", "keeps_scheme"]
 
@@ -116,7 +119,7 @@ class _FixModels:
     def job(self, spec: TargetSpec, candidate: Candidate) -> Job | None:
         """The conversion that verifies ``candidate`` (``None``: advice to retrain)."""
         if candidate.model is ModelChange.FINE_TUNED:  # trains in a worker of its own
-            return self.session.qat_job(spec)
+            return qat_job(self.session, spec)
         if candidate.options is None:
             return None
         return self.session.job(spec, options=candidate.options,

@@ -8,7 +8,8 @@ from enum import StrEnum
 import converters
 from qcheck.analyze.channel_mixing import colour_filters
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.types import Action, Attribution, Cause, Format, Precision, TargetResult
+from qcheck.results import Attribution, TargetResult
+from qcheck.types import Action, Cause, Format, Precision
 
 __all__ = ["COST", "Candidate", "ModelChange", "candidates", "widen"]
 

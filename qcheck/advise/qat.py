@@ -19,16 +19,21 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from converters.source import INPUT_NAME, ONNX_OPSET
 from qcheck.errors import ConversionError
+from qcheck.jobs import ConvertJob, Lane, QatJob
 from qcheck.quiet import native_quiet
 from qcheck.types import Format, TargetSpec
 
-__all__ = ["SUPPORTED_LAYERS", "TRAINING", "convert_trained", "fine_tune", "rebuild_in_tf_keras"]
+if TYPE_CHECKING:
+    from qcheck.session import Session
+
+__all__ = ["SUPPORTED_LAYERS", "TRAINING", "convert_trained", "fine_tune", "qat_job",
+           "rebuild_in_tf_keras"]
 
 # Layers tfmot's default 8-bit scheme quantizes; others (Rescaling, …) train in float.
 SUPPORTED_LAYERS = frozenset({"Conv2D", "DepthwiseConv2D", "Dense", "Add", "ReLU",
@@ -200,3 +205,16 @@ def _start_ranges_at_calibration(quantized: Any, model: Any, inputs: np.ndarray
     for variable, value in assigned:
         variable.assign(value)
     return assigned
+
+
+def qat_job(session: Session, spec: TargetSpec) -> ConvertJob:
+    """Run what quantization-aware training makes of the model for ``spec``: the QAT worker
+    fine-tunes (once per model) and converts, the runtime lane runs the artifact."""
+    trained = session.keys.qat(spec, TRAINING)
+    model_path = str(session.handle.path.resolve())
+    base = QatJob(key=trained, target=spec.name, model_path=model_path,
+                  signed_io=session.keys.signed_io, lane=Lane.QAT,
+                  custom_objects=session.handle.custom_objects)
+    return ConvertJob(key=session.keys.qat_run(trained), target=spec.name,
+                      model_path=model_path, signed_io=session.keys.signed_io,
+                      lane=Lane.RUNTIME, base=base)

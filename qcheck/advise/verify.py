@@ -7,9 +7,10 @@ from dataclasses import dataclass, replace
 from qcheck.advise.candidates import COST, Candidate
 from qcheck.assess import assess
 from qcheck.jobs import JobResult
+from qcheck.limits import Thresholds
 from qcheck.readiness.contract import io_change, io_contract
+from qcheck.results import Suggestion, TargetResult, Verification
 from qcheck.session import Session
-from qcheck.types import Suggestion, TargetResult, Thresholds, Verification
 
 __all__ = ["Trial", "measure", "rank", "unverified"]
 

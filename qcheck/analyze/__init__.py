@@ -25,7 +25,8 @@ from qcheck.analyze.schemes import scheme_for
 from qcheck.analyze.simulate import Simulation
 from qcheck.analyze.stats import activation_stats, load_stats, save_stats
 from qcheck.compare.drift import drift_measure
-from qcheck.types import Attribution, Finding, Format, Severity, TargetSpec
+from qcheck.results import Attribution, Finding
+from qcheck.types import Format, Severity, TargetSpec
 
 if TYPE_CHECKING:
     from qcheck.session import Session

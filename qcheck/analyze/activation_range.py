@@ -8,7 +8,8 @@ from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.simulate import Config, Simulation
 from qcheck.analyze.stats import ActivationStats
 from qcheck.numerics import CODE_RANGES
-from qcheck.types import Attribution, Cause, Finding, Severity
+from qcheck.results import Attribution, Finding
+from qcheck.types import Cause, Severity
 
 __all__ = ["BRANCH_RATIO", "OUTLIER_RATIO", "attribute", "findings"]
 

@@ -9,7 +9,8 @@ from skimage import color
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.simulate import Config, Simulation
 from qcheck.numerics import CODE_RANGES
-from qcheck.types import Attribution, Cause
+from qcheck.results import Attribution
+from qcheck.types import Cause
 
 __all__ = ["attribute", "clipped_fractions", "missing_colours"]
 

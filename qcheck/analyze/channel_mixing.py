@@ -13,7 +13,8 @@ from dataclasses import replace
 import numpy as np
 
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.types import Attribution, Cause, Finding, Severity
+from qcheck.results import Attribution, Finding
+from qcheck.types import Cause, Severity
 
 __all__ = ["CHROMA_SHARE", "COLOUR_CHANNELS", "attribute", "colour_filters", "findings"]
 

@@ -9,7 +9,8 @@ from qcheck.analyze.layers import LayerFacts
 from qcheck.analyze.schemes import ONNX_FP16_CLAMP
 from qcheck.analyze.simulate import Config, Simulation
 from qcheck.numerics import FLOAT16_MAX, FLOAT16_MIN_NORMAL, ActivationKind, WeightKind
-from qcheck.types import Attribution, Cause, Finding, Severity
+from qcheck.results import Attribution, Finding
+from qcheck.types import Cause, Severity
 
 __all__ = ["attribute", "findings", "weight_report"]
 

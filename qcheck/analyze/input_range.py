@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.simulate import Simulation
-from qcheck.types import Attribution, Cause, Finding, Severity
+from qcheck.results import Attribution, Finding
+from qcheck.types import Cause, Severity
 
 __all__ = ["NORMALIZERS", "attribute", "findings"]
 

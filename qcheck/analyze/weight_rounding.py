@@ -8,7 +8,8 @@ from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.layers import Kernel
 from qcheck.analyze.simulate import Config, Simulation
 from qcheck.numerics import INT8_WEIGHT_LEVELS, WeightKind
-from qcheck.types import Attribution, Cause, Finding, Severity
+from qcheck.results import Attribution, Finding
+from qcheck.types import Cause, Severity
 
 __all__ = ["CRUSH_LEVELS", "attribute", "crushed_channels", "findings"]
 

@@ -120,7 +120,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from qcheck.planner import plan
+    from qcheck.api import plan
 
     chosen = settings(args)
     with progress_reporter(quiet=args.quiet) as progress:

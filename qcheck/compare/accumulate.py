@@ -14,7 +14,8 @@ from skimage import metrics as skmetrics
 
 from qcheck.compare.artifacts import Stats, add_stats, artifact_stats, decide_artifacts
 from qcheck.compare.pixels import ColourPixels, as_rgb, colour_pixels
-from qcheck.types import PSNR_CAP_DB, ArtifactKind
+from qcheck.serialize import PSNR_CAP_DB
+from qcheck.types import ArtifactKind
 
 __all__ = ["CHUNK", "ColourAccumulator"]
 

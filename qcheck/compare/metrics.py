@@ -12,7 +12,8 @@ from qcheck.compare.classes import class_map_metrics
 from qcheck.compare.pixels import lab_of, to_unit_rgb
 from qcheck.compare.tensor import tensor_errors, top1_agreement
 from qcheck.outputs import OutputKind, OutputSpec
-from qcheck.types import ArtifactKind, InputRange, Metrics
+from qcheck.results import Metrics
+from qcheck.types import ArtifactKind, InputRange
 
 __all__ = ["OutputComparison", "compare_outputs", "out_of_range_fraction", "reference_lab"]
 

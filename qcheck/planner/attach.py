@@ -9,12 +9,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from qcheck.advise import FixedArtifact, keeps_scheme
+from qcheck.limits import Thresholds
 from qcheck.planner.front import Plan
 from qcheck.planner.latency import with_latency
 from qcheck.planner.recipe import Choice
 from qcheck.planner.search import DEFAULT_BUDGET_SECONDS, search
+from qcheck.results import Suggestion, TargetResult
 from qcheck.session import Session
-from qcheck.types import Action, Suggestion, TargetResult, Thresholds
+from qcheck.types import Action
 
 __all__ = ["PlanRequest", "attach_plans"]
 

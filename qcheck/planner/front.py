@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qcheck.planner.recipe import Choice, Recipe
-from qcheck.types import Verification
+from qcheck.results import Verification
 
 __all__ = ["Plan", "PlanPoint"]
 

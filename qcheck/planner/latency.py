@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from qcheck.planner.front import Plan
+from qcheck.results import TargetResult
 from qcheck.session import Session
-from qcheck.types import TargetResult
 
 __all__ = ["with_latency"]
 

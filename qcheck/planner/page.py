@@ -66,9 +66,9 @@ def _page(report: Report, plan: Plan) -> str:
 
 def front_chart(plan: Plan, limit: float) -> str:
     """Size against ΔE p95 of every measured point, the front joined, the choice starred."""
-    from qcheck.report.charts import _figure, _png
+    from qcheck.report.charts import figure_png, new_figure
 
-    figure, axes = _figure(6.0, 3.6)
+    figure, axes = new_figure(6.0, 3.6)
     measured = [p for p in plan.points if p.ok]
     axes.scatter([(p.size_bytes or 0) / 1024 for p in measured], [p.drift for p in measured],
                  c=["#1a7f37" if p.passed else "#d1242f" for p in measured], s=18)
@@ -82,4 +82,4 @@ def front_chart(plan: Plan, limit: float) -> str:
     axes.axhline(limit, color="#d1242f", linestyle="--", linewidth=1)
     axes.set_xlabel("artifact size (KiB)")
     axes.set_ylabel("ΔE p95")
-    return _png(figure)
+    return figure_png(figure)

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from converters.types import Format
 from qcheck.assess import assess
 from qcheck.jobs import JobResult
+from qcheck.limits import Thresholds
 from qcheck.planner.front import Plan, PlanPoint
 from qcheck.planner.recipe import AEQ, Choice, Recipe
+from qcheck.results import Attribution, TargetResult, Verification
 from qcheck.session import Session
-from qcheck.types import Attribution, Cause, TargetResult, Thresholds, Verification
+from qcheck.types import Cause
 
 __all__ = ["DEFAULT_BUDGET_SECONDS", "search"]
 

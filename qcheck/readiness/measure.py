@@ -16,9 +16,11 @@ import numpy as np
 
 from qcheck.compare.drift import drift_measure
 from qcheck.jobs import ConvertJob, JobResult, Lane
+from qcheck.limits import Thresholds
 from qcheck.readiness.contract import io_change, io_contract
+from qcheck.results import TargetResult
 from qcheck.session import Session
-from qcheck.types import Format, TargetResult, Thresholds
+from qcheck.types import Format
 
 __all__ = ["io_change", "kernel_split", "measure_readiness", "readiness_gates",
            "start_profiling", "target_readiness"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,49 +17,15 @@ import numpy as np
 
 from qcheck.compare.pixels import to_unit_rgb
 from qcheck.errors import UsageError
+from qcheck.limits import TRACKED, Tolerances
 from qcheck.outputs import OutputKind, OutputSpec
 from qcheck.report.files import atomic_write
-from qcheck.types import BaselineRegression, BaselineResult, Metrics, TargetResult
+from qcheck.results import BaselineRegression, BaselineResult, Metrics, TargetResult
 
 __all__ = ["BASELINE_SCHEMA", "Tolerances", "compare_baseline", "output_digests",
-           "save_baseline"]
+           "save_baseline"]  # Tolerances: re-exported from qcheck.limits, where limits live
 
 BASELINE_SCHEMA = "qcheck.baseline/1"
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """How much worse than its baseline each metric may get, in that metric's own unit.
-
-    ΔE and channel bias: ``relative`` × baseline + ``absolute`` (ΔE units, 8-bit levels);
-    PSNR and SQNR: ``db`` decibels; SSIM: ``ssim``; class and top-1 agreement and mIoU:
-    ``agreement`` (a share: 0.005 is half a point); clipped share: ``clipped``. Any new
-    non-finite output is a regression.
-    """
-
-    relative: float = 0.10
-    absolute: float = 0.05
-    db: float = 0.5
-    ssim: float = 0.005
-    agreement: float = 0.005
-    clipped: float = 0.002
-
-    def allowed(self, metric: str, baseline: float) -> float:
-        """How far ``metric`` may worsen from ``baseline``."""
-        kind = _TRACKED[metric][1]
-        if kind == "colour":
-            return self.relative * abs(baseline) + self.absolute
-        return {"db": self.db, "ssim": self.ssim, "agreement": self.agreement,
-                "clipped": self.clipped, "none": 0.0}[kind]
-
-
-# metric -> (True when lower is better, its tolerance kind)
-_TRACKED = {"delta_e_mean": (True, "colour"), "delta_e_p95": (True, "colour"),
-            "delta_e_max": (True, "colour"), "max_abs_channel_bias": (True, "colour"),
-            "clipped_fraction": (True, "clipped"), "nonfinite_fraction": (True, "none"),
-            "psnr_db": (False, "db"), "sqnr_db": (False, "db"), "ssim": (False, "ssim"),
-            "top1_agreement": (False, "agreement"), "class_agreement": (False, "agreement"),
-            "miou": (False, "agreement")}
 
 
 def output_digests(outputs: np.ndarray, output: OutputSpec) -> list[str]:
@@ -85,7 +50,7 @@ def _tracked(metrics: Metrics) -> dict[str, float]:
     bias = values.get("channel_bias")
     if bias:
         values["max_abs_channel_bias"] = max(abs(v) for v in bias.values())
-    return {k: float(values[k]) for k in _TRACKED if values.get(k) is not None}
+    return {k: float(values[k]) for k in TRACKED if values.get(k) is not None}
 
 
 def save_baseline(path: Path, model_sha: str, images: list[str],
@@ -139,7 +104,7 @@ def compare_baseline(path: Path, targets: list[TargetResult], digests: dict[str,
             regressions.append(BaselineRegression(target.name, "error", 0.0, 1.0))
             continue
         now = _tracked(target.metrics)
-        for metric, (lower_is_better, _) in _TRACKED.items():
+        for metric, (lower_is_better, _) in TRACKED.items():
             if metric not in now or metric not in before["metrics"]:
                 continue
             old, new = float(before["metrics"][metric]), now[metric]

@@ -11,17 +11,25 @@ from typing import Any
 import numpy as np
 
 from qcheck.cache import Cache
-from qcheck.report.visuals import HISTOGRAM_EDGES, TargetVisuals
-from qcheck.types import Attribution, Thresholds
+from qcheck.compare.visuals import HISTOGRAM_EDGES, TargetVisuals
+from qcheck.limits import Thresholds
+from qcheck.results import Attribution
 
 __all__ = [
-    "attribution_chart", "bias_chart", "histogram_chart", "image_rows", "keep_in", "predraw",
+    "attribution_chart",
+    "bias_chart",
+    "figure_png",
+    "histogram_chart",
+    "image_rows",
+    "keep_in",
+    "new_figure",
+    "predraw",
 ]
 
 _CHANNEL_COLOURS = {"r": "#d1242f", "g": "#1a7f37", "b": "#0969da"}
 
 
-def _figure(width: float, height: float) -> tuple[Any, Any]:
+def new_figure(width: float, height: float) -> tuple[Any, Any]:
     # Figures made without pyplot have no global state, so charts can be drawn on the
     # comparison threads while other targets are still converting.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -32,7 +40,7 @@ def _figure(width: float, height: float) -> tuple[Any, Any]:
     return figure, figure.subplots()
 
 
-def _png(figure: Any) -> str:
+def figure_png(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png")
@@ -90,7 +98,7 @@ def bias_chart(channel_bias: dict[str, float], limit: float) -> str:
 
 
 def _bias_chart(channel_bias: dict[str, float], limit: float) -> str:
-    figure, axes = _figure(3.2, 2.2)
+    figure, axes = new_figure(3.2, 2.2)
     names = list(channel_bias)
     values = [channel_bias[n] for n in names]
     axes.bar(names, values, color=[_CHANNEL_COLOURS.get(n, "grey") for n in names])
@@ -101,7 +109,7 @@ def _bias_chart(channel_bias: dict[str, float], limit: float) -> str:
     axes.axhline(0, color="black", linewidth=0.6)
     axes.set_ylabel("mean bias (8-bit levels)")
     axes.set_title("channel bias", fontsize=9)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def histogram_chart(visuals: TargetVisuals, limit: float) -> str:
@@ -110,7 +118,7 @@ def histogram_chart(visuals: TargetVisuals, limit: float) -> str:
 
 
 def _histogram_chart(visuals: TargetVisuals, limit: float) -> str:
-    figure, axes = _figure(3.6, 2.2)
+    figure, axes = new_figure(3.6, 2.2)
     edges = HISTOGRAM_EDGES[:-1]
     counts = visuals.histogram.astype(float)
     share = counts / max(counts.sum(), 1.0)
@@ -120,7 +128,7 @@ def _histogram_chart(visuals: TargetVisuals, limit: float) -> str:
     axes.set_ylabel("share of pixels")
     axes.set_yscale("log")
     axes.set_title(f"ΔE histogram ({share[-1]:.2%} ≥ 10)", fontsize=9)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def attribution_chart(attribution: Sequence[Attribution], threshold: float) -> str:
@@ -130,7 +138,7 @@ def attribution_chart(attribution: Sequence[Attribution], threshold: float) -> s
 
 def _attribution_chart(attribution: Sequence[Attribution], threshold: float) -> str:
     top = list(attribution[:10])[::-1]
-    figure, axes = _figure(5.4, 0.35 * len(top) + 0.9)
+    figure, axes = new_figure(5.4, 0.35 * len(top) + 0.9)
     labels = [f"{a.layer} · {a.cause.value}" for a in top]
     values = [a.drift for a in top]
     colour = top[0].measure == "delta_e" if top else True
@@ -142,7 +150,7 @@ def _attribution_chart(attribution: Sequence[Attribution], threshold: float) -> 
     axes.set_xlabel(f"{unit} when only this layer is quantized this way")
     axes.tick_params(axis="y", labelsize=8)
     axes.set_title("attribution by Keras layer", fontsize=9)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def image_rows(visuals: TargetVisuals) -> list[dict[str, Any]]:
@@ -154,7 +162,7 @@ def _image_rows(visuals: TargetVisuals) -> list[dict[str, Any]]:
     rows = []
     vmax = max(5.0, float(np.percentile(visuals.delta_e, 99)))
     for index, name in enumerate(visuals.names):
-        figure, first = _figure(7.5, 2.6)
+        figure, first = new_figure(7.5, 2.6)
         first.remove()
         panels = figure.subplots(1, 3)
         panels[0].imshow(np.clip(visuals.reference[index], 0, 1), interpolation="nearest")
@@ -168,5 +176,5 @@ def _image_rows(visuals: TargetVisuals) -> list[dict[str, Any]]:
         for panel in panels:
             panel.axis("off")
         rows.append({"name": name, "delta_e": visuals.image_delta_e[index],
-                     "image": _png(figure)})
+                     "image": figure_png(figure)})
     return rows

@@ -7,16 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qcheck.errors import ExitCode
+from qcheck.limits import Thresholds
 from qcheck.outputs import OutputSpec
-from qcheck.types import (
-    REPORT_SCHEMA,
-    BaselineResult,
-    Finding,
-    ImageSummary,
-    ModelInfo,
-    TargetResult,
-    Thresholds,
-)
+from qcheck.results import BaselineResult, Finding, TargetResult
+from qcheck.types import REPORT_SCHEMA, ImageSummary, ModelInfo
 
 __all__ = ["ReportData"]
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from converters.naming import onnx_node_names
-from qcheck.types import Attribution, Cause, Format, TargetResult
+from qcheck.results import Attribution, TargetResult
+from qcheck.types import Cause, Format
 
 __all__ = ["EXPLORER_DIR", "LayerDrift", "explorer_files", "layer_drift", "node_ids",
            "overlays", "strip_colour"]

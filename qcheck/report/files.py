@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from qcheck.errors import QcheckError, UsageError
+from qcheck.types import ARTIFACTS_DIR
 
 __all__ = ["ARTIFACTS_DIR", "OutputError", "atomic_write", "prepare_out_dir", "write_folder"]
 
-ARTIFACTS_DIR = "artifacts"  # artifacts/<target>.tflite|.onnx in the output folder
 _STAGING = ".qcheck-staging-"
 
 

@@ -15,7 +15,7 @@ from qcheck.report import charts
 from qcheck.report.data import ReportData
 from qcheck.report.explorer import layer_drift, strip_colour
 from qcheck.report.text import number_text
-from qcheck.types import Attribution
+from qcheck.results import Attribution
 
 __all__ = ["render_html"]
 

@@ -1,10 +1,14 @@
 """What runs inside a worker process: take jobs from the socket until it closes.
 
-Started as ``python -m qcheck.workers.entry FD WORKDIR LANE preload|lazy`` by the supervisor.
+Started as ``python -m qcheck.workers.entry FD WORKDIR LANE preload|lazy HANDLERS`` by the
+supervisor. ``HANDLERS`` names the module whose ``WorkerState`` handles the jobs: the work is
+registered from above (``qcheck.handlers`` reaches into analysis, fixes and readiness), so this
+package, which only moves jobs between processes, imports none of it.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -17,7 +21,8 @@ from qcheck.jobs import JobResult, Lane
 __all__ = ["worker_main"]
 
 
-def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool) -> None:
+def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool,
+                handlers: str) -> None:
     """One worker: handle jobs until its pipe closes or it is killed."""
     if lane is Lane.QAT:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -31,9 +36,7 @@ def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool) -> No
         from qcheck.quiet import import_tensorflow
 
         import_tensorflow()
-    from qcheck.workers.handlers import WorkerState
-
-    state = WorkerState(Path(workdir))
+    state = importlib.import_module(handlers).WorkerState(Path(workdir))
     while True:
         try:
             job = conn.recv()
@@ -49,5 +52,5 @@ def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool) -> No
 
 
 if __name__ == "__main__":
-    fd, workdir, lane, preload = sys.argv[1:5]
-    worker_main(Connection(int(fd)), workdir, Lane(lane), preload == "preload")
+    fd, workdir, lane, preload, handlers = sys.argv[1:6]
+    worker_main(Connection(int(fd)), workdir, Lane(lane), preload == "preload", handlers)

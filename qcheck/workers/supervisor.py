@@ -20,7 +20,10 @@ from typing import Any
 
 from qcheck.jobs import Job, Lane
 
-__all__ = ["Worker"]
+__all__ = ["HANDLERS_MODULE", "Worker"]
+
+# What workers do with jobs: a module above this package, named rather than imported.
+HANDLERS_MODULE = "qcheck.handlers"
 
 
 class Worker:
@@ -29,7 +32,7 @@ class Worker:
     def __init__(self, lane: Lane, workdir: Path, *, preload: bool):
         ours, theirs = socket.socketpair()
         command = [sys.executable, "-m", "qcheck.workers.entry", str(theirs.fileno()),
-                   str(workdir), str(lane), "preload" if preload else "lazy"]
+                   str(workdir), str(lane), "preload" if preload else "lazy", HANDLERS_MODULE]
         # The workers import qcheck from where this process found it.
         path = os.pathsep.join(p for p in sys.path if p)
         # A worker is killed, not asked to exit, so its temporary files (TensorFlow's autograph

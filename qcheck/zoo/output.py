@@ -13,7 +13,7 @@ from qcheck.errors import ExitCode
 from qcheck.report.files import write_folder
 from qcheck.report.junit import render_junit
 from qcheck.report.text import number_text
-from qcheck.types import BaselineResult
+from qcheck.results import BaselineResult
 from qcheck.zoo.manifest import ZooModel
 from qcheck.zoo.units import UnitResult
 

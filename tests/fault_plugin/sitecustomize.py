@@ -39,8 +39,8 @@ def _damaged(content: bytes, mode: str) -> bytes:
 def _install(victim: str, mode: str) -> None:
     import numpy as np
 
+    from qcheck import handlers
     from qcheck.jobs import JobKind
-    from qcheck.workers import handlers
 
     convert = handlers._convert
     convert_and_run = handlers.HANDLERS[JobKind.CONVERT]

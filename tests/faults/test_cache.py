@@ -151,7 +151,8 @@ def test_a_damaged_cached_page_is_never_copied_out(tmp_path: Path,
     from qcheck.cache import Cache
     from qcheck.report.core import Report
     from qcheck.report.html import render_html
-    from qcheck.types import ImageSummary, Metrics, ModelInfo, TargetResult, TensorInfo
+    from qcheck.results import Metrics, TargetResult
+    from qcheck.types import ImageSummary, ModelInfo, TensorInfo
 
     spec = converters.TARGETS["onnx-fp16"]
     info = ModelInfo("m.keras", "0" * 64, (TensorInfo("image", (None, 8, 8, 3), "float32"),),

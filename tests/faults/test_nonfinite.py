@@ -90,7 +90,8 @@ def test_reports_render_whatever_metrics_are_missing(tmp_path: Path) -> None:
 
     import converters
     from qcheck.report.core import Report
-    from qcheck.types import ImageSummary, Metrics, ModelInfo, TargetResult, TensorInfo
+    from qcheck.results import Metrics, TargetResult
+    from qcheck.types import ImageSummary, ModelInfo, TensorInfo
 
     nan, inf = float("nan"), float("inf")
     odd = Metrics(delta_e_mean=nan, delta_e_p95=None, delta_e_max=inf, psnr_db=inf, ssim=nan,

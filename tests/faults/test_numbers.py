@@ -16,7 +16,8 @@ from qcheck.compare.color import compare_colour
 from qcheck.compare.metrics import compare_outputs
 from qcheck.compare.pixels import colour_pixels
 from qcheck.outputs import OutputKind, OutputSpec
-from qcheck.types import ArtifactKind, InputRange, Metrics, TargetResult
+from qcheck.results import Metrics, TargetResult
+from qcheck.types import ArtifactKind, InputRange
 
 UNIT = InputRange.parse("0:1")
 

@@ -1,5 +1,5 @@
 """What a worker does with each kind of job: a handler per ``JobKind``, looked up in
-``HANDLERS``."""
+``HANDLERS``. Workers load this module by name at start-up (``qcheck.workers.supervisor``)."""
 
 from __future__ import annotations
 
