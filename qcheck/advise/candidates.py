@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import converters
+from qcheck.analyze import CAUSES, fixes_for
 from qcheck.analyze.channel_mixing import colour_filters
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.results import Attribution, TargetResult
@@ -68,8 +69,7 @@ def _weight_fixes(result: TargetResult, causes: set[Cause], equalized: tuple[str
             "scale; per-channel scales keep every channel's levels. If per-tensor weights are a "
             "constraint of your NPU or DSP, use equalize_channels instead.",
             converters.ConversionOptions(per_channel=True)))
-    if equalized and (causes & {Cause.WEIGHT_ROUNDING, Cause.ACTIVATION_RANGE,
-                                Cause.FP16_RANGE, Cause.CHANNEL_MIXING}):
+    if equalized and Action.EQUALIZE_CHANNELS in fixes_for(causes, CAUSES):
         found.append(Candidate(
             Action.EQUALIZE_CHANNELS, equalized,
             "cross-layer equalization balances per-channel weight ranges between consecutive "
@@ -88,7 +88,8 @@ def _range_fixes(result: TargetResult, causes: set[Cause]) -> list[Candidate]:
     spec, top = result.spec, result.attribution[0]
     integer = spec.precision.is_integer
     found = []
-    if integer and Cause.CALIBRATION_COVERAGE in causes:
+    suggested = fixes_for(causes, CAUSES)
+    if integer and Action.EXTEND_CALIBRATION in suggested:
         lacking = next((list(a.evidence.get("colours_missing_from_calibration") or [])
                         for a in result.attribution if a.cause is Cause.CALIBRATION_COVERAGE), [])
         missing = f" (missing: {', '.join(lacking)})" if lacking else ""
@@ -106,8 +107,7 @@ def _range_fixes(result: TargetResult, causes: set[Cause]) -> list[Candidate]:
             f"{layer} causes the most drift ({top.cause.value}, {_drift(top)}); leaving it in "
             "float costs a little size and speed",
             converters.ConversionOptions(keep_float=(layer,))))
-    if spec.precision is Precision.INT8 and causes & {Cause.ACTIVATION_RANGE,
-                                                      Cause.CALIBRATION_COVERAGE}:
+    if spec.precision is Precision.INT8 and Action.INT16_ACTIVATIONS in suggested:
         found.append(Candidate(
             Action.INT16_ACTIVATIONS, (),
             "16-bit activations give each tensor 256× the levels (int16x8 on TFLite, 16-bit "
@@ -120,7 +120,8 @@ def _retraining_advice(result: TargetResult, evidence: ModelEvidence, causes: se
     top = result.attribution[0]
     found = []
     mixing = _mixing_layers(result.attribution, evidence)
-    if Cause.CHANNEL_MIXING in causes or mixing:
+    suggested = fixes_for(causes, CAUSES)
+    if Action.ADD_CHANNEL_MIXING in suggested or mixing:
         layers = tuple(mixing) or (top.layer,)
         found.append(Candidate(
             Action.ADD_CHANNEL_MIXING, layers, "the colour channels are filtered separately "
@@ -128,7 +129,7 @@ def _retraining_advice(result: TargetResult, evidence: ModelEvidence, causes: se
                 f"retrain with more pointwise filters after {', '.join(layers)} (at least 8), "
                 "or replace the depthwise layer with a full convolution over the colour channels; "
                 "qcheck cannot verify this without retraining")))
-    if Cause.INPUT_RANGE in causes and evidence.input_range.span > 2:
+    if Action.FIX_INPUT_RANGE in suggested and evidence.input_range.span > 2:
         found.append(Candidate(
             Action.FIX_INPUT_RANGE, (evidence.input_name,), "the model takes raw pixel values",
             note=("add a Rescaling(1/255) (or Normalization) layer at the input and retrain or "

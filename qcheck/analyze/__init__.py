@@ -19,6 +19,7 @@ from qcheck.analyze import (
     weight_rounding,
 )
 from qcheck.analyze.artifact_ranges import artifact_ranges
+from qcheck.analyze.causes import CauseAnalysis, fixes_for
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.layers import layer_facts, output_layer
 from qcheck.analyze.schemes import scheme_for
@@ -31,8 +32,19 @@ from qcheck.types import Format, Severity, TargetSpec
 if TYPE_CHECKING:
     from qcheck.session import Session
 
-__all__ = ["MAX_ATTRIBUTIONS", "TargetAnalysis", "attribute", "attribution_images", "find",
-           "gather_evidence"]
+__all__ = ["CAUSES", "MAX_ATTRIBUTIONS", "CauseAnalysis", "TargetAnalysis", "attribute",
+           "attribution_images", "find", "fixes_for", "gather_evidence"]
+
+# Every cause qcheck knows, in the order its findings are listed: a new cause is one module
+# (ending in its ``CauseAnalysis``) and one line here.
+CAUSES: tuple[CauseAnalysis, ...] = (
+    channel_mixing.ANALYSIS,
+    weight_rounding.ANALYSIS,
+    input_range.ANALYSIS,
+    activation_range.ANALYSIS,
+    fp16_range.ANALYSIS,
+    calibration_coverage.ANALYSIS,
+)
 
 MAX_ATTRIBUTIONS = 20
 MIN_DELTA_E = 0.01  # ΔE attributions below this are noise (the ΔE measure's floor)
@@ -71,9 +83,7 @@ def gather_evidence(session: Session) -> ModelEvidence:
 
 
 def find(evidence: ModelEvidence) -> tuple[Finding, ...]:
-    found = [*channel_mixing.findings(evidence), *weight_rounding.findings(evidence),
-             *input_range.findings(evidence), *activation_range.findings(evidence),
-             *fp16_range.findings(evidence)]
+    found = [finding for analysis in CAUSES for finding in analysis.findings(evidence)]
     found.sort(key=lambda f: f.severity is not Severity.WARNING)
     return tuple(found)
 
@@ -129,12 +139,10 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
         stored_complete=spec.format is Format.TFLITE, output_layer=output_path, output=output,
         shared=evidence.weight_measures, images=tuple(chosen),
     )
-    # Activations first: their drift is mostly the larger, and screens the weights' groups.
-    items = [*activation_range.attribute(sim), *weight_rounding.attribute(sim),
-             *calibration_coverage.attribute(sim, evidence),
-             *input_range.attribute(sim, evidence.input_name), *fp16_range.attribute(sim)]
-    items = [replace(i, measure=drift.name) for i in channel_mixing.attribute(items, evidence)
-             if i.drift >= drift.floor]
+    items: list[Attribution] = []
+    for analysis in sorted(CAUSES, key=lambda a: a.order):
+        items = analysis.attribute(sim, evidence, items)
+    items = [replace(i, measure=drift.name) for i in items if i.drift >= drift.floor]
     items.sort(key=lambda i: -i.drift)
     real, full = outputs[chosen], sim.full()
     summary = {

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from qcheck.analyze.causes import CauseAnalysis
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.simulate import Config, Simulation
 from qcheck.analyze.stats import ActivationStats
 from qcheck.numerics import CODE_RANGES
 from qcheck.results import Attribution, Finding
-from qcheck.types import Cause, Severity
+from qcheck.types import Action, Cause, Severity
 
 __all__ = ["BRANCH_RATIO", "OUTLIER_RATIO", "attribute", "findings"]
 
@@ -93,3 +94,9 @@ def attribute(sim: Simulation) -> list[Attribution]:
             "chroma_share": round(measured.chroma_share, 3),
         }))
     return result
+
+
+ANALYSIS = CauseAnalysis(
+    Cause.ACTIVATION_RANGE, findings,
+    lambda sim, evidence, found: [*found, *attribute(sim)],
+    (Action.EQUALIZE_CHANNELS, Action.KEEP_FLOAT, Action.INT16_ACTIVATIONS), order=0)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 from skimage import color
 
+from qcheck.analyze.causes import CauseAnalysis, no_findings
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.simulate import Config, Simulation
 from qcheck.numerics import CODE_RANGES
 from qcheck.results import Attribution
-from qcheck.types import Cause
+from qcheck.types import Action, Cause
 
 __all__ = ["attribute", "clipped_fractions", "missing_colours"]
 
@@ -64,3 +65,9 @@ def attribute(sim: Simulation, evidence: ModelEvidence) -> list[Attribution]:
             "chroma_share": round(measured.chroma_share, 3),
         }))
     return result
+
+
+ANALYSIS = CauseAnalysis(
+    Cause.CALIBRATION_COVERAGE, no_findings,
+    lambda sim, evidence, found: [*found, *attribute(sim, evidence)],
+    (Action.EXTEND_CALIBRATION, Action.KEEP_FLOAT, Action.INT16_ACTIVATIONS), order=2)

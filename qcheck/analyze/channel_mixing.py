@@ -12,9 +12,10 @@ from dataclasses import replace
 
 import numpy as np
 
+from qcheck.analyze.causes import CauseAnalysis
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.results import Attribution, Finding
-from qcheck.types import Cause, Severity
+from qcheck.types import Action, Cause, Severity
 
 __all__ = ["CHROMA_SHARE", "COLOUR_CHANNELS", "attribute", "colour_filters", "findings"]
 
@@ -89,3 +90,9 @@ def attribute(attributions: list[Attribution], evidence: ModelEvidence) -> list[
             item = replace(item, cause=Cause.CHANNEL_MIXING, evidence=evidence_)
         relabelled.append(item)
     return relabelled
+
+
+ANALYSIS = CauseAnalysis(
+    Cause.CHANNEL_MIXING, findings,
+    lambda sim, evidence, found: attribute(found, evidence),
+    (Action.EQUALIZE_CHANNELS, Action.ADD_CHANNEL_MIXING, Action.KEEP_FLOAT), order=5)

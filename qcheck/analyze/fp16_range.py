@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from qcheck.analyze.causes import CauseAnalysis
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.layers import LayerFacts
 from qcheck.analyze.schemes import ONNX_FP16_CLAMP
 from qcheck.analyze.simulate import Config, Simulation
 from qcheck.numerics import FLOAT16_MAX, FLOAT16_MIN_NORMAL, ActivationKind, WeightKind
 from qcheck.results import Attribution, Finding
-from qcheck.types import Cause, Severity
+from qcheck.types import Action, Cause, Severity
 
 __all__ = ["attribute", "findings", "weight_report"]
 
@@ -90,3 +91,9 @@ def attribute(sim: Simulation) -> list[Attribution]:
                 {"activations": "float16", "max_abs": round(max(stats.absmax, seen.absmax), 4),
                  "chroma_share": round(measured.chroma_share, 3)}))
     return result
+
+
+ANALYSIS = CauseAnalysis(
+    Cause.FP16_RANGE, findings,
+    lambda sim, evidence, found: [*found, *attribute(sim)],
+    (Action.EQUALIZE_CHANNELS, Action.KEEP_FLOAT), order=4)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from qcheck.analyze.causes import CauseAnalysis
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.simulate import Simulation
 from qcheck.results import Attribution, Finding
-from qcheck.types import Cause, Severity
+from qcheck.types import Action, Cause, Severity
 
 __all__ = ["NORMALIZERS", "attribute", "findings"]
 
@@ -45,3 +46,9 @@ def attribute(sim: Simulation, input_name: str) -> list[Attribution]:
         "step": round((max(stats.high, 0.0) - min(stats.low, 0.0)) / 255.0, 8),
         "chroma_share": round(measured.chroma_share, 3),
     })]
+
+
+ANALYSIS = CauseAnalysis(
+    Cause.INPUT_RANGE, findings,
+    lambda sim, evidence, found: [*found, *attribute(sim, evidence.input_name)],
+    (Action.FIX_INPUT_RANGE,), order=3)

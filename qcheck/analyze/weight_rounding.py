@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from qcheck.analyze.causes import CauseAnalysis
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.layers import Kernel
 from qcheck.analyze.simulate import Config, Simulation
 from qcheck.numerics import INT8_WEIGHT_LEVELS, WeightKind
 from qcheck.results import Attribution, Finding
-from qcheck.types import Cause, Severity
+from qcheck.types import Action, Cause, Severity
 
 __all__ = ["CRUSH_LEVELS", "attribute", "crushed_channels", "findings"]
 
@@ -71,3 +72,9 @@ def attribute(sim: Simulation) -> list[Attribution]:
             "chroma_share": round(measured.chroma_share, 3),
         }))
     return result
+
+
+ANALYSIS = CauseAnalysis(
+    Cause.WEIGHT_ROUNDING, findings,
+    lambda sim, evidence, found: [*found, *attribute(sim)],
+    (Action.PER_CHANNEL_WEIGHTS, Action.EQUALIZE_CHANNELS, Action.KEEP_FLOAT), order=1)
