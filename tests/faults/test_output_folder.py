@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 import qcheck
 from tests.faults.conftest import ROOT, folder_state, one_line_error, report, run_cli
+from tests.waiting import processes_with, wait_until
 
 TARGETS = "tflite-int8,onnx-fp16"
 
@@ -140,7 +140,9 @@ def test_a_killed_run_leaves_no_work_folder_and_the_next_run_works(
     for line in run.stderr:
         if "converting" in line:
             break
-    time.sleep(1.0)
+    # Killed while its workers are at work: a worker runs with the run's TMPDIR below it.
+    wait_until(lambda: [p for p in processes_with(f"TMPDIR={temp}/") if p != str(run.pid)],
+               "a worker process of the run")
     run.send_signal(sig)
     run.communicate(timeout=60)
     assert run.returncode != 0
@@ -156,19 +158,10 @@ def test_a_killed_run_leaves_no_work_folder_and_the_next_run_works(
     assert folder_state(out)["notes.txt"] == before["notes.txt"]
 
 
-def _wait_for_workers_to_go(marker: str, seconds: float = 30.0) -> None:
+def _wait_for_workers_to_go(marker: str) -> None:
     """Workers of a killed check exit once their pipe closes."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        alive = []
-        for proc in Path("/proc").iterdir():
-            with contextlib.suppress(OSError):
-                if proc.name.isdigit() and marker.encode() in (proc / "environ").read_bytes():
-                    alive.append(proc.name)
-        if not alive:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"worker processes outlived their check: {alive}")
+    wait_until(lambda: not processes_with(marker), "the worker processes of the killed check "
+               "exit")
 
 
 def test_no_work_folder_is_left_by_a_finished_run(enhancer_path: Path, tmp_path: Path) -> None:

@@ -4,11 +4,11 @@ Ray worker killed mid-run loses no job."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
 import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +19,7 @@ import pytest
 from qcheck.cli import main
 from qcheck.zoo import ZooResult, zoo
 from sample_models.catalog import SAMPLES
+from tests.waiting import wait_until
 
 EXPECTED_EXIT = {"enhancer": 0, "enhancer_copy": 0, "trap": 1, "broken": 2}
 
@@ -58,21 +59,27 @@ def local_run(catalogue: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return zoo(catalogue, out=out, jobs=2), out
 
 
-def _kill_one_mid_run(candidates: Callable[[], list[Any]], settle: float
+def _kill_one_mid_run(candidates: Callable[[], list[Any]]
                       ) -> tuple[list[int], threading.Thread]:
-    """A thread that SIGKILLs the first process ``candidates`` finds, ``settle`` seconds after
-    it appears (its unit's check has started); the pid it killed is put in the list."""
+    """A thread that SIGKILLs the first process ``candidates`` finds once its unit's check is
+    under way (it has started its worker lanes); the pid it killed is put in the list."""
     killed: list[int] = []
 
+    def checking() -> Any:
+        import psutil
+
+        for process in candidates():
+            with contextlib.suppress(psutil.Error):
+                if any("qcheck.workers.entry" in " ".join(child.cmdline())
+                       for child in process.children(recursive=True)):
+                    return process
+        return None
+
     def kill() -> None:
-        deadline = time.monotonic() + 120
-        while not killed and time.monotonic() < deadline:
-            for process in candidates():
-                time.sleep(settle)
-                process.send_signal(signal.SIGKILL)
-                killed.append(process.pid)
-                return
-            time.sleep(0.05)
+        with contextlib.suppress(AssertionError):
+            process = wait_until(checking, "a unit's check starts its worker lanes")
+            process.send_signal(signal.SIGKILL)
+            killed.append(process.pid)
 
     killer = threading.Thread(target=kill, daemon=True)
     killer.start()
@@ -128,7 +135,7 @@ def test_a_ray_worker_killed_mid_run_loses_no_job(catalogue: Path,
                 if "ray::run_unit" in " ".join(process.info["cmdline"] or [])
                 + (process.info["name"] or "")]
 
-    killed, killer = _kill_one_mid_run(ray_worker_running_a_unit, settle=1.0)
+    killed, killer = _kill_one_mid_run(ray_worker_running_a_unit)
     result = zoo(catalogue, jobs=2, ray="local", cache=False)
     killer.join(timeout=5)
     assert killed, "no Ray worker was seen running a unit"
@@ -217,7 +224,7 @@ def test_a_local_worker_killed_mid_run_loses_no_job(catalogue: Path,
         return [child for child in psutil.Process(os.getpid()).children(recursive=False)
                 if "spawn" in " ".join(child.cmdline())]
 
-    killed, killer = _kill_one_mid_run(pool_process, settle=2.0)
+    killed, killer = _kill_one_mid_run(pool_process)
     result = zoo(catalogue, jobs=2, cache=False)
     killer.join(timeout=5)
     assert killed, "no pool process was seen"
@@ -242,14 +249,17 @@ def test_a_terminated_zoo_stops_its_workers_and_leaves_no_work_folder(catalogue:
                            env=env, stdout=subprocess.PIPE, text=True)
     assert run.stdout is not None
     assert "units on local pool" in run.stdout.readline()
-    time.sleep(3.0)  # the units' checks are converting
-    family = psutil.Process(run.pid).children(recursive=True)
-    assert family, "the pool started no processes"
-    started = time.monotonic()
+
+    def converting() -> list[psutil.Process]:  # the units' checks have started their workers
+        family = psutil.Process(run.pid).children(recursive=True)
+        lanes = [p for p in family if "qcheck.workers.entry" in " ".join(p.cmdline())]
+        return family if lanes else []
+
+    family = wait_until(converting, "the pool's checks start their worker lanes")
     run.send_signal(signal.SIGTERM)
-    run.communicate(timeout=60)
+    rest, _ = run.communicate(timeout=120)
     assert run.returncode == 128 + signal.SIGTERM
-    assert time.monotonic() - started < 30  # it did not wait for the catalogue to finish
+    assert "zoo:" not in rest  # it did not wait for the catalogue to finish
     _, alive = psutil.wait_procs(family, timeout=30)
     assert alive == [], [p.pid for p in alive]
     assert list(temp.glob("qcheck-*")) == []

@@ -1,0 +1,61 @@
+"""One check's state: the jobs it hands the workers, keyed by what their results depend on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import converters
+from qcheck.cache import Cache
+from qcheck.jobs import Lane
+from qcheck.session import Session
+from qcheck.settings import ModelSettings
+
+
+@pytest.fixture
+def open_session(enhancer_path: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    opened: list[Session] = []
+
+    def open_(settings: ModelSettings, name: str = "s") -> Session:
+        workdir = tmp_path / name
+        workdir.mkdir()
+        session = Session.open(str(enhancer_path), None, None, settings, workdir,
+                               Cache(tmp_path / "cache"))
+        opened.append(session)
+        return session
+    yield open_
+    for session in opened:
+        session.close()
+
+
+def test_jobs_split_work_between_the_lanes(open_session) -> None:  # type: ignore[no-untyped-def]
+    session = open_session(ModelSettings())
+    tflite = session.job(converters.TARGETS["tflite-int8"])
+    onnx = session.job(converters.TARGETS["onnx-int8"])
+    # TensorFlow converts TFLite and exports the float ONNX; the runtime lane does the rest.
+    assert tflite.lane == Lane.RUNTIME and tflite.base is not None
+    assert tflite.base.lane == Lane.TENSORFLOW and not tflite.base.run
+    assert onnx.lane == Lane.RUNTIME and onnx.base is not None
+    assert onnx.base.target == "onnx-fp32" and onnx.base.lane == Lane.TENSORFLOW
+    # Every ONNX target starts from the one float export.
+    assert session.job(converters.TARGETS["onnx-fp16"]).base == onnx.base
+
+
+def test_job_keys_follow_what_the_result_depends_on(open_session) -> None:  # type: ignore[no-untyped-def]
+    spec = converters.TARGETS["tflite-int8"]
+    first = open_session(ModelSettings(), "a").job(spec)
+    again = open_session(ModelSettings(), "b").job(spec)
+    signed = open_session(ModelSettings.build("-1:1"), "c").job(spec)
+    assert first.key == again.key  # a second check of the same model finds it in the cache
+    assert signed.key != first.key and signed.signed_io != first.signed_io
+    kept = open_session(ModelSettings(), "d").job(
+        spec, options=converters.ConversionOptions(keep_float=("conv",)))
+    assert kept.key != first.key
+
+
+def test_the_session_reads_the_model_as_its_settings_say(open_session) -> None:  # type: ignore[no-untyped-def]
+    session = open_session(ModelSettings.build("0:255", output_range="0:1"))
+    assert str(session.input_range) == "0:255"
+    assert session.info.input_hw == (32, 32)
+    assert len(session.images.calibration) > 0 and len(session.images.evaluation) > 0
