@@ -22,7 +22,7 @@ from qcheck.report.core import Report
 from qcheck.report.files import atomic_write, prepare_out_dir
 from qcheck.results import Suggestion
 from qcheck.session import Session
-from qcheck.settings import ModelSettings
+from qcheck.settings import ModelSettings, RunSwitches
 from qcheck.types import InputRange
 from qcheck.validate import resolve_targets
 from qcheck.workdir import work_folder
@@ -80,8 +80,8 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
     settings = ModelSettings.given(settings, input_range, output_range, output_kind,
                                    custom_objects)
     report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
-                   analysis=True, fix_verification=True, qat=qat, plan=PlanRequest(),
-                   cache=cache, progress=progress)
+                   run=RunSwitches(fix_verification=True, qat=qat, cache=cache),
+                   plan=PlanRequest(), progress=progress)
     result = report.target(target)
     spec = result.spec
     shipped_name = f"{spec.name}{spec.suffix}"
@@ -130,10 +130,9 @@ def plan(model: Any, target: str, *, calib: ImagesArg = None, eval: ImagesArg = 
     settings = ModelSettings.given(settings, input_range, output_range, output_kind,
                                    custom_objects)
     report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
-                   analyze_all=True,
-                   fix_verification=False, readiness=False,
-                   plan=PlanRequest(budget_seconds, always=True), cache=cache,
-                   progress=progress)
+                   run=RunSwitches(analyze_all=True, fix_verification=False, readiness=False,
+                                   cache=cache),
+                   plan=PlanRequest(budget_seconds, always=True), progress=progress)
     result = report.target(target)
     found: Plan | None = result.plan
     if folder is not None:

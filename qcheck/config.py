@@ -16,7 +16,7 @@ from qcheck.limits import Tolerances, check_limit
 
 if TYPE_CHECKING:
     from qcheck.limits import Thresholds
-    from qcheck.settings import ModelSettings
+    from qcheck.settings import ImageSources, ModelSettings
 
 __all__ = ["FileConfig", "config_from_table", "find_pyproject", "load_config"]
 
@@ -60,6 +60,11 @@ class FileConfig:
 
         return ModelSettings.build(self.input_range, self.output_range, self.output_kind,
                                    self.custom_objects)
+
+    def images(self) -> ImageSources:
+        from qcheck.settings import ImageSources
+
+        return ImageSources(self.calib, self.eval)
 
     def thresholds(self, **given: float | None) -> Thresholds:
         """The limits: each ``given`` one (the command line's; ``None``: not given), else this

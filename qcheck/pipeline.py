@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from qcheck.report.baseline import (
 from qcheck.report.core import Report
 from qcheck.results import BaselineResult, Finding, TargetResult
 from qcheck.session import Session
-from qcheck.settings import ModelSettings
+from qcheck.settings import ImageSources, ModelSettings, RunSwitches
 from qcheck.types import Cause, InputRange, Severity, TargetSpec
 from qcheck.validate import resolve_targets
 from qcheck.version import __version__
@@ -67,13 +67,15 @@ def check(
     output_kind: str | None = None,
     custom_objects: str | os.PathLike[str] | None = None,
     thresholds: Thresholds | None = None,
-    analysis: bool = True, readiness: bool = True, analyze_all: bool = False,
-    fix_verification: bool = True, qat: bool = False,
+    images: ImageSources | None = None, run: RunSwitches | None = None,
+    analysis: bool | None = None, readiness: bool | None = None,
+    analyze_all: bool | None = None, fix_verification: bool | None = None,
+    qat: bool | None = None,
     baseline: str | os.PathLike[str] | None = None,
     save_baseline: str | os.PathLike[str] | None = None,
     tolerances: Tolerances | None = None,
     plan: PlanRequest | None = None,
-    cache: bool = True, progress: ProgressFn | None = None,
+    cache: bool | None = None, progress: ProgressFn | None = None,
 ) -> Report:
     """Convert ``model`` to each target, run it on real images and measure the colour drift.
 
@@ -81,33 +83,51 @@ def check(
     are folders or arrays (``None``: the bundled image set's halves). ``settings`` (a
     ``ModelSettings``) says how to read the model, or ``input_range`` (default 0:1),
     ``output_range``, ``output_kind`` and ``custom_objects`` (your layers' file) one by one;
-    ``readiness`` profiles each artifact here (latency, memory, kernels, coverage, I/O);
-    ``plan`` searches mixed-precision recipes where no single fix passes."""
+    ``images`` and ``run`` (``ImageSources``, ``RunSwitches``) likewise replace ``calib``/
+    ``eval`` and the switches; ``plan`` searches mixed precision where no fix passes."""
     settings = ModelSettings.given(settings, input_range, output_range, output_kind,
                                    custom_objects)
-    specs = resolve_targets(targets or converters.DEFAULT_TARGETS)
+    sources = ImageSources.given(images, calib, eval)
+    switches = RunSwitches.given(run, analysis=analysis, readiness=readiness, qat=qat,
+                                 analyze_all=analyze_all, fix_verification=fix_verification,
+                                 cache=cache)
     if baseline is not None:
         load_baseline(Path(baseline))  # a bad baseline is a usage error before any work
-    limits, say = thresholds or Thresholds(), progress or (lambda _message: None)
-    charts.keep_in(store := Cache(enabled=cache))
+    return _checked(model, resolve_targets(targets or converters.DEFAULT_TARGETS), settings,
+                    sources, switches, thresholds or Thresholds(),
+                    _BaselineRequest(baseline, save_baseline, tolerances), plan,
+                    progress or (lambda _message: None))
+
+
+@dataclass(frozen=True)
+class _BaselineRequest:
+    compare_to: str | os.PathLike[str] | None
+    save_to: str | os.PathLike[str] | None
+    tolerances: Tolerances | None
+
+
+def _checked(model: Any, specs: Sequence[TargetSpec], settings: ModelSettings,
+             sources: ImageSources, switches: RunSwitches, limits: Thresholds,
+             baseline: _BaselineRequest, plan: PlanRequest | None, say: ProgressFn) -> Report:
+    charts.keep_in(store := Cache(enabled=switches.cache))
     with work_folder() as workdir, WorkerLanes(workdir) as lanes:
-        session = Session.open(model, calib, eval, settings, workdir, store, lanes,
-                               prestart=[Lane.TENSORFLOW, Lane.RUNTIME])  # TF loads meanwhile
+        session = Session.open(model, sources.calib, sources.eval, settings, workdir, store,
+                               lanes, prestart=[Lane.TENSORFLOW, Lane.RUNTIME])  # TF loads
         _announce(session, say)
         jobs = {spec.name: session.job(spec) for spec in specs}
-        if readiness:
+        if switches.readiness:
             start_profiling(session, jobs)
         visuals: dict[str, TargetVisuals] = {}
-        outcomes, results = _convert_and_compare(session, jobs, limits, visuals, analysis, say)
-        compared = _baseline(session, specs, jobs, outcomes, results, baseline, save_baseline,
-                             tolerances, say)
+        outcomes, results = _convert_and_compare(session, jobs, limits, visuals,
+                                                 switches.analysis, say)
+        compared = _baseline(session, specs, jobs, outcomes, results, baseline.compare_to,
+                             baseline.save_to, baseline.tolerances, say)
         findings: tuple[Finding, ...] = ()
         fixes: dict[str, FixedArtifact] = {}
-        if analysis:
+        if switches.analysis:
             findings, results, fixes = _analyze_and_advise(
-                session, results, outcomes, jobs, limits, analyze_all=analyze_all,
-                verify=fix_verification, qat=qat, plan=plan, say=say)
-        if readiness:  # last: its timings share the processor with nothing else
+                session, results, outcomes, jobs, limits, switches, plan=plan, say=say)
+        if switches.readiness:  # last: its timings share the processor with nothing else
             results = measure_readiness(session, jobs, outcomes, results, limits, say)
     return Report(model=session.info, output=session.output,
                   images=session.images.summary, thresholds=limits,
@@ -223,10 +243,11 @@ def _baseline(session: Session, specs: Sequence[TargetSpec], jobs: dict[str, Con
 
 def _analyze_and_advise(session: Session, results: list[TargetResult],
                         outcomes: dict[str, JobResult], jobs: dict[str, ConvertJob],
-                        limits: Thresholds, *, analyze_all: bool, verify: bool, qat: bool,
+                        limits: Thresholds, switches: RunSwitches, *,
                         plan: PlanRequest | None, say: ProgressFn
                         ) -> tuple[tuple[Finding, ...], list[TargetResult],
                                    dict[str, FixedArtifact]]:
+    analyze_all, verify = switches.analyze_all, switches.fix_verification
     needs_attribution = any(_wants_attribution(r, session, analyze_all) for r in results)
     cached = _cached_findings(session)
     if cached is not None and not needs_attribution:
@@ -251,7 +272,8 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
     fixes: dict[str, FixedArtifact] = {}
     if any(not r.passed and r.attribution for r in results):
         say("verifying suggested fixes (converting again)" if verify else "suggesting fixes")
-        results, fixes = advise(session, evidence, results, limits, verify=verify, qat=qat)
+        results, fixes = advise(session, evidence, results, limits, verify=verify,
+                                qat=switches.qat)
     if plan is not None:
         results, fixes = attach_plans(session, results, fixes, limits, evidence.input_name,
                                       plan, say)

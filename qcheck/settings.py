@@ -1,16 +1,20 @@
-"""How to read a model: the range its input takes, what its output is, and whose code may
-run to load it. Given once per check; every stage reads it from the session."""
+"""The options of a check, one object per concern, each with its defaults here: how to read
+the model (``ModelSettings``), which images (``ImageSources``) and what to run
+(``RunSwitches``). The limits are ``qcheck.limits.Thresholds``. The API takes each object or,
+as before, its values one by one; the command line, ``[tool.qcheck]`` and zoo manifests build
+them through ``qcheck.config.FileConfig``."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from qcheck.errors import UsageError
 from qcheck.outputs import OutputKind, parse_output_kind
 from qcheck.types import InputRange
 
-__all__ = ["DEFAULT_INPUT_RANGE", "ModelSettings"]
+__all__ = ["DEFAULT_INPUT_RANGE", "ImageSources", "ModelSettings", "RunSwitches"]
 
 # The one place the default is written: the API, every command, the zoo and [tool.qcheck]
 # leave the range unset (None) and get this.
@@ -62,3 +66,48 @@ class ModelSettings:
         if isinstance(value, ModelSettings):
             return value
         return cls(value if isinstance(value, InputRange) else InputRange.parse(value))
+
+
+@dataclass(frozen=True)
+class ImageSources:
+    """Calibration and evaluation images: folders, arrays, or ``None`` for the bundled set's
+    halves (evaluation images are never used to calibrate)."""
+
+    calib: Any = None
+    eval: Any = None
+
+    @classmethod
+    def given(cls, images: ImageSources | None, calib: Any, eval: Any) -> ImageSources:
+        if images is None:
+            return cls(calib, eval)
+        if calib is not None or eval is not None:
+            raise UsageError("give either images= or calib/eval, not both")
+        return images
+
+
+@dataclass(frozen=True)
+class RunSwitches:
+    """What a check does beyond converting, running and comparing."""
+
+    analysis: bool = True  # findings and attribution
+    readiness: bool = True  # latency, memory, kernels, coverage, the I/O contract
+    analyze_all: bool = False  # attribute every target, not only failing ones
+    fix_verification: bool = True  # convert suggested fixes again and measure them
+    qat: bool = False  # also verify quantization-aware training (it trains)
+    cache: bool = True  # read and write the artifact cache
+
+    @classmethod
+    def given(cls, switches: RunSwitches | None, **loose: bool | None) -> RunSwitches:
+        """A ``switches`` object, or the switches set one by one (``None``: the default);
+        giving both is a usage error."""
+        chosen = {name: value for name, value in loose.items() if value is not None}
+        unknown = set(chosen) - {f.name for f in fields(cls)}
+        assert not unknown, unknown
+        if switches is None:
+            return cls(**chosen)
+        if chosen:
+            raise UsageError(f"give either run= or {', '.join(sorted(chosen))}, not both")
+        return switches
+
+    def but(self, **changes: bool) -> RunSwitches:
+        return replace(self, **changes)

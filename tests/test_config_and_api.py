@@ -90,3 +90,28 @@ def test_api_convert_writes_the_file(enhancer_path: Path, tmp_path: Path) -> Non
 
     model = onnx.load(str(path))
     assert any(node.op_type == "QuantizeLinear" for node in model.graph.node)
+
+
+def test_options_objects_and_keyword_arguments_are_one_thing(enhancer_path: Path) -> None:
+    """``settings=``/``images=``/``run=`` and the keyword arguments they replace build the same
+    check; giving both for one concern is a usage error naming them."""
+    import numpy as np
+
+    from qcheck.errors import UsageError
+    from qcheck.settings import ImageSources, ModelSettings, RunSwitches
+
+    pixels = np.random.default_rng(3).random((6, 32, 32, 3), dtype=np.float32)
+    loose = qcheck.check(str(enhancer_path), pixels[:3], pixels[3:], ["tflite-int8"],
+                         input_range="0:1", analysis=False, readiness=False)
+    grouped = qcheck.check(str(enhancer_path), targets=["tflite-int8"],
+                           settings=ModelSettings.build("0:1"),
+                           images=ImageSources(pixels[:3], pixels[3:]),
+                           run=RunSwitches(analysis=False, readiness=False))
+    assert grouped.target("tflite-int8").metrics == loose.target("tflite-int8").metrics
+    assert grouped.images.to_dict() == loose.images.to_dict()
+    assert grouped.target("tflite-int8").readiness is None
+    for mixed in ({"run": RunSwitches(), "analysis": False},
+                  {"settings": ModelSettings(), "input_range": "0:255"},
+                  {"images": ImageSources(), "calib": pixels}):
+        with pytest.raises(UsageError, match="not both"):
+            qcheck.check(str(enhancer_path), targets=["tflite-fp16"], **mixed)

@@ -11,6 +11,7 @@ from qcheck.config import FileConfig, load_config
 from qcheck.errors import ExitCode
 from qcheck.report.core import Report
 from qcheck.report.progress import progress_reporter
+from qcheck.settings import RunSwitches
 
 __all__ = ["given_settings", "run_check", "run_convert", "run_explore", "run_fix", "run_plan",
            "run_targets", "run_zoo", "settings"]
@@ -56,18 +57,22 @@ def run_check(args: argparse.Namespace) -> int:
     out = prepare_out_dir(args.out)
     with progress_reporter(quiet=args.quiet) as progress:
         report = check(
-            args.model, calib=chosen.calib, eval=chosen.eval, targets=chosen.targets,
-            settings=chosen.model_settings(), thresholds=chosen.thresholds(),
-            analysis=not args.no_analysis, readiness=not args.no_readiness,
-            analyze_all=args.analyze_all or args.explorer,
-            fix_verification=not args.no_fix_verification, qat=args.qat,
+            args.model, targets=chosen.targets, settings=chosen.model_settings(),
+            images=chosen.images(), thresholds=chosen.thresholds(), run=_switches(args),
             baseline=args.baseline, save_baseline=args.save_baseline,
-            tolerances=chosen.tolerances(), cache=not args.no_cache, progress=progress)
+            tolerances=chosen.tolerances(), progress=progress)
     report.write(out, explorer=args.explorer)
     if not args.quiet or not report.passed:
         print_summary(report)
         print(f"report: {out / 'report.json'}, {out / 'report.html'}, {out / 'junit.xml'}")
     return int(report.exit_code)
+
+
+def _switches(args: argparse.Namespace) -> RunSwitches:
+    return RunSwitches(analysis=not args.no_analysis, readiness=not args.no_readiness,
+                       analyze_all=args.analyze_all or args.explorer,
+                       fix_verification=not args.no_fix_verification, qat=args.qat,
+                       cache=not args.no_cache)
 
 
 def run_fix(args: argparse.Namespace) -> int:

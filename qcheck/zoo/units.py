@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qcheck.errors import QcheckError
+from qcheck.settings import RunSwitches
 from qcheck.zoo.manifest import ZooModel
 
 __all__ = ["Unit", "UnitResult", "plan_units", "run_unit"]
@@ -112,9 +113,9 @@ def _checked(unit: Unit, cache: bool) -> UnitResult:
         report = check(
             unit.model.path, settings.calib, settings.eval, list(unit.targets),
             settings=settings.model_settings(), thresholds=settings.thresholds(),
-            analysis=not unit.prepare, readiness=not unit.prepare,
+            run=RunSwitches(analysis=not unit.prepare, readiness=not unit.prepare, cache=cache),
             baseline=None if unit.prepare else unit.model.baseline,
-            tolerances=settings.tolerances(), cache=cache)
+            tolerances=settings.tolerances())
     except QcheckError as exc:
         return UnitResult(unit, error=str(exc), exit_code=int(exc.exit_code),
                           seconds=time.perf_counter() - started, worker=where)
