@@ -156,4 +156,6 @@ class _FixModels:
         described = model_from_memory(model)
         path = self.session.workdir / f"{label}-{described.info.sha256[:12]}.keras"
         model.save(path)
-        return ModelHandle(path, replace(described.info, path=str(path)), described)
+        # The user's own layers load from their file (the opt-in they gave for the model).
+        return ModelHandle(path, replace(described.info, path=str(path)), described,
+                           custom_objects=self.session.handle.custom_objects)

@@ -24,6 +24,8 @@ def findings(evidence: ModelEvidence) -> list[Finding]:
         seen.add(facts.name)
         if facts.weighted:
             span = evidence.input_range
+            if span.low < 0 < span.high:  # −1:1 pixels are already zero-centred
+                return []
             raw = span.span > 2.0
             severity = Severity.WARNING if raw else Severity.INFO
             what = (f"raw {span} pixel values" if raw else f"{span} pixels, not zero-centred")

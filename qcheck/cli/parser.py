@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "model, image and limit flags win over the catalogue's own settings",
                    model="catalogue", model_metavar="MANIFEST|DIR",
                    model_help="a qcheck-zoo.toml, or a folder of .keras/.h5 models")
+    zoo.add_argument("--targets", metavar="T,...",
+                     help="comma-separated targets for every model (else each model's own)")
     zoo.add_argument("--jobs", type=_positive_int, metavar="N",
                      help="local worker processes (default: one per core)")
     zoo.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",

@@ -45,3 +45,36 @@ class TinyEnhancer(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "width": self.width}
+
+
+@keras.saving.register_keras_serializable(package="field_models")
+class ReflectionPadding2D(keras.layers.Layer):
+    """CycleGAN's reflection padding (keras-io's CycleGAN example defines the same layer)."""
+
+    def __init__(self, padding: int = 1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.padding = padding
+
+    def call(self, inputs: Any) -> Any:
+        p = self.padding
+        return keras.ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        p = self.padding
+        grow = (lambda n: None if n is None else n + 2 * p)
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="field_models")
+class SimpleGate(keras.layers.Layer):
+    """NAFNet's gate: the channels split in two halves, multiplied."""
+
+    def call(self, inputs: Any) -> Any:
+        first, second = keras.ops.split(inputs, 2, axis=-1)
+        return first * second
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        return (*shape[:-1], shape[-1] // 2)
