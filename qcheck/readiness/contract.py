@@ -10,7 +10,7 @@ from qcheck.outputs import OutputKind, OutputSpec
 from qcheck.runners.io import TensorIO, artifact_io
 from qcheck.types import Format, InputRange
 
-__all__ = ["io_change", "io_contract"]
+__all__ = ["FEED_ROUNDING", "io_change", "io_contract"]
 
 
 def _pixels(value_range: InputRange) -> str:
@@ -21,10 +21,19 @@ def _pixels(value_range: InputRange) -> str:
     return "pixel / 127.5 − 1"
 
 
+# How the runtime's own QUANTIZE rounds a value that falls halfway between two codes: LiteRT's
+# optimized and XNNPACK kernels and ONNX Runtime's QuantizeLinear round half to even (LiteRT's
+# reference kernels round half away from zero); qcheck feeds the same way (numpy's round).
+# Inputs in −1:1 with scale 2/255 land every 8-bit pixel exactly on such a tie.
+FEED_ROUNDING = "round half to even"
+
+
 def _tensor(tensor: TensorIO) -> dict[str, Any]:
+    # The artifact's exact float32 scale: an app codes against these numbers.
     return {"name": tensor.name, "dtype": tensor.dtype, "shape": list(tensor.shape),
-            "layout": "NHWC" if len(tensor.shape) == 4 else None, "scale": tensor.scale,
-            "zero_point": tensor.zero_point}
+            "layout": "NHWC" if len(tensor.shape) == 4 else None,
+            "scale": None if tensor.scale is None else float(tensor.scale),
+            "zero_point": None if tensor.zero_point is None else int(tensor.zero_point)}
 
 
 def io_contract(fmt: Format, content: bytes, input_range: InputRange, output: OutputSpec
@@ -35,14 +44,17 @@ def io_contract(fmt: Format, content: bytes, input_range: InputRange, output: Ou
         entry = _tensor(tensor)
         value = f"values in {input_range} ({_pixels(input_range)})"
         entry["feed"] = value if tensor.scale is None else (
-            f"{value}, quantized: code = round(value / {tensor.scale:.6g}) + "
-            f"{tensor.zero_point}, as {tensor.dtype}")
+            f"{value}, quantized: code = round(value / {float(tensor.scale)!r}) + "
+            f"{tensor.zero_point}, as {tensor.dtype}, {FEED_ROUNDING} (the runtime's own "
+            "QUANTIZE rounding)")
+        if tensor.scale is not None:
+            entry["rounding"] = FEED_ROUNDING
         fed.append(entry)
     read = []
     for tensor in outputs:
         entry = _tensor(tensor)
         back = "" if tensor.scale is None else (
-            f"value = (code − {tensor.zero_point}) × {tensor.scale:.6g}; ")
+            f"value = (code − {tensor.zero_point}) × {float(tensor.scale)!r}; ")
         if output.kind is OutputKind.IMAGE:
             how = f"values in {output.range}: pixel = {_inverse(output.range)}"
         elif output.kind is OutputKind.CLASSES:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.table import Table
 
 from qcheck.report.data import ReportData
+from qcheck.results import Metrics
 
 __all__ = ["print_summary"]
 
@@ -21,26 +24,60 @@ def _width() -> int:
     return max(shutil.get_terminal_size((120, 24)).columns, 110)
 
 
+def _bias(metrics: Metrics) -> str:
+    bias = metrics.channel_bias
+    return "/".join(f"{bias[c]:+.1f}" for c in "rgb") if bias else "–"
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+# The three figures each kind of output is judged by (the first two gate it), with their
+# headers: a class map shows its class agreement, not a signal-to-noise ratio.
+_FIGURES: dict[str, tuple[tuple[str, str, str], Callable[[Metrics], tuple[str, str, str]]]] = {
+    "colour": (("ΔE mean", "ΔE p95", "bias r/g/b"),
+               lambda m: (_fmt(m.delta_e_mean), _fmt(m.delta_e_p95), _bias(m))),
+    "lightness": (("ΔL* mean", "ΔL* p95", "PSNR dB"),
+                  lambda m: (_fmt(m.delta_l_mean), _fmt(m.delta_l_p95), _fmt(m.psnr_db, ".1f"))),
+    "class map": (("class agreement", "mIoU", "SQNR dB"),
+                  lambda m: (_percent(m.class_agreement), _fmt(m.miou, ".3f"),
+                             _fmt(m.sqnr_db, ".1f"))),
+    "classifier": (("top-1 agreement", "SQNR dB", "max |error|"),
+                   lambda m: (_percent(m.top1_agreement), _fmt(m.sqnr_db, ".1f"),
+                              _fmt(m.max_abs_error, ".3g"))),
+    "tensor": (("SQNR dB", "max |error|", "–"),
+               lambda m: (_fmt(m.sqnr_db, ".1f"), _fmt(m.max_abs_error, ".3g"), "–")),
+}
+
+
+def _kind(report: ReportData) -> str:
+    measured = [t.metrics for t in report.targets if not t.error] or [Metrics()]
+    metrics = measured[0]
+    if metrics.is_colour or all(m == Metrics() for m in measured):
+        return "colour"
+    if metrics.delta_l_mean is not None:
+        return "lightness"
+    if metrics.class_agreement is not None:
+        return "class map"
+    return "classifier" if metrics.top1_agreement is not None else "tensor"
+
+
 def print_summary(report: ReportData, console: Console | None = None) -> None:
     console = console or Console(highlight=False, width=_width())
     table = Table(title=f"qcheck · {report.model.path}", title_justify="left")
-    for column in ("target", "verdict", "ΔE mean", "ΔE p95", "bias r/g/b", "artifacts",
-                   "size", "s"):
+    headers, figures = _FIGURES[_kind(report)]
+    for column in ("target", "verdict", *headers, "artifacts", "size", "s"):
         table.add_column(column, justify="left" if column in ("target", "artifacts") else "right",
                          no_wrap=column != "artifacts")
     for target in report.targets:
-        metrics = target.metrics
         if target.error:
             verdict = "[bold red]ERROR[/]"
         else:
             verdict = "[green]pass[/]" if target.passed else "[bold red]FAIL[/]"
-        bias = metrics.channel_bias
-        bias_text = "/".join(f"{bias[c]:+.1f}" for c in "rgb") if bias else "–"
-        if not metrics.is_colour and metrics.sqnr_db is not None:
-            bias_text = f"SQNR {metrics.sqnr_db:.1f} dB"
         size = f"{target.size_bytes / 1024:.0f} KiB" if target.size_bytes else "–"
-        table.add_row(target.name, verdict, _fmt(metrics.delta_e_mean), _fmt(metrics.delta_e_p95),
-                      bias_text, ", ".join(a.value for a in target.artifacts_seen) or "–",
+        table.add_row(target.name, verdict, *figures(target.metrics),
+                      ", ".join(a.value for a in target.artifacts_seen) or "–",
                       size, f"{target.seconds:.1f}")
     console.print(table)
     _print_readiness(report, console)

@@ -133,6 +133,17 @@ def test_latency_memory_size_and_the_io_contract(capsys: pytest.CaptureFixture[s
     assert tensor["layout"] == "NHWC" and tensor["scale"] == pytest.approx(1 / 255, rel=1e-3)
     assert "pixel / 255" in tensor["feed"]
     assert "(code − " in contract["outputs"][0]["read"]
+    # The artifact's exact values, not a rounded print of them (an app codes against them).
+    from ai_edge_litert.interpreter import Interpreter
+
+    artifact = Interpreter(model_content=(tmp_path / "report" / "artifacts" /
+                                          "tflite-int8.tflite").read_bytes())
+    exact = [artifact.get_input_details()[0], artifact.get_output_details()[0]]
+    for entry, detail in zip([tensor, contract["outputs"][0]], exact, strict=True):
+        assert entry["scale"] == float(np.float32(detail["quantization"][0]))
+        assert entry["zero_point"] == int(detail["quantization"][1])
+        assert repr(entry["scale"]) in entry.get("feed", entry.get("read"))
+    assert tensor["rounding"] == "round half to even"
     float_io = _target(report, "onnx-fp16")["readiness"]["io"]
     assert float_io["inputs"][0]["dtype"] == "float32" and float_io["inputs"][0]["scale"] is None
     assert "readiness" in printed and "uint8 → uint8" in printed
@@ -189,3 +200,42 @@ def test_no_readiness_skips_the_profile(capsys: pytest.CaptureFixture[str],
                                    "--targets", "tflite-fp16", "--no-readiness")
     assert code == 0 and _target(report, "tflite-fp16")["readiness"] is None
     assert "readiness (this machine" not in printed
+
+
+def test_qcheck_feeds_with_the_rounding_of_the_runtimes_own_quantize(tmp_path: Path) -> None:
+    """−1:1 pixels with scale 2/255 sit exactly between two int8 codes. The runtime's own
+    QUANTIZE (a float-input artifact, on LiteRT's default kernels) rounds those ties as the
+    contract says and as qcheck's runner feeds an integer-input artifact."""
+    import keras
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from qcheck.numerics import quantize
+    from qcheck.readiness.contract import FEED_ROUNDING
+
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+
+    def calibration():  # type: ignore[no-untyped-def]
+        for value in (-1.0, 1.0, 0.3):
+            yield [np.full((1, 4, 4, 3), value, np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = calibration
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    interpreter = Interpreter(model_content=converter.convert(),
+                              experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    quantized = next(t for t in interpreter.get_tensor_details()
+                     if t["dtype"] == np.int8 and tuple(t["shape"]) == (1, 4, 4, 3))
+    scale, zero_point = quantized["quantization"]
+    pixels = np.arange(48, dtype=np.float32).reshape(1, 4, 4, 3) * 5
+    values = pixels / 127.5 - 1
+    ties = values / np.float32(scale)
+    assert np.all(np.abs(ties - np.floor(ties) - 0.5) < 1e-4)  # every value is a tie
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], values)
+    interpreter.invoke()
+    runtime = interpreter.get_tensor(quantized["index"])
+    assert FEED_ROUNDING == "round half to even"
+    np.testing.assert_array_equal(quantize(values, scale, zero_point, np.dtype(np.int8)), runtime)
