@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from qcheck.planner.front import Plan
 from qcheck.planner.page import plan_files
 from qcheck.planner.recipe import PLANNABLE, load_recipe
 from qcheck.report.core import Report
-from qcheck.report.files import atomic_write, prepare_out_dir
+from qcheck.report.files import atomic_write, out_folder, prepare_out_dir
 from qcheck.results import Suggestion
 from qcheck.session import Session
 from qcheck.settings import ModelSettings, RunSwitches
@@ -76,30 +77,68 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
     folder gets ``report.json`` and friends, ``<target>.tflite|.onnx`` and, when the fix
     changed the model, that model: ``<model>.equalized.keras`` or ``<model>.qat.keras``.
     """
-    folder = prepare_out_dir(out)
     settings = ModelSettings.given(settings, input_range, output_range, output_kind,
                                    custom_objects)
-    report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
-                   run=RunSwitches(fix_verification=True, qat=qat, cache=cache),
-                   plan=PlanRequest(), progress=progress)
+    with out_folder(out) as folder:
+        report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
+                       run=RunSwitches(fix_verification=True, qat=qat, cache=cache),
+                       plan=PlanRequest(), progress=progress)
+        report, extra = _shipped_files(report, target)
+        report.write(folder, extra)
+    shipped = report.target(target).spec
+    return report, (folder / f"{shipped.name}{shipped.suffix}") if extra else None
+
+
+UNFIXED_DIR = "unfixed"  # in a fix's folder: the failing artifact, as measured before the fix
+
+
+def _shipped_files(report: Report, target: str) -> tuple[Report, dict[str, bytes | str]]:
+    """What ``fix`` writes beside the report: the shipped artifact, ``shipped.json``, and the
+    model or recipe the fix made; the failing artifact moves to ``unfixed/``."""
     result = report.target(target)
     spec = result.spec
     shipped_name = f"{spec.name}{spec.suffix}"
-    extra: dict[str, bytes | str] = {}
     if result.passed and target in report.artifacts:
-        extra[shipped_name] = report.artifacts[target]
-    elif target in report.fixes:
-        fixed = report.fixes[target]
-        report = _marked_shipped(report, target, fixed.suggestion)
-        extra[shipped_name] = fixed.content
-        if fixed.recipe is not None:
-            extra["recipe.json"] = fixed.recipe
-        if fixed.model is not None:
-            stem = Path(str(report.model.path)).stem if not str(report.model.path).startswith(
-                "<") else "model"
-            extra[f"{stem}.{fixed.model_label}.keras"] = fixed.model
-    report.write(folder, extra)
-    return report, (folder / shipped_name) if extra else None
+        return report, {shipped_name: report.artifacts[target],
+                        "shipped.json": _shipped_json(report, target, shipped_name, None)}
+    if target not in report.fixes:
+        return report, {}
+    fixed = report.fixes[target]
+    report = _marked_shipped(report, target, fixed.suggestion)
+    unfixed = f"{UNFIXED_DIR}/{shipped_name}"
+    report = replace(report, targets=tuple(
+        replace(t, artifact=unfixed) if t.name == target and t.artifact else t
+        for t in report.targets))
+    extra: dict[str, bytes | str] = {shipped_name: fixed.content}
+    if fixed.recipe is not None:
+        extra["recipe.json"] = fixed.recipe
+    model_name = None
+    if fixed.model is not None:
+        stem = Path(str(report.model.path)).stem if not str(report.model.path).startswith(
+            "<") else "model"
+        model_name = f"{stem}.{fixed.model_label}.keras"
+        extra[model_name] = fixed.model
+    extra["shipped.json"] = _shipped_json(report, target, shipped_name, model_name)
+    return report, extra
+
+
+def _shipped_json(report: Report, target: str, shipped_name: str, model: str | None) -> str:
+    result = report.target(target)
+    shipped = next((s for s in result.suggestions if s.shipped), None)
+    metrics = result.metrics
+    return json.dumps({
+        "schema": "qcheck.shipped/1", "target": target, "artifact": shipped_name,
+        "action": shipped.action.value if shipped else None,
+        "layers": list(shipped.layers) if shipped else [],
+        "verified": shipped.verified.to_dict() if shipped and shipped.verified else
+        {"delta_e_mean": metrics.delta_e_mean, "delta_e_p95": metrics.delta_e_p95,
+         "passed": result.passed},
+        "before": {"delta_e_mean": metrics.delta_e_mean, "delta_e_p95": metrics.delta_e_p95,
+                   "passed": result.passed, "failures": list(result.failures)},
+        "unfixed": result.artifact if shipped else None,
+        "model": model, "recipe": "recipe.json" if shipped and report.fixes[target].recipe
+        else None,
+    }, indent=2) + "\n"
 
 
 def _marked_shipped(report: Report, target: str, shipped: Suggestion) -> Report:

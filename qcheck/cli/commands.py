@@ -49,13 +49,12 @@ def run_check(args: argparse.Namespace) -> int:
     from converters import DEFAULT_TARGETS
     from qcheck.pipeline import check
     from qcheck.report.console import print_summary
-    from qcheck.report.files import prepare_out_dir
+    from qcheck.report.files import out_folder
     from qcheck.validate import resolve_targets
 
     chosen = settings(args)
     resolve_targets(chosen.targets or DEFAULT_TARGETS)  # a bad list: usage error before work
-    out = prepare_out_dir(args.out)
-    with progress_reporter(quiet=args.quiet) as progress:
+    with out_folder(args.out) as out, progress_reporter(quiet=args.quiet) as progress:
         report = check(
             args.model, targets=chosen.targets, settings=chosen.model_settings(),
             images=chosen.images(), thresholds=chosen.thresholds(), run=_switches(args),
@@ -85,16 +84,17 @@ def run_fix(args: argparse.Namespace) -> int:
                               eval=chosen.eval, settings=chosen.model_settings(),
                               thresholds=chosen.thresholds(), qat=args.qat,
                               cache=not args.no_cache, progress=progress)
-    if not args.quiet or shipped is None:
-        print_summary(report)
     result = report.target(args.target)
+    if not args.quiet or shipped is None:
+        print_summary(report, stage=None if result.passed else "before the fix")
     if result.error:
         return ExitCode.CRASHED
     if shipped is None:
         print(f"no verified fix makes {args.target} pass; see {args.out}/report.json")
         return ExitCode.FAILED
     if not args.quiet:
-        print(f"{args.target} {_how_fixed(report, args.target)}: wrote {shipped}")
+        print(f"shipped {shipped}: {args.target} {_how_fixed(report, args.target)}; "
+              f"what shipped and was measured: {Path(args.out) / 'shipped.json'}")
     return ExitCode.OK
 
 

@@ -63,9 +63,13 @@ def _kind(report: ReportData) -> str:
     return "classifier" if metrics.top1_agreement is not None else "tensor"
 
 
-def print_summary(report: ReportData, console: Console | None = None) -> None:
+def print_summary(report: ReportData, console: Console | None = None, *,
+                  stage: str | None = None) -> None:
+    """The verdict table, readiness, failures, attribution and findings; ``stage`` names what
+    the verdicts are of when they are not the last word (``qcheck fix``: before the fix)."""
     console = console or Console(highlight=False, width=_width())
-    table = Table(title=f"qcheck · {report.model.path}", title_justify="left")
+    title = f"qcheck · {report.model.path}" + (f" · {stage}" if stage else "")
+    table = Table(title=title, title_justify="left")
     headers, figures = _FIGURES[_kind(report)]
     for column in ("target", "verdict", *headers, "artifacts", "size", "s"):
         table.add_column(column, justify="left" if column in ("target", "artifacts") else "right",
@@ -97,6 +101,8 @@ def print_summary(report: ReportData, console: Console | None = None) -> None:
             console.print(f"[red]regressed[/] {reg.target} {reg.metric}: "
                           f"{reg.baseline:.4f} → {reg.now:.4f}")
     verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
+    if stage:
+        verdict = f"{stage.upper()}: {verdict}"
     console.print(f"{verdict}  ({report.images.evaluation} evaluation images, "
                   f"{report.images.calibration} calibration, source: {report.images.source})")
 

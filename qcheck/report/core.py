@@ -16,8 +16,8 @@ from qcheck.report.junit import render_junit
 __all__ = ["Report"]
 
 # qcheck's own names in an output folder: an earlier run's artifacts of other targets go.
-OWNED = (*(f"{ARTIFACTS_DIR}/{name}{spec.suffix}" for name, spec in converters.TARGETS.items()),
-         f"{EXPLORER_DIR}/*.json")
+OWNED = (*(f"{folder}/{name}{spec.suffix}" for name, spec in converters.TARGETS.items()
+           for folder in (ARTIFACTS_DIR, "unfixed")), f"{EXPLORER_DIR}/*.json")
 
 
 class Report(ReportData):

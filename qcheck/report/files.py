@@ -12,13 +12,14 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from qcheck.errors import QcheckError, UsageError
 from qcheck.types import ARTIFACTS_DIR
 
-__all__ = ["ARTIFACTS_DIR", "OutputError", "atomic_write", "prepare_out_dir", "write_folder"]
+__all__ = ["ARTIFACTS_DIR", "OutputError", "atomic_write", "out_folder", "prepare_out_dir",
+           "write_folder"]
 
 _STAGING = ".qcheck-staging-"
 
@@ -40,6 +41,22 @@ def prepare_out_dir(out: str | os.PathLike[str]) -> Path:
         raise UsageError(f"--out folder {folder} cannot be written: "
                          f"{exc.strerror or exc}") from None
     return folder
+
+
+@contextlib.contextmanager
+def out_folder(out: str | os.PathLike[str]) -> Iterator[Path]:
+    """``prepare_out_dir`` for the work in the ``with`` block: when that work fails (a refused
+    model, say), the folders this run created are removed again if they are still empty."""
+    folder = Path(out)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    prepared = prepare_out_dir(folder)
+    try:
+        yield prepared
+    except BaseException:
+        for path in made:
+            with contextlib.suppress(OSError):  # not empty: something was written; keep it
+                path.rmdir()
+        raise
 
 
 def write_folder(folder: Path, files: Mapping[str, bytes | str],

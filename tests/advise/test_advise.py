@@ -196,3 +196,26 @@ def test_quantization_aware_training_refuses_layers_tf_keras_lacks_by_name() -> 
     model = keras.Model(inputs, keras.layers.RMSNormalization(name="norm")(x))
     with pytest.raises(ConversionError, match=r"'norm' \(RMSNormalization\) has no tf-keras"):
         rebuild_in_tf_keras(model)
+
+
+def test_a_fix_folder_says_what_ships_and_what_was_measured_before(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only the shipped artifact looks shippable: the failing one measured before the fix is
+    under unfixed/, shipped.json says what shipped, and the console says which verdict is
+    the one before the fix."""
+    out = tmp_path / "fixed"
+    code = main(["fix", str(TRAP.path), "--target", "tflite-int8-per-tensor", "-o", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    name = "tflite-int8-per-tensor.tflite"
+    assert not (out / "artifacts" / name).exists()
+    unfixed = (out / "unfixed" / name).read_bytes()
+    assert unfixed != (out / name).read_bytes()
+    shipped = json.loads((out / "shipped.json").read_text())
+    assert shipped["artifact"] == name and shipped["action"] == "equalize_channels"
+    assert shipped["verified"]["passed"] and not shipped["before"]["passed"]
+    assert shipped["unfixed"] == f"unfixed/{name}"
+    report = json.loads((out / "report.json").read_text())
+    assert report["targets"][0]["artifact"] == f"unfixed/{name}"
+    assert "BEFORE THE FIX" in stdout and "FAILED" not in stdout.replace("BEFORE THE FIX: FAILED", "")
+    assert f"shipped {out / name}" in stdout
