@@ -191,3 +191,20 @@ def test_negative_ranges_are_accepted_as_typed(enhancer_path: Path, tmp_path: Pa
     assert code in (0, 1), err
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["targets"][0]["error"] is None
+
+
+def test_a_refused_model_leaves_no_output_folder(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "bogus.keras"
+    bogus.write_bytes(b"not a model" * 10)
+    for command in (["check", str(bogus)], ["fix", str(bogus), "--target", "tflite-int8"]):
+        out = tmp_path / "new" / "report"
+        code, _, err = _run(capsys, *command, "--out", str(out))
+        assert code == 2
+        _assert_one_line_error(err)
+        assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    assert _run(capsys, "check", str(bogus), "--out", str(kept))[0] == 2
+    assert (kept / "notes.txt").read_text() == "mine"
