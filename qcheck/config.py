@@ -34,6 +34,7 @@ class FileConfig:
     # A Python file of the user's own layers: naming it here is the same explicit opt-in to
     # run that code as ``--custom-objects``.
     custom_objects: str | None = None
+    input_size: str | None = None  # "HxW": the size a model with no fixed size runs at
     max_delta_e: float | None = None
     max_delta_e_p95: float | None = None
     max_channel_bias: float | None = None
@@ -59,7 +60,7 @@ class FileConfig:
         from qcheck.settings import ModelSettings
 
         return ModelSettings.build(self.input_range, self.output_range, self.output_kind,
-                                   self.custom_objects)
+                                   self.custom_objects, self.input_size)
 
     def images(self) -> ImageSources:
         from qcheck.settings import ImageSources
@@ -91,7 +92,8 @@ class FileConfig:
 _FLOATS = {"max_delta_e", "max_delta_e_p95", "max_channel_bias", "min_sqnr_db",
            "min_class_agreement", "max_latency_ms", "max_size_kb",
            "tolerance_relative", "tolerance_absolute", "tolerance_db", "tolerance_agreement"}
-_STRINGS = {"calib", "eval", "input_range", "output_range", "output_kind", "custom_objects"}
+_STRINGS = {"calib", "eval", "input_range", "output_range", "output_kind", "custom_objects",
+            "input_size"}
 _PATHS = {"calib", "eval", "custom_objects"}  # relative to the file that names them
 KNOWN_KEYS = tuple(f.name for f in fields(FileConfig) if f.name != "source")
 

@@ -35,7 +35,8 @@ class WorkerState:
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
-        self._sources: dict[str, converters.ConversionSource] = {}
+        self._sources: dict[tuple[str, tuple[int, int] | None],
+                            converters.ConversionSource] = {}
         self.trained: dict[tuple[str, str, str], Any] = {}
         self._release_memory = CycleCollector()
 
@@ -46,18 +47,21 @@ class WorkerState:
         return replace(result, seconds=time.perf_counter() - started)
 
     def source(self, job: Job) -> converters.ConversionSource:
-        path = job.model_path
-        if path not in self._sources:
+        path, size = job.model_path, job.input_size
+        if (path, size) not in self._sources:
             from qcheck.load import load_model
             from qcheck.load.model import GRAPH_SUFFIX
 
             if path.endswith(GRAPH_SUFFIX):  # an in-memory model handed over as its graph
-                self._sources[path] = converters.ConversionSource.from_graph(Path(path))
+                source = converters.ConversionSource.from_graph(Path(path))
             else:
                 loaded = load_model(path, job.custom_objects)
-                self._sources[path] = converters.ConversionSource(loaded.model,
-                                                                  loaded.input_shape)
-        return self._sources[path]
+                shape = loaded.input_shape
+                if size is not None:  # the size the app runs a model of any size at
+                    shape = (shape[0], *size, shape[3])
+                source = converters.ConversionSource(loaded.model, shape)
+            self._sources[(path, size)] = source
+        return self._sources[(path, size)]
 
     def artifact_path(self, job: Job, spec: converters.TargetSpec) -> Path:
         return self.workdir / f"{job.key}{spec.suffix}"

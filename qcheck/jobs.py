@@ -65,6 +65,8 @@ class Job:
     base_artifact: str | None = None
     images: ImageFiles | None = None  # filled in by the scheduler when the job is dispatched
     custom_objects: str | None = None  # the user's own code, when they opted in to it
+    # (height, width) to convert a model with no fixed input size at (None: as it is).
+    input_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

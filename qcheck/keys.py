@@ -23,7 +23,8 @@ class JobKeys:
     """Keys for one model checked on one pair of image sets in one input range."""
 
     def __init__(self, model_sha: str, calibration_digest: str, evaluation_digest: str,
-                 input_range: InputRange, code_digest: str | None = None):
+                 input_range: InputRange, code_digest: str | None = None,
+                 input_size: tuple[int, int] | None = None):
         # The user's own code (``--custom-objects``) is part of what any model computes.
         self.code = "" if code_digest is None else f"+{code_digest}"
         self.model_sha = model_sha + self.code
@@ -31,6 +32,8 @@ class JobKeys:
         self.evaluation = evaluation_digest
         self.input_range = str(input_range)
         self.signed_io = input_range.low < 0  # integer I/O is int8 then, else uint8
+        # A model of any size converted at a chosen one is another artifact.
+        self.input_size = list(input_size) if input_size is not None else None
 
     @staticmethod
     def model_info(model_sha: str) -> str:
@@ -61,7 +64,7 @@ class JobKeys:
         model = self.model_sha if model_sha is None else model_sha + self.code
         return Cache.key(kind="artifact", model=model, target=spec.name,
                          options=options, signed_io=self.signed_io,
-                         input_range=self.input_range,
+                         input_range=self.input_range, input_size=self.input_size,
                          calibration=self.calibration if calibrated else None,
                          evaluation=self.evaluation if run else None)
 

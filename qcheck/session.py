@@ -16,7 +16,7 @@ from typing import Any
 
 import converters
 from qcheck.cache import Cache
-from qcheck.errors import ModelLoadError
+from qcheck.errors import ModelLoadError, UsageError
 from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane, ProfileJob
 from qcheck.keys import JobKeys
 from qcheck.load.custom import code_digest
@@ -66,11 +66,12 @@ class Session:
         if handle.outputs_known:
             cache.put_json(JobKeys.model_info(handle.info.sha256), "model.json",
                            handle.info.cached())
-        images = ImageSets.resolve(calib, eval, handle.info.input_hw, value_range, cache,
+        size = _input_size(handle.info, settings.input_size)
+        images = ImageSets.resolve(calib, eval, size, value_range, cache,
                                    channels=int(handle.info.input_shape[-1] or 3))
         keys = JobKeys(handle.info.sha256, images.calibration.digest(),
                        images.evaluation.digest(), value_range,
-                       code_digest(settings.custom_objects))
+                       code_digest(settings.custom_objects), settings.input_size)
         references = ReferenceStore(handle, images, keys, cache, workdir)
         return cls(handle, images, keys, references, ArtifactStore(cache), lanes, cache,
                    workdir, settings)
@@ -117,7 +118,8 @@ class Session:
             base = self.job(converters.TARGETS[ONNX_EXPORT], model=handle, run=False)
         return ConvertJob(key=key, target=spec.name, model_path=str(handle.path.resolve()),
                           signed_io=self.keys.signed_io, lane=lane, options=options.to_dict(),
-                          run=run, base=base, custom_objects=handle.custom_objects)
+                          run=run, base=base, custom_objects=handle.custom_objects,
+                          input_size=self.settings.input_size)
 
     def profile_job(self, job: ConvertJob, refused: str | None = None) -> ProfileJob:
         """Measure what ``job`` ran on this machine: latency, memory, the reference kernels'
@@ -167,6 +169,19 @@ class Session:
             if result.job.key in asked:  # not a base nobody asked for by itself
                 report(results[result.job.key])
         return results
+
+
+def _input_size(info: ModelInfo, chosen: tuple[int, int] | None
+                ) -> tuple[int | None, int | None]:
+    """The size the images are fed at: the model's own, or the one chosen for a model of any
+    size (choosing another for a fixed-size model is a usage error)."""
+    height, width = info.input_hw
+    if chosen is None:
+        return height, width
+    if (height, width) not in ((None, None), chosen):
+        raise UsageError(f"--input-size {chosen[0]}x{chosen[1]}: {info.path} runs at its fixed "
+                         f"{height}×{width} input size")
+    return chosen
 
 
 def _urgency(job: Job) -> int:

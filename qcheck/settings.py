@@ -14,12 +14,30 @@ from qcheck.errors import UsageError
 from qcheck.outputs import OutputKind, parse_output_kind
 from qcheck.types import InputRange
 
-__all__ = ["DEFAULT_INPUT_RANGE", "ImageSources", "ModelSettings", "RunSwitches"]
+__all__ = ["DEFAULT_INPUT_RANGE", "MAX_INPUT_SIDE", "ImageSources", "ModelSettings",
+           "RunSwitches", "parse_input_size"]
 
 # The one place the default is written: the API, every command, the zoo and [tool.qcheck]
 # leave the range unset (None) and get this.
 DEFAULT_INPUT_RANGE = "0:1"
 _UNIT = InputRange.parse(DEFAULT_INPUT_RANGE)
+MAX_INPUT_SIDE = 8192
+
+
+def parse_input_size(value: str | tuple[int, int] | None, option: str = "--input-size"
+                     ) -> tuple[int, int] | None:
+    """``"HxW"`` (or a pair) as (height, width), each side a whole number of pixels."""
+    if value is None:
+        return None
+    parts = value.lower().split("x") if isinstance(value, str) else list(value)
+    try:
+        height, width = (int(str(part).strip()) for part in parts)
+    except ValueError:
+        height = width = 0
+    if not (0 < height <= MAX_INPUT_SIDE and 0 < width <= MAX_INPUT_SIDE):
+        raise UsageError(f"{option} {value!r} must be HxW, each side a whole number of pixels "
+                         f"from 1 to {MAX_INPUT_SIDE} (e.g. 256x256)")
+    return height, width
 
 
 @dataclass(frozen=True)
@@ -29,12 +47,16 @@ class ModelSettings:
     output_kind: OutputKind | None = None
     # A Python file of the user's own layers and models: an explicit opt-in to run that code.
     custom_objects: str | None = None
+    # (height, width) a model with no fixed input size is converted and measured at (None:
+    # its fixed size, else ``DYNAMIC_SIZE``).
+    input_size: tuple[int, int] | None = None
 
     @classmethod
     def build(cls, input_range: str | InputRange | None = None,
               output_range: str | InputRange | None = None,
               output_kind: str | OutputKind | None = None,
-              custom_objects: str | os.PathLike[str] | None = None) -> ModelSettings:
+              custom_objects: str | os.PathLike[str] | None = None,
+              input_size: str | tuple[int, int] | None = None) -> ModelSettings:
         """Settings from what a user types (or passes to the API), each value checked;
         ``None``: the default."""
         return cls(
@@ -44,7 +66,8 @@ class ModelSettings:
             else InputRange.parse(output_range, "--output-range"),
             output_kind if output_kind is None or isinstance(output_kind, OutputKind)
             else parse_output_kind(output_kind),
-            None if custom_objects is None else str(custom_objects))
+            None if custom_objects is None else str(custom_objects),
+            parse_input_size(input_size))
 
     @classmethod
     def given(cls, settings: ModelSettings | None, input_range: str | InputRange | None,

@@ -163,6 +163,7 @@ class ImageSummary:
     evaluation: int
     source: str
     skipped: tuple[SkippedImage, ...] = ()
+    input_size: tuple[int, int] | None = None  # (height, width) the model was fed at
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -170,6 +171,7 @@ class ImageSummary:
             "evaluation": self.evaluation,
             "source": self.source,
             "skipped": [s.to_dict() for s in self.skipped],
+            "input_size": list(self.input_size) if self.input_size else None,
         }
 
 

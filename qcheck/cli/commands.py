@@ -25,7 +25,7 @@ def given_settings(args: argparse.Namespace) -> FileConfig:
         targets=tuple(targets.split(",")) if targets is not None else None,
         calib=args.calib, eval=args.eval, input_range=args.input_range,
         output_range=args.output_range, output_kind=args.output_kind,
-        custom_objects=args.custom_objects,
+        custom_objects=args.custom_objects, input_size=args.input_size,
         **{name: getattr(args, name) for name in LIMIT_FLAGS})
 
 

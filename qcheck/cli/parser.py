@@ -48,6 +48,9 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--output-kind", metavar="K",
                        help="image|classes|tensor (default: inferred from the output's shape "
                             "and final activation)")
+    group.add_argument("--input-size", metavar="HxW",
+                       help="the size a model with no fixed input size is converted and measured "
+                            "at (default: the model's own size, else 128x128)")
     group.add_argument("--custom-objects", metavar="FILE.py",
                        help="your own layers and models, in a Python file qcheck runs (an "
                             "explicit opt-in: without it, models with custom code are refused)")

@@ -59,7 +59,9 @@ class ImageSets:
             source = f"calibration: {calibration.source}; evaluation: {evaluation.source}"
         skipped = calibration.skipped + tuple(s for s in evaluation.skipped
                                               if s not in calibration.skipped)
-        summary = ImageSummary(len(calibration), len(evaluation), source, skipped)
+        fed = tuple(int(n) for n in evaluation.pixels.shape[1:3])
+        summary = ImageSummary(len(calibration), len(evaluation), source, skipped,
+                               (fed[0], fed[1]))
         return cls(calibration, evaluation, summary, input_range, channels)
 
     def half(self, name: str) -> ImageSet:

@@ -16,7 +16,8 @@ from qcheck.cli import main
 REPORT_KEYS = {"schema", "qcheck_version", "passed", "model", "images", "findings", "thresholds",
                "targets", "baseline"}
 MODEL_KEYS = {"path", "sha256", "inputs", "outputs"}
-IMAGES_KEYS = {"calibration", "evaluation", "source", "skipped"}
+# The contract's four, and (added with --input-size) the size the model was fed at.
+IMAGES_KEYS = {"calibration", "evaluation", "source", "skipped", "input_size"}
 TARGET_KEYS = {"name", "format", "precision", "artifact", "size_bytes", "passed", "error",
                "seconds", "metrics", "artifacts_seen", "attribution", "suggestions"}
 METRIC_KEYS = {"delta_e_mean", "delta_e_p95", "delta_e_max", "psnr_db", "ssim", "channel_bias",
