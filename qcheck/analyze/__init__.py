@@ -27,7 +27,7 @@ from qcheck.analyze.simulate import Simulation
 from qcheck.analyze.stats import activation_stats, load_stats, save_stats
 from qcheck.compare.drift import drift_measure
 from qcheck.results import Attribution, Finding
-from qcheck.types import Format, Severity, TargetSpec
+from qcheck.types import Cause, Format, Severity, TargetSpec
 
 if TYPE_CHECKING:
     from qcheck.session import Session
@@ -112,6 +112,36 @@ def attribution_images(session: Session, outputs: Sequence[np.ndarray],
     return sorted(int(i) for i in np.argsort(total)[::-1][:max_images])
 
 
+def _without_pass_through(items: list[Attribution], evidence: ModelEvidence
+                          ) -> list[Attribution]:
+    """A layer whose one input is another listed layer and whose figure, for the same cause,
+    is that layer's exactly (a reshape or a depth-to-space carries its input's range and
+    values unchanged) is one finding, not two: it is named in the producer's evidence."""
+    by_key = {(item.layer, item.cause): item for item in items}
+    merged: dict[tuple[str, Cause], list[str]] = {}
+    dropped: set[tuple[str, Cause]] = set()
+    order = {facts.name: index for index, facts in enumerate(evidence.facts)}
+    for item in sorted(items, key=lambda i: order.get(i.layer, -1)):  # producers first
+        producer = _single_input(evidence, item.layer)
+        while producer is not None and (producer, item.cause) in dropped:
+            producer = _single_input(evidence, producer)
+        found = by_key.get((producer, item.cause)) if producer is not None else None
+        if found is not None and found.drift == item.drift:
+            dropped.add((item.layer, item.cause))
+            merged.setdefault((found.layer, item.cause), []).append(item.layer)
+    return [replace(i, evidence={**i.evidence, "same_range_as": merged[(i.layer, i.cause)]})
+            if (i.layer, i.cause) in merged else i
+            for i in items if (i.layer, i.cause) not in dropped]
+
+
+def _single_input(evidence: ModelEvidence, name: str) -> str | None:
+    try:
+        inbound = evidence.layer(name).inbound
+    except KeyError:
+        return None
+    return inbound[0] if len(inbound) == 1 else None
+
+
 def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
               outputs: np.ndarray, images: Sequence[int] | None = None,
               artifact: bytes | None = None) -> TargetAnalysis:
@@ -142,7 +172,8 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
     items: list[Attribution] = []
     for analysis in sorted(CAUSES, key=lambda a: a.order):
         items = analysis.attribute(sim, evidence, items)
-    items = [replace(i, measure=drift.name) for i in items if i.drift >= drift.floor]
+    items = [replace(i, measure=drift.name) for i in _without_pass_through(items, evidence)
+             if i.drift >= drift.floor]
     items.sort(key=lambda i: -i.drift)
     real, full = outputs[chosen], sim.full()
     summary = {

@@ -217,5 +217,6 @@ def test_a_fix_folder_says_what_ships_and_what_was_measured_before(
     assert shipped["unfixed"] == f"unfixed/{name}"
     report = json.loads((out / "report.json").read_text())
     assert report["targets"][0]["artifact"] == f"unfixed/{name}"
-    assert "BEFORE THE FIX" in stdout and "FAILED" not in stdout.replace("BEFORE THE FIX: FAILED", "")
+    assert "BEFORE THE FIX" in stdout
+    assert "FAILED" not in stdout.replace("BEFORE THE FIX: FAILED", "")
     assert f"shipped {out / name}" in stdout

@@ -60,9 +60,8 @@ class ReflectionPadding2D(keras.layers.Layer):
         return keras.ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
 
     def compute_output_shape(self, shape: Any) -> Any:
-        p = self.padding
-        grow = (lambda n: None if n is None else n + 2 * p)
-        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+        grown = [None if n is None else n + 2 * self.padding for n in shape[1:3]]
+        return (shape[0], *grown, shape[3])
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "padding": self.padding}

@@ -177,3 +177,21 @@ def test_mirnet_attention_with_keras_ops_nodes(tmp_path: Path,
     for target in report["targets"]:
         named = {a["layer"] for a in target["attribution"]}
         assert any(name.startswith("conv2d") for name in named), named
+
+
+def test_pass_through_layers_are_not_listed_again() -> None:
+    """A depth-to-space (reshape, permute, reshape) after a convolution carries its output's
+    range unchanged: attribution names the convolution once and the pass-through layers in
+    its evidence, instead of four rows with one number."""
+    import qcheck
+
+    model = architectures.espcn()
+    report = qcheck.check(model, targets=["tflite-int8"], analyze_all=True, readiness=False)
+    rows = report.target("tflite-int8").attribution
+    ranges = [a for a in rows if a.cause.value == "activation_range"]
+    names = [a.layer for a in ranges]
+    assert "conv2d_2" in names
+    assert not {"reshape", "permute", "reshape_1"} & set(names), names
+    top = next(a for a in ranges if a.layer == "conv2d_2")
+    assert top.evidence["same_range_as"] == ["reshape", "permute", "reshape_1"]
+    assert len({(a.cause, round(a.drift, 12)) for a in rows}) == len(rows)
