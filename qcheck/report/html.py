@@ -30,6 +30,21 @@ _ENV = jinja2.Environment(
 _ENV.filters["num"] = number_text
 
 
+def grouped_issues(findings: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Readiness findings one row per (kind, op, layer), with the nodes it covers: one
+    instance norm's NEG and SQUARE nodes are two rows, not twenty-six."""
+    groups: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for issue in findings:
+        key = (issue["kind"], issue["op"], issue["layer"])
+        group = groups.setdefault(key, {**issue, "nodes": []})
+        if issue["node"] is not None:
+            group["nodes"].append(issue["node"])
+    return list(groups.values())
+
+
+_ENV.filters["grouped_issues"] = grouped_issues
+
+
 def _target_charts(report: ReportData) -> dict[str, dict[str, Any]]:
     drawn: dict[str, dict[str, Any]] = {}
     limits = report.thresholds

@@ -42,3 +42,33 @@ def test_each_output_kind_shows_what_it_is_judged_by(metrics: Metrics, shown: li
         assert text in printed, printed
     for text in hidden:
         assert text not in printed, printed
+
+
+def test_the_page_groups_readiness_findings_per_layer_and_op() -> None:
+    """One instance norm's 26 float NEG/SQUARE nodes are two collapsed rows; a runtime
+    refusal stays in view."""
+    from qcheck.report.html import render_html
+
+    info = ModelInfo("m.keras", "0" * 64, (TensorInfo("x", (None, 8, 8, 3), "float32"),),
+                     (TensorInfo("y", (None, 8, 8, 3), "float32"),))
+    issues = [{"kind": "float_op", "node": i, "op": "NEG" if i % 2 else "SQUARE",
+               "layer": "group_normalization", "detail": "runs in float32"} for i in range(26)]
+    issues.append({"kind": "runtime", "node": 40, "op": "CONV_2D", "layer": "conv2d",
+                   "detail": "XNNPACK refused it"})
+    target = TargetResult(converters.TARGETS["tflite-int8"], passed=True,
+                          metrics=Metrics(delta_e_mean=0.5, delta_e_p95=1.0),
+                          readiness={
+                              "kernels": {"images": 8, "measure": "delta_e",
+                                          "quantization": 1.0, "kernels": 0.5,
+                                          "kernel_share": 0.3},
+                              "latency_ms": {"1": {"median": 0.6}, "2": {"median": 0.5}},
+                              "memory_mb": 1.0, "size_kb": 55.8, "gate_failures": [],
+                              "coverage": {"float_ops": 26, "gpu_incompatible_ops": 0},
+                              "io": {"inputs": [], "outputs": []},
+                              "findings": issues})
+    page = render_html(ReportData(info, ImageSummary(4, 4, "test"), Thresholds(), (target,)))
+    ops = page[page.index('<details class="readiness-ops">'):]
+    ops = ops[:ops.index("</details>")]
+    assert ops.count("<tr>") == 3  # the header and one row per op of the layer
+    assert "26 nodes" in ops and "<code>NEG</code>" in ops and "<code>SQUARE</code>" in ops
+    assert page.index("XNNPACK refused it") < page.index('<details class="readiness-ops">')
