@@ -56,8 +56,12 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
         converter.inference_input_type = io_type
         converter.inference_output_type = io_type
     if precision is Precision.INT16X8:
+        # With the built-ins beside it, an op TFLite has no 16x8 kernel for (NEG and SQUARE of
+        # a normalization, DEPTH_TO_SPACE) stays float instead of failing the conversion; a
+        # model without such ops converts byte for byte as with 16x8 alone.
         converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
     if not spec.per_channel:
         # The converter's own switch for per-tensor weights (what many NPUs and DSPs need).

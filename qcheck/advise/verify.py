@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from qcheck.advise.candidates import COST, Candidate
@@ -9,8 +10,10 @@ from qcheck.assess import assess
 from qcheck.jobs import JobResult
 from qcheck.limits import Thresholds
 from qcheck.readiness.contract import io_change, io_contract
+from qcheck.readiness.coverage import float_ops
 from qcheck.results import Suggestion, TargetResult, Verification
 from qcheck.session import Session
+from qcheck.types import Action, Format
 
 __all__ = ["Trial", "measure", "rank", "unverified"]
 
@@ -36,10 +39,32 @@ def measure(candidate: Candidate, outcome: JobResult, result: TargetResult, sess
         return Trial(candidate, Suggestion(candidate.action, candidate.layers, candidate.reason,
                                            None, f"could not be verified: {check.error}"))
     verification = Verification.of(check.metrics, check.passed)
-    return Trial(candidate, Suggestion(candidate.action, candidate.layers, candidate.reason,
+    reason = candidate.reason + _kept_float(candidate, result, outcome, session)
+    return Trial(candidate, Suggestion(candidate.action, candidate.layers, reason,
                                        verification,
                                        io_change=_io_change(result, outcome, session)),
                  outcome.content)
+
+
+def _kept_float(candidate: Candidate, result: TargetResult, outcome: JobResult,
+                session: Session) -> str:
+    """For 16-bit activations on TFLite: the ops the converter kept float because TFLite has
+    no 16x8 kernel for them (they run between dequantize and quantize)."""
+    if candidate.action is not Action.INT16_ACTIVATIONS or outcome.content is None \
+            or result.spec.format is not Format.TFLITE:
+        return ""
+    issues = float_ops(Format.TFLITE, outcome.content, session.info.layers)
+    ops = Counter(issue.op for issue in issues if issue.op not in _CONVERSIONS)
+    if not ops:
+        return ""
+    layers = sorted({issue.layer for issue in issues if issue.op in ops and issue.layer})
+    named = ", ".join(f"{op} ×{count}" for op, count in sorted(ops.items()))
+    where = f" (in {', '.join(layers[:4])}{', …' if len(layers) > 4 else ''})" if layers else ""
+    return (f"; kept float, as TFLite has no 16x8 kernel for them: {named}{where}; every "
+            "other op runs with 16-bit activations")
+
+
+_CONVERSIONS = {"QUANTIZE", "DEQUANTIZE"}
 
 
 def _io_change(result: TargetResult, outcome: JobResult, session: Session) -> str | None:

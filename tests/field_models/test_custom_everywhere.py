@@ -95,3 +95,22 @@ def test_a_minus_one_to_one_model_is_not_called_off_centre(generator: Path, tmp_
     assert code in (0, 1), err
     findings = json.loads((out / "report.json").read_text())["findings"]
     assert [f for f in findings if f["cause"] == "input_range"] == []
+
+
+def test_int16_activations_keep_the_ops_16x8_cannot_run_float(
+        generator: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Instance norm lowers to NEG and SQUARE, which TFLite cannot quantize to 16x8 ("not yet
+    supported for op: 'NEG'"): those ops stay float, the rest is 16x8, and the suggestion says
+    which ops were kept float instead of failing."""
+    out = tmp_path / "r"
+    code, _, err = run_cli(capsys, "check", str(generator), "--custom-objects", str(CUSTOM),
+                           "--input-range", "-1:1", "--targets", "tflite-int8,tflite-int16x8",
+                           "--analyze-all", "--no-readiness", "--out", str(out))
+    assert code in (0, 1), err
+    targets = {t["name"]: t for t in json.loads((out / "report.json").read_text())["targets"]}
+    assert targets["tflite-int16x8"]["error"] is None
+    wide = next(s for s in targets["tflite-int8"]["suggestions"]
+                if s["action"] == "int16_activations")
+    assert wide["verified"] is not None, wide["verified_note"]
+    assert "kept float" in wide["reason"] and "NEG" in wide["reason"] \
+        and "SQUARE" in wide["reason"]
