@@ -62,12 +62,20 @@ class LiteRTRunner(ArtifactRunner):
         try:
             self._allocate(shape)
         except RuntimeError as exc:
-            if self.reference or "Delegate" not in str(exc):
+            if not self._falls_back(exc):
                 raise
-            self.refused = " ".join(str(exc).split())
-            self.reference = True
-            self.activate_impl()
             self._allocate(shape)
+
+    def _falls_back(self, exc: Exception) -> bool:
+        """When the default kernels' delegate refused (at allocation, or at the first invoke
+        for a model whose tensors are sized only when it runs), switch to the built-in kernels
+        and keep the refusal to name it; ``False``: not a delegate's refusal."""
+        if self.reference or "Delegate" not in str(exc):
+            return False
+        self.refused = " ".join(str(exc).split())
+        self.reference = True
+        self.activate_impl()
+        return True
 
     def _allocate(self, shape: tuple[int, ...]) -> None:
         self._interpreter.resize_tensor_input(self.input_details["index"], list(shape))
@@ -79,21 +87,28 @@ class LiteRTRunner(ArtifactRunner):
         self._interpreter.invoke()
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        interpreter = self._interpreter
         try:
-            self.prepare(batch.shape)
-            interpreter = self._interpreter
-            inp, out = self.input_details, self.output_details
-            data = batch
-            if inp["dtype"] != np.float32:
-                scale, zero_point = inp["quantization"]
-                data = quantize(batch, scale, zero_point, np.dtype(inp["dtype"]))
-            interpreter.set_tensor(inp["index"], data)
-            interpreter.invoke()
-            result = interpreter.get_tensor(out["index"])
+            try:
+                result = self._invoked(batch)
+            except RuntimeError as exc:  # XNNPACK may prepare (and refuse) at the first invoke
+                if not self._falls_back(exc):
+                    raise
+                result = self._invoked(batch)
         except Exception as exc:
             raise RuntimeFailure(f"LiteRT failed: {first_line(exc)}") from None
+        out = self.output_details
         if out["dtype"] != np.float32:
             scale, zero_point = out["quantization"]
             return dequantize(result, scale, zero_point)
         return np.asarray(result, dtype=np.float32)
+
+    def _invoked(self, batch: np.ndarray) -> np.ndarray:
+        self.prepare(batch.shape)
+        interpreter, inp, out = self._interpreter, self.input_details, self.output_details
+        data = batch
+        if inp["dtype"] != np.float32:
+            scale, zero_point = inp["quantization"]
+            data = quantize(batch, scale, zero_point, np.dtype(inp["dtype"]))
+        interpreter.set_tensor(inp["index"], data)
+        interpreter.invoke()
+        return np.asarray(interpreter.get_tensor(out["index"]))

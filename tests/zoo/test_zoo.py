@@ -113,6 +113,8 @@ def test_local_pool_reports_every_model_and_the_worst_exit(local_run: tuple[ZooR
     assert rows[("enhancer", "onnx-int8")] == rows[("enhancer_copy", "onnx-int8")]
 
 
+# Ray is an optional extra, and starting a local Ray costs half a minute: `make test-all`.
+@pytest.mark.slow
 def test_ray_gives_the_same_verdicts_and_metrics(catalogue: Path,
                                                  local_run: tuple[ZooResult, Path]) -> None:
     ray = zoo(catalogue, jobs=2, ray="local", cache=False)  # converted again, not cached
@@ -126,6 +128,8 @@ def test_ray_gives_the_same_verdicts_and_metrics(catalogue: Path,
             assert ray_delta_e == pytest.approx(delta_e, rel=1e-6)
 
 
+# Ray is an optional extra, and starting a local Ray costs half a minute: `make test-all`.
+@pytest.mark.slow
 def test_a_ray_worker_killed_mid_run_loses_no_job(catalogue: Path,
                                                   local_run: tuple[ZooResult, Path]) -> None:
     import psutil
