@@ -48,7 +48,7 @@ def out_folder(out: str | os.PathLike[str]) -> Iterator[Path]:
     """``prepare_out_dir`` for the work in the ``with`` block: when that work fails (a refused
     model, say), the folders this run created are removed again if they are still empty."""
     folder = Path(out)
-    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    made = [p for p in (folder, *folder.parents) if not _exists(p)]  # deepest first
     prepared = prepare_out_dir(folder)
     try:
         yield prepared
@@ -57,6 +57,13 @@ def out_folder(out: str | os.PathLike[str]) -> Iterator[Path]:
             with contextlib.suppress(OSError):  # not empty: something was written; keep it
                 path.rmdir()
         raise
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long to be a file, say: prepare_out_dir reports it
+        return False
 
 
 def write_folder(folder: Path, files: Mapping[str, bytes | str],

@@ -90,6 +90,9 @@ def _terminated_exits() -> Iterator[None]:
         return
 
     def terminate(signum: int, frame: object) -> None:
+        # One SIGTERM is enough: another (a pool tearing itself down) must not cut short the
+        # cleanup this one starts.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise _Terminated
 
     previous = signal.signal(signal.SIGTERM, terminate)
