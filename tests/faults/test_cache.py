@@ -35,7 +35,9 @@ def _metrics(out: Path) -> dict[str, object]:
             for name, t in by_name(report(out)).items()}
 
 
-@pytest.mark.parametrize("damage", sorted(DAMAGES))
+# One damage in `make test`; the others take the same path and run in `make test-all`.
+@pytest.mark.parametrize("damage", [pytest.param(d, marks=[] if d == "truncate" else
+                                                 [pytest.mark.slow]) for d in sorted(DAMAGES)])
 def test_damaged_entries_are_recomputed_with_a_warning(damage: str, enhancer_path: Path,
                                                        tmp_path: Path) -> None:
     cache = tmp_path / "cache"
