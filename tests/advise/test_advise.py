@@ -100,6 +100,7 @@ def test_bias_correction_cancels_the_mean_shift_of_rounding(per_channel: bool) -
     assert after < 0.5 * before, (before, after)  # on images it was not measured on
 
 
+@pytest.mark.compat
 def test_a_planted_activation_outlier_is_fixed_and_verified(enhancer) -> None:  # type: ignore[no-untyped-def]
     planted = _scale_channel_and_consumer(enhancer, 300.0)
     report = qcheck.check(planted, targets=["tflite-int8", "onnx-int8"])

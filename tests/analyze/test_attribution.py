@@ -126,6 +126,7 @@ def test_clean_model_draws_no_warning_and_no_attribution_above_threshold(clean) 
         assert all(a.delta_e < report.thresholds.max_delta_e for a in target.attribution)
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("target", ["tflite-int8", "tflite-int8-per-tensor", "onnx-int8",
                                     "tflite-int16x8", "onnx-fp16"])
 def test_simulation_tracks_the_real_converter(clean, target: str) -> None:  # type: ignore[no-untyped-def]

@@ -48,6 +48,7 @@ def test_targets_lists_all_ten(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(listed) == 10
 
 
+@pytest.mark.compat
 def test_check_all_ten_targets_writes_the_contract(enhancer_path: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"

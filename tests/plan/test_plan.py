@@ -55,6 +55,7 @@ def test_fix_plans_when_no_single_fix_passes(two_traps: Path, tmp_path: Path) ->
     assert rebuilt.read_bytes() == shipped.read_bytes()
 
 
+@pytest.mark.compat
 def test_plan_onnx_front_recipe_and_round_trip(two_traps: Path, tmp_path: Path) -> None:
     out = tmp_path / "plan"
     assert main(["plan", str(two_traps), "--target", "onnx-int8", "-o", str(out),
@@ -161,6 +162,7 @@ def test_bad_recipe_is_a_usage_error(two_traps: Path, tmp_path: Path,
                  str(bad.with_name("missing.json")), "-o", str(tmp_path / "x.onnx")]) == 2
 
 
+@pytest.mark.compat
 def test_an_int16_recipe_builds_with_ai_edge_quantizer_reproducibly(two_traps: Path,
                                                                     tmp_path: Path) -> None:
     recipe = Recipe("tflite-int8").with_choice("trap_a", Choice.INT16).with_choice(

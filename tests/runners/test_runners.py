@@ -13,6 +13,8 @@ from qcheck.runners import KerasRunner, runner_for
 from qcheck.runners.base import BaseRunner
 from qcheck.runners.io import artifact_io
 
+pytestmark = pytest.mark.compat  # every runner, on the oldest tested stack too
+
 
 class _Doubling(BaseRunner):
     name = "doubling"

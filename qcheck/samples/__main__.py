@@ -1,0 +1,3 @@
+from qcheck.samples import HEALTHY
+
+print(HEALTHY)
