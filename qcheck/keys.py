@@ -90,6 +90,13 @@ class JobKeys:
         return Cache.key(kind="profile", job=job_key, layers=list(layers), machine=_machine(),
                          budget=os.environ.get("QCHECK_PROFILE_SECONDS"))
 
+    def readiness(self, profile_key: str, run_key: str, output: str) -> str:
+        """An artifact's readiness as reported: its profile, its outputs against these
+        references (the kernel split) and its I/O contract for this input range and output."""
+        return Cache.key(kind="readiness", profile=profile_key, run=run_key,
+                         references=self.references(), input_range=self.input_range,
+                         output=output)
+
     def findings(self) -> str:
         return Cache.key(kind="findings", model=self.model_sha, calibration=self.calibration,
                          evaluation=self.evaluation, input_range=self.input_range)

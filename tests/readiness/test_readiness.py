@@ -4,6 +4,7 @@ an artifact, latency and size gates, op coverage and the I/O contract."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +264,30 @@ def test_qcheck_feeds_with_the_rounding_of_the_runtimes_own_quantize(tmp_path: P
     runtime = interpreter.get_tensor(quantized["index"])
     assert FEED_ROUNDING == "round half to even"
     np.testing.assert_array_equal(quantize(values, scale, zero_point, np.dtype(np.int8)), runtime)
+
+
+def test_a_warm_check_answers_readiness_from_the_cache(tmp_path: Path) -> None:
+    """Everything cached: the I/O contract and the kernel split come from the cache with the
+    rest, so the warm run reads no artifact's signature and imports neither onnx nor
+    TensorFlow; the figures are the cold run's."""
+    import subprocess
+    import sys
+
+    model = SAMPLE["healthy"].path
+    script = (
+        "import json, sys, qcheck\n"
+        "if __name__ == '__main__':\n"
+        f"    r = qcheck.check({str(model)!r}, targets=['onnx-int8', 'tflite-int8'],\n"
+        "                     analysis=False)\n"
+        "    print(json.dumps([t.readiness for t in r.targets]))\n"
+        "    print('onnx' in sys.modules, 'tensorflow' in sys.modules)\n")
+    (tmp_path / "probe.py").write_text(script)
+    env = {**os.environ, "QCHECK_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, str(tmp_path / "probe.py")], capture_output=True,
+                           text=True, timeout=600, env=env, check=False) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    cold, warm = (run.stdout.strip().splitlines() for run in runs)
+    assert json.loads(warm[-2]) == json.loads(cold[-2])
+    assert all(r["io"]["inputs"] for r in json.loads(warm[-2]))
+    assert warm[-1] == "False False"
