@@ -16,7 +16,7 @@ from qcheck.load.image_sets import ImagesArg
 from qcheck.pipeline import check
 from qcheck.planner import DEFAULT_BUDGET_SECONDS, PlanOutcome
 from qcheck.planner.attach import PlanRequest
-from qcheck.planner.front import Plan
+from qcheck.planner.front import Objective, Plan
 from qcheck.planner.page import plan_files
 from qcheck.planner.recipe import PLANNABLE, load_recipe
 from qcheck.report.core import Report
@@ -156,7 +156,9 @@ def plan(model: Any, target: str, *, calib: ImagesArg = None, eval: ImagesArg = 
          output_range: str | InputRange | None = None,
          output_kind: str | None = None, custom_objects: str | os.PathLike[str] | None = None,
          thresholds: Thresholds | None = None,
-         budget_seconds: float = DEFAULT_BUDGET_SECONDS, out: str | os.PathLike[str] | None = None,
+         budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+         objective: str | Objective = Objective.BALANCED,
+         out: str | os.PathLike[str] | None = None,
          cache: bool = True, progress: Any = None) -> PlanOutcome:
     """Search mixed-precision recipes for ``target`` and, with ``out``, write the report,
     ``plan.json``, ``plan.html``, ``recipe.json`` and the chosen artifact there."""
@@ -171,7 +173,9 @@ def plan(model: Any, target: str, *, calib: ImagesArg = None, eval: ImagesArg = 
     report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
                    run=RunSwitches(analyze_all=True, fix_verification=False, readiness=False,
                                    cache=cache),
-                   plan=PlanRequest(budget_seconds, always=True), progress=progress)
+                   plan=PlanRequest(budget_seconds, always=True,
+                                    objective=Objective.parse(objective)),
+                   progress=progress)
     result = report.target(target)
     found: Plan | None = result.plan
     if folder is not None:

@@ -35,6 +35,7 @@ class FileConfig:
     # run that code as ``--custom-objects``.
     custom_objects: str | None = None
     input_size: str | None = None  # "HxW": the size a model with no fixed size runs at
+    objective: str | None = None  # qcheck plan: latency, size or balanced
     max_delta_e: float | None = None
     max_delta_e_p95: float | None = None
     max_channel_bias: float | None = None
@@ -93,7 +94,7 @@ _FLOATS = {"max_delta_e", "max_delta_e_p95", "max_channel_bias", "min_sqnr_db",
            "min_class_agreement", "max_latency_ms", "max_size_kb",
            "tolerance_relative", "tolerance_absolute", "tolerance_db", "tolerance_agreement"}
 _STRINGS = {"calib", "eval", "input_range", "output_range", "output_kind", "custom_objects",
-            "input_size"}
+            "input_size", "objective"}
 _PATHS = {"calib", "eval", "custom_objects"}  # relative to the file that names them
 KNOWN_KEYS = tuple(f.name for f in fields(FileConfig) if f.name != "source")
 

@@ -131,7 +131,8 @@ def run_plan(args: argparse.Namespace) -> int:
     with progress_reporter(quiet=args.quiet) as progress:
         outcome = plan(args.model, args.target, calib=chosen.calib, eval=chosen.eval,
                        settings=chosen.model_settings(), thresholds=chosen.thresholds(),
-                       budget_seconds=args.budget_seconds, out=args.out,
+                       budget_seconds=args.budget_seconds,
+                       objective=args.objective or chosen.objective or "balanced", out=args.out,
                        cache=not args.no_cache, progress=progress)
     result = outcome.report.target(args.target)
     if result.error or outcome.plan is None:

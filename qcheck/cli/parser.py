@@ -200,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _budget_flag(plan: argparse.ArgumentParser) -> None:
     from qcheck.planner.search import DEFAULT_BUDGET_SECONDS
 
+    plan.add_argument("--objective", metavar="O",
+                      help="latency|size|balanced: what to prefer among passing recipes "
+                           "(default balanced: the fastest within 10%% of the smallest size)")
     plan.add_argument("--budget-seconds", type=_limit("budget_seconds"), metavar="N",
                       default=DEFAULT_BUDGET_SECONDS,
                       help=f"stop searching after N seconds (default {DEFAULT_BUDGET_SECONDS:.0f})")

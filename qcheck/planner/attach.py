@@ -10,7 +10,7 @@ from typing import Any
 
 from qcheck.advise import FixedArtifact, keeps_scheme
 from qcheck.limits import Thresholds
-from qcheck.planner.front import Plan
+from qcheck.planner.front import Objective, Plan
 from qcheck.planner.latency import with_latency
 from qcheck.planner.recipe import Choice
 from qcheck.planner.search import DEFAULT_BUDGET_SECONDS, search
@@ -25,6 +25,7 @@ __all__ = ["PlanRequest", "attach_plans"]
 class PlanRequest:
     budget_seconds: float = DEFAULT_BUDGET_SECONDS
     always: bool = False  # plan passing targets and those a single fix passes too
+    objective: Objective = Objective.BALANCED  # what to prefer among passing recipes
 
 
 def attach_plans(session: Session, results: list[TargetResult], fixes: dict[str, FixedArtifact],
@@ -41,7 +42,8 @@ def attach_plans(session: Session, results: list[TargetResult], fixes: dict[str,
             planned.append(result)
             continue
         say(f"{result.name}: planning mixed precision (budget {request.budget_seconds:.0f} s)")
-        plan = search(session, result, thresholds, input_name, request.budget_seconds)
+        plan = search(session, result, thresholds, input_name, request.budget_seconds,
+                      request.objective)
         plan = with_latency(session, result, plan)
         content, toolchains = _best_made(session, result, plan)
         content = content if plan.chosen is not None else None  # ship only what passed

@@ -5,12 +5,34 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
+from qcheck.errors import UsageError
 from qcheck.planner.recipe import Choice, Recipe
 from qcheck.results import Verification
 
-__all__ = ["Plan", "PlanPoint"]
+__all__ = ["SIZE_MARGIN", "Objective", "Plan", "PlanPoint"]
+
+# ``balanced``: a passing recipe up to this much larger than the smallest passing one is as
+# good on size, and then the fastest of them is chosen.
+SIZE_MARGIN = 0.10
+
+
+class Objective(StrEnum):
+    """What the plan optimizes among passing recipes."""
+
+    LATENCY = "latency"
+    SIZE = "size"
+    BALANCED = "balanced"
+
+    @classmethod
+    def parse(cls, text: str | Objective) -> Objective:
+        try:
+            return cls(text)
+        except ValueError:
+            raise UsageError(f"--objective {text!r} is not one of "
+                             f"{', '.join(o.value for o in cls)}") from None
 
 
 @dataclass(frozen=True)
@@ -61,24 +83,36 @@ class Plan:
     target: str
     points: tuple[PlanPoint, ...]
     front: tuple[int, ...]  # indices into ``points``: size against drift, cheapest first
-    chosen: int | None  # the cheapest passing point (size, then latency where measured)
+    chosen: int | None  # the passing point the objective prefers
     seconds: float
     budget_seconds: float
     stopped: str  # "passed", "budget" or "exhausted" (nothing left that helps)
     converted: int  # conversions made (cached points are not counted)
     recipe_file: str | None = None  # recipe.json of the chosen (else best) point
     artifact: bytes | None = field(default=None, repr=False)  # the chosen point's
+    objective: Objective = Objective.BALANCED
+    runner_up: int | None = None  # the passing point the objective ranks second
+    runner_up_lost: str | None = None  # why it was not chosen
 
     @classmethod
     def of(cls, target: str, points: list[PlanPoint], seconds: float, budget: float,
-           stopped: str, converted: int) -> Plan:
-        front, chosen = _front_and_choice(points)
-        return cls(target, tuple(points), front, chosen, seconds, budget, stopped, converted)
+           stopped: str, converted: int, objective: Objective = Objective.BALANCED) -> Plan:
+        plan = cls(target, (), (), None, seconds, budget, stopped, converted,
+                   objective=objective)
+        return plan.with_points(points)
 
     def with_points(self, points: list[PlanPoint]) -> Plan:
-        """The same search with its points re-measured (latency added)."""
-        front, chosen = _front_and_choice(points)
-        return replace(self, points=tuple(points), front=front, chosen=chosen)
+        """The same search with its points (re-)measured (latency added): front and choice."""
+        measured = [i for i, p in enumerate(points) if p.ok]
+        front = _pareto(points, measured, lambda p: p.cost)
+        ranked = _by_objective(points, [i for i in measured if points[i].passed],
+                               self.objective)
+        chosen, runner_up = ([*ranked, None, None])[:2]
+        smallest = min((points[i].size_bytes or 0 for i in ranked), default=0)
+        lost = None if chosen is None or runner_up is None else _why_lost(
+            points[chosen], points[runner_up], self.objective, smallest)
+        return replace(self, points=tuple(points), front=front, chosen=chosen,
+                       runner_up=runner_up, runner_up_lost=lost)
 
     @property
     def latency_front(self) -> tuple[int, ...]:
@@ -110,20 +144,55 @@ class Plan:
                 "latency_front": list(self.latency_front),
                 "candidates_converted": self.converted, "candidates_measured": len(self.points),
                 "seconds": round(self.seconds, 2), "budget_seconds": self.budget_seconds,
-                "stopped": self.stopped, "points": [p.to_dict() for p in self.points]}
+                "stopped": self.stopped, "objective": self.objective.value,
+                "runner_up": self.runner_up, "runner_up_lost": self.runner_up_lost,
+                "points": [p.to_dict() for p in self.points]}
 
 
-def _front_and_choice(points: list[PlanPoint]) -> tuple[tuple[int, ...], int | None]:
-    measured = [i for i, p in enumerate(points) if p.ok]
-    front = _pareto(points, measured, lambda p: p.cost)
-    passing = [i for i in measured if points[i].passed]
+def _by_objective(points: Sequence[PlanPoint], passing: list[int], objective: Objective
+                  ) -> list[int]:
+    """Passing points, the objective's favourite first. A point without a latency counts as
+    slowest; ties go to fewer int16 layers, then less drift."""
+    def latency(i: int) -> float:
+        value = points[i].latency_ms
+        return value if value is not None else math.inf
 
-    def price(i: int) -> tuple[Any, ...]:
-        point = points[i]
-        latency = point.latency_ms if point.latency_ms is not None else math.inf
-        return (point.size_bytes or 0, latency, point.recipe.count(Choice.INT16), point.drift)
+    def size(i: int) -> int:
+        return points[i].size_bytes or 0
 
-    return front, min(passing, key=price, default=None)
+    def rest(i: int) -> tuple[int, float]:
+        return points[i].recipe.count(Choice.INT16), points[i].drift
+
+    if objective is Objective.SIZE:
+        return sorted(passing, key=lambda i: (size(i), latency(i), *rest(i)))
+    if objective is Objective.LATENCY:
+        return sorted(passing, key=lambda i: (latency(i), size(i), *rest(i)))
+    smallest = min((size(i) for i in passing), default=0)
+    within = {i for i in passing if size(i) <= smallest * (1 + SIZE_MARGIN)}
+    return sorted(passing, key=lambda i: (i not in within, latency(i) if i in within else 0.0,
+                                          size(i), *rest(i)))
+
+
+def _why_lost(chosen: PlanPoint, second: PlanPoint, objective: Objective,
+              smallest: int) -> str:
+    def kib(point: PlanPoint) -> str:
+        return f"{(point.size_bytes or 0) / 1024:.1f} KiB"
+
+    def ms(point: PlanPoint) -> str:
+        return "unmeasured" if point.latency_ms is None else f"{point.latency_ms:.2f} ms"
+
+    larger = (second.size_bytes or 0) > (chosen.size_bytes or 0)
+    slower = (second.latency_ms or math.inf) > (chosen.latency_ms or math.inf)
+    sizes, times = f"{kib(second)} against {kib(chosen)}", f"{ms(second)} against {ms(chosen)}"
+    if objective is Objective.SIZE:
+        return f"larger: {sizes}" if larger else f"as small, but slower: {times}"
+    if objective is Objective.LATENCY:
+        return f"slower: {times}" if slower else f"as fast, but larger: {sizes}"
+    if (second.size_bytes or 0) > smallest * (1 + SIZE_MARGIN):
+        return (f"more than {SIZE_MARGIN:.0%} larger than the smallest passing recipe: "
+                f"{sizes}")
+    return f"slower: {times}, within the {SIZE_MARGIN:.0%} size margin ({sizes})" if slower \
+        else f"as fast, but larger: {sizes}"
 
 
 def _pareto(points: Sequence[PlanPoint], among: list[int], cost: Callable[[PlanPoint], Any]

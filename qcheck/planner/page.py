@@ -19,6 +19,9 @@ td,th{border-bottom:1px solid #ddd;padding:.3em .8em;text-align:left}.pass{color
 <h1>{{ target }}: {{ verdict }}</h1>
 <p>{{ summary }}. Every point was converted with the real converter and measured on the
 evaluation images; the attribution ranking only ordered the search.</p>
+<p>Objective: <b>{{ objective }}</b> (latency: the fastest passing recipe; size: the smallest;
+balanced: the fastest within 10 % of the smallest passing size).{% if runner_up %} Runner-up:
+{{ runner_up }}, which lost: {{ runner_up_lost }}.{% endif %}</p>
 <img alt="size against ΔE p95" src="{{ chart }}">
 {% if chosen %}<h2>Chosen recipe</h2><table><tr><th>layer</th><th>precision</th></tr>
 {% for layer, choice in chosen %}<tr><td>{{ layer }}</td><td>{{ choice }}</td></tr>{% endfor %}
@@ -60,6 +63,8 @@ def _page(report: Report, plan: Plan) -> str:
     template = Environment(autoescape=True).from_string(_PAGE)
     return template.render(
         target=plan.target, summary=plan.summary, chart=front_chart(plan, limit), rows=rows,
+        objective=plan.objective.value, runner_up_lost=plan.runner_up_lost,
+        runner_up=None if plan.runner_up is None else plan.points[plan.runner_up].recipe.describe(),
         verdict="a recipe passes" if chosen is not None else "no recipe passes",
         chosen=[(name, choice.value) for name, choice in chosen.layers] if chosen else [])
 

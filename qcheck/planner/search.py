@@ -19,7 +19,7 @@ from converters.types import Format
 from qcheck.assess import assess
 from qcheck.jobs import JobResult
 from qcheck.limits import Thresholds
-from qcheck.planner.front import Plan, PlanPoint
+from qcheck.planner.front import Objective, Plan, PlanPoint
 from qcheck.planner.recipe import AEQ, Choice, Recipe
 from qcheck.results import Attribution, TargetResult, Verification
 from qcheck.session import Session
@@ -40,7 +40,8 @@ class _Candidate:
 
 
 def search(session: Session, result: TargetResult, thresholds: Thresholds,
-           input_name: str, budget_seconds: float = DEFAULT_BUDGET_SECONDS) -> Plan:
+           input_name: str, budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+           objective: Objective = Objective.BALANCED) -> Plan:
     """Measured points from all-int8 towards the cheapest recipe that passes."""
     started = time.monotonic()
     run = _Runs(session, result, thresholds)
@@ -73,7 +74,7 @@ def search(session: Session, result: TargetResult, thresholds: Thresholds,
         stopped = "passed"
         current = _cheapened(run, current, started, budget_seconds)
     return Plan.of(result.name, run.points(), time.monotonic() - started, budget_seconds,
-                   stopped, run.converted)
+                   stopped, run.converted, objective)
 
 
 def _cheapened(run: _Runs, recipe: Recipe, started: float, budget: float) -> Recipe:

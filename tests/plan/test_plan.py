@@ -66,6 +66,8 @@ def test_plan_onnx_front_recipe_and_round_trip(two_traps: Path, tmp_path: Path) 
     chosen = plan["points"][plan["chosen"]]
     assert chosen["passed"] and chosen["metrics"]["delta_e_p95"] <= 5.0
     assert plan["chosen"] in plan["front"]
+    # The default objective, and what came second and why, are part of the plan.
+    assert plan["objective"] == "balanced" and "runner_up_lost" in plan
     # Latency is measured (like readiness) for every point that could be chosen.
     assert chosen["latency_ms"] is not None and chosen["latency_ms"] > 0
     assert all(plan["points"][i]["latency_ms"] for i in plan["front"])
