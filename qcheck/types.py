@@ -53,6 +53,7 @@ class Action(StrEnum):
     FIX_INPUT_RANGE = "fix_input_range"
     ADD_CHANNEL_MIXING = "add_channel_mixing"
     QUANTIZATION_AWARE_TRAINING = "quantization_aware_training"
+    SWITCH_QUANTIZER = "switch_quantizer"  # an addition: the other quantizer of the format
 
 
 class Severity(StrEnum):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import converters
+from converters.options import AI_EDGE_QUANTIZER
 from qcheck.analyze import CAUSES, fixes_for
 from qcheck.analyze.channel_mixing import colour_filters
 from qcheck.analyze.evidence import ModelEvidence
@@ -19,11 +20,12 @@ COST = {
     Action.PER_CHANNEL_WEIGHTS: 0,
     Action.EQUALIZE_CHANNELS: 1,
     Action.EXTEND_CALIBRATION: 2,
-    Action.KEEP_FLOAT: 3,
-    Action.INT16_ACTIVATIONS: 4,
-    Action.QUANTIZATION_AWARE_TRAINING: 5,
-    Action.FIX_INPUT_RANGE: 6,
-    Action.ADD_CHANNEL_MIXING: 7,
+    Action.SWITCH_QUANTIZER: 3,  # the same scheme from another tool, with float I/O
+    Action.KEEP_FLOAT: 4,
+    Action.INT16_ACTIVATIONS: 5,
+    Action.QUANTIZATION_AWARE_TRAINING: 6,
+    Action.FIX_INPUT_RANGE: 7,
+    Action.ADD_CHANNEL_MIXING: 8,
 }
 
 
@@ -54,8 +56,23 @@ def candidates(result: TargetResult, evidence: ModelEvidence, equalized_layers: 
     return [
         *_weight_fixes(result, causes, equalized_layers),
         *_range_fixes(result, causes),
+        *_quantizer_switch(result),
         *_retraining_advice(result, evidence, causes, qat=qat),
     ]
+
+
+def _quantizer_switch(result: TargetResult) -> list[Candidate]:
+    """TFLite has two quantizers for the same scheme: TensorFlow's converter (the target's
+    own) and ai-edge-quantizer, which rounds op by op from the float TFLite."""
+    spec = result.spec
+    if spec.format is not Format.TFLITE or not spec.precision.needs_calibration:
+        return []
+    return [Candidate(
+        Action.SWITCH_QUANTIZER, (), f"{spec.name} built by ai-edge-quantizer instead of "
+        "TensorFlow's converter: the same integer scheme and weight granularity, its own "
+        "calibration and rounding op by op; its integer input and output carry their own "
+        "scales (the I/O change says which)",
+        converters.ConversionOptions(tflite_quantizer=AI_EDGE_QUANTIZER))]
 
 
 def _weight_fixes(result: TargetResult, causes: set[Cause], equalized: tuple[str, ...]

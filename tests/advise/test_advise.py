@@ -221,3 +221,39 @@ def test_a_fix_folder_says_what_ships_and_what_was_measured_before(
     assert "BEFORE THE FIX" in stdout
     assert "FAILED" not in stdout.replace("BEFORE THE FIX: FAILED", "")
     assert f"shipped {out / name}" in stdout
+
+
+def test_switching_the_quantizer_is_verified_like_any_fix(enhancer) -> None:  # type: ignore[no-untyped-def]
+    """``switch_quantizer``: the failing TFLite target built by ai-edge-quantizer instead, measured
+    like the target; an independent build of the same artifact gives the same ΔE."""
+    from skimage import color
+
+    import converters
+    from converters.options import AI_EDGE_QUANTIZER
+    from qcheck.load import ModelFeed
+    from qcheck.load.images import ImageSet
+    from qcheck.runners import runner_for
+    from qcheck.types import InputRange
+    from tests import tiny_models
+
+    planted = _scale_channel_and_consumer(enhancer, 300.0)
+    calib = tiny_models.training_images(24, seed=1)
+    evaluation = tiny_models.training_images(6, seed=2)
+    report = qcheck.check(planted, calib, evaluation, ["tflite-int8"], readiness=False)
+    result = report.target("tflite-int8")
+    assert not result.passed
+    switch = next(s for s in result.suggestions if s.action is Action.SWITCH_QUANTIZER)
+    assert switch.verified is not None and switch.verified.delta_e_mean is not None
+    assert switch.io_change is not None and "becomes int8" in switch.io_change
+    spec = converters.TARGETS["tflite-int8"]
+    source = converters.ConversionSource(planted, (None, tiny_models.SIZE, tiny_models.SIZE, 3))
+    samples = ModelFeed(ImageSet(tuple(map(str, range(len(calib)))), calib, source="test"),
+                        InputRange(0, 1)).samples
+    artifact = converters.convert(spec, source, samples, options=converters.ConversionOptions(
+        tflite_quantizer=AI_EDGE_QUANTIZER))
+    with runner_for(spec.format, artifact) as runner:
+        produced = runner.infer(evaluation)
+    lab = [color.rgb2lab(np.clip(v, 0, 1).astype(np.float64))
+           for v in (np.asarray(planted(evaluation)), produced)]
+    independent = float(np.mean(color.deltaE_ciede2000(lab[0], lab[1])))
+    assert switch.verified.delta_e_mean == pytest.approx(independent, rel=0.02, abs=0.01)
