@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         loss = float(np.mean((model.predict(inputs, verbose=0) / scale - wanted) ** 2))
         path = args.out / f"{name}.keras"
         model.save(path)
-        if name == "healthy":  # the copy an installed qcheck ships (qcheck.samples)
+        if name == "healthy" and args.out.resolve() == HERE.resolve():
+            # The repository's samples rebuilt: the copy an installed qcheck ships follows.
             shutil.copyfile(path, HERE.parent / "qcheck" / "samples" / "healthy.keras")
         print(f"{name}: mse {loss:.5f}, {path.stat().st_size / 1024:.0f} KiB, "
               f"{time.perf_counter() - started:.0f} s")
