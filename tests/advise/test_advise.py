@@ -157,6 +157,8 @@ def test_fix_on_a_passing_target_ships_it_as_is(tmp_path: Path,
     assert (tmp_path / "o" / "tflite-int8.tflite").exists()
 
 
+# It trains (1000 steps: 23-40 s on 2 cores here): `make test-all`.
+@pytest.mark.slow
 def test_quantization_aware_training_is_trained_converted_and_measured(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--qat fine-tunes with tfmot in its own worker, converts the trained model and measures
