@@ -29,23 +29,29 @@ def _target(report: dict[str, Any], name: str) -> dict[str, Any]:
     return next(t for t in report["targets"] if t["name"] == name)
 
 
-def _refusing_model(path: Path) -> Path:
-    """A Conv2D (ReLU) with one dead channel of huge weights and a huger negative bias: its
-    int8 requantization scale is far past what XNNPACK accepts, so XNNPACK refuses to prepare
-    the model, while TFLite's built-in kernels run it."""
-    import keras
-    from keras import layers
+def _with_dead_channel(path: Path, inputs: Any, features: Any) -> Path:
+    """``features`` → a Conv2D (ReLU) with one dead channel of huge weights and a huger
+    negative bias (an int8 requantization scale far past what XNNPACK accepts) → RGB."""
+    from keras import Model, layers
 
-    keras.utils.set_random_seed(3)
-    inputs = keras.Input((32, 32, 3), name="image")
     conv = layers.Conv2D(8, 3, padding="same", activation="relu", name="dead_conv")
-    hidden = conv(inputs)
+    hidden = conv(features)
     kernel, bias = conv.get_weights()
     kernel[..., 0], bias[0] = 1e5, -1e7
     conv.set_weights([kernel, bias])
     outputs = layers.Conv2D(3, 1, activation="sigmoid", name="to_rgb")(hidden)
-    keras.Model(inputs, outputs).save(path)
+    Model(inputs, outputs).save(path)
     return path
+
+
+def _refusing_model(path: Path) -> Path:
+    """The dead channel right after the input: XNNPACK refuses to prepare the model when the
+    interpreter allocates it, while TFLite's built-in kernels run it."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((32, 32, 3), name="image")
+    return _with_dead_channel(path, inputs, inputs)
 
 
 def _refusing_at_invoke_model(path: Path) -> Path:
@@ -61,14 +67,7 @@ def _refusing_at_invoke_model(path: Path) -> Path:
     inputs = keras.Input((None, None, 3), name="image")
     x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
     x = layers.Conv2DTranspose(8, 3, strides=2, padding="same", name="up")(x)
-    conv = layers.Conv2D(8, 3, padding="same", activation="relu", name="dead_conv")
-    hidden = conv(x)
-    kernel, bias = conv.get_weights()
-    kernel[..., 0], bias[0] = 1e5, -1e7
-    conv.set_weights([kernel, bias])
-    outputs = layers.Conv2D(3, 1, activation="sigmoid", name="to_rgb")(hidden)
-    keras.Model(inputs, outputs).save(path)
-    return path
+    return _with_dead_channel(path, inputs, x)
 
 
 @pytest.mark.parametrize("build", [_refusing_model, _refusing_at_invoke_model])
