@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import replace
@@ -20,8 +21,8 @@ from qcheck.planner.front import Objective, Plan
 from qcheck.planner.page import plan_files
 from qcheck.planner.recipe import PLANNABLE, load_recipe
 from qcheck.report.core import Report
-from qcheck.report.files import atomic_write, out_folder, prepare_out_dir
-from qcheck.results import Suggestion
+from qcheck.report.files import atomic_write, out_folder
+from qcheck.results import Suggestion, TargetResult
 from qcheck.session import Session
 from qcheck.settings import ModelSettings, RunSwitches
 from qcheck.types import InputRange
@@ -81,7 +82,7 @@ def fix(model: Any, target: str, *, out: str | os.PathLike[str], calib: ImagesAr
                                    custom_objects)
     with out_folder(out) as folder:
         report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
-                       run=RunSwitches(fix_verification=True, qat=qat, cache=cache),
+                       run=RunSwitches(qat=qat, cache=cache),
                        plan=PlanRequest(), progress=progress)
         report, extra = _shipped_files(report, target)
         report.write(folder, extra)
@@ -100,14 +101,14 @@ def _shipped_files(report: Report, target: str) -> tuple[Report, dict[str, bytes
     shipped_name = f"{spec.name}{spec.suffix}"
     if result.passed and target in report.artifacts:
         return report, {shipped_name: report.artifacts[target],
-                        "shipped.json": _shipped_json(report, target, shipped_name, None)}
+                        "shipped.json": _shipped_json(result, None, shipped_name, None, None)}
     if target not in report.fixes:
         return report, {}
     fixed = report.fixes[target]
     report = _marked_shipped(report, target, fixed.suggestion)
-    unfixed = f"{UNFIXED_DIR}/{shipped_name}"
+    unfixed = f"{UNFIXED_DIR}/{shipped_name}" if result.artifact else None
     report = replace(report, targets=tuple(
-        replace(t, artifact=unfixed) if t.name == target and t.artifact else t
+        replace(t, artifact=unfixed) if t.name == target and unfixed else t
         for t in report.targets))
     extra: dict[str, bytes | str] = {shipped_name: fixed.content}
     if fixed.recipe is not None:
@@ -118,26 +119,25 @@ def _shipped_files(report: Report, target: str) -> tuple[Report, dict[str, bytes
             "<") else "model"
         model_name = f"{stem}.{fixed.model_label}.keras"
         extra[model_name] = fixed.model
-    extra["shipped.json"] = _shipped_json(report, target, shipped_name, model_name)
+    extra["shipped.json"] = _shipped_json(result, fixed.suggestion, shipped_name, unfixed,
+                                          model_name, fixed.recipe is not None)
     return report, extra
 
 
-def _shipped_json(report: Report, target: str, shipped_name: str, model: str | None) -> str:
-    result = report.target(target)
-    shipped = next((s for s in result.suggestions if s.shipped), None)
+def _shipped_json(result: TargetResult, shipped: Suggestion | None, artifact: str,
+                  unfixed: str | None, model: str | None, recipe: bool = False) -> str:
+    """``shipped.json``: what ``fix`` shipped (``shipped`` None: the target as it was, since
+    it passes) and the target's figures before."""
     metrics = result.metrics
+    before = {"delta_e_mean": metrics.delta_e_mean, "delta_e_p95": metrics.delta_e_p95,
+              "passed": result.passed}
     return json.dumps({
-        "schema": "qcheck.shipped/1", "target": target, "artifact": shipped_name,
+        "schema": "qcheck.shipped/1", "target": result.name, "artifact": artifact,
         "action": shipped.action.value if shipped else None,
         "layers": list(shipped.layers) if shipped else [],
-        "verified": shipped.verified.to_dict() if shipped and shipped.verified else
-        {"delta_e_mean": metrics.delta_e_mean, "delta_e_p95": metrics.delta_e_p95,
-         "passed": result.passed},
-        "before": {"delta_e_mean": metrics.delta_e_mean, "delta_e_p95": metrics.delta_e_p95,
-                   "passed": result.passed, "failures": list(result.failures)},
-        "unfixed": result.artifact if shipped else None,
-        "model": model, "recipe": "recipe.json" if shipped and report.fixes[target].recipe
-        else None,
+        "verified": shipped.verified.to_dict() if shipped and shipped.verified else before,
+        "before": {**before, "failures": list(result.failures)},
+        "unfixed": unfixed, "model": model, "recipe": "recipe.json" if recipe else None,
     }, indent=2) + "\n"
 
 
@@ -157,7 +157,7 @@ def plan(model: Any, target: str, *, calib: ImagesArg = None, eval: ImagesArg = 
          output_kind: str | None = None, custom_objects: str | os.PathLike[str] | None = None,
          thresholds: Thresholds | None = None,
          budget_seconds: float = DEFAULT_BUDGET_SECONDS,
-         objective: str | Objective = Objective.BALANCED,
+         objective: str | Objective | None = None,
          out: str | os.PathLike[str] | None = None,
          cache: bool = True, progress: Any = None) -> PlanOutcome:
     """Search mixed-precision recipes for ``target`` and, with ``out``, write the report,
@@ -167,19 +167,19 @@ def plan(model: Any, target: str, *, calib: ImagesArg = None, eval: ImagesArg = 
     if target not in PLANNABLE:
         raise UsageError(f"--target {target}: qcheck plan chooses per-layer precision for the "
                          f"integer targets; valid: {', '.join(PLANNABLE)}")
-    folder = prepare_out_dir(out) if out is not None else None
     settings = ModelSettings.given(settings, input_range, output_range, output_kind,
                                    custom_objects)
-    report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
-                   run=RunSwitches(analyze_all=True, fix_verification=False, readiness=False,
-                                   cache=cache),
-                   plan=PlanRequest(budget_seconds, always=True,
-                                    objective=Objective.parse(objective)),
-                   progress=progress)
-    result = report.target(target)
-    found: Plan | None = result.plan
-    if folder is not None:
-        report.write(folder, plan_files(report, found) if found is not None else {})
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(out_folder(out)) if out is not None else None
+        report = check(model, calib, eval, [target], settings=settings, thresholds=thresholds,
+                       run=RunSwitches(analyze_all=True, fix_verification=False,
+                                       readiness=False, cache=cache),
+                       plan=PlanRequest(budget_seconds, always=True, objective=Objective.parse(
+                           objective or Objective.BALANCED)),
+                       progress=progress)
+        found: Plan | None = report.target(target).plan
+        if folder is not None:
+            report.write(folder, plan_files(report, found) if found is not None else {})
     return PlanOutcome(report, found)
 
 

@@ -84,7 +84,6 @@ class FileConfig:
     def tolerances(self) -> Tolerances:
         """How far a baseline comparison lets each figure move: this file's, else the
         defaults."""
-
         chosen = {name: value for name in ("relative", "absolute", "db", "agreement")
                   if (value := getattr(self, f"tolerance_{name}")) is not None}
         return Tolerances(**chosen)

@@ -33,7 +33,7 @@ class JobKeys:
         self.input_range = str(input_range)
         self.signed_io = input_range.low < 0  # integer I/O is int8 then, else uint8
         # A model of any size converted at a chosen one is another artifact.
-        self.input_size = list(input_size) if input_size is not None else None
+        self.input_size = input_size
 
     @staticmethod
     def model_info(model_sha: str) -> str:

@@ -76,7 +76,7 @@ class ReferenceStore:
                             model_path=str(self.handle.path.resolve()),
                             signed_io=self.keys.signed_io, lane=Lane.TENSORFLOW, stats=stats,
                             custom_objects=self.handle.custom_objects,
-                            input_size=_chosen(self.keys.input_size))
+                            input_size=self.keys.input_size)
 
     def adopt(self, result: JobResult) -> None:
         """Take a worker's reference outputs and ranges (and cache them)."""
@@ -139,7 +139,3 @@ def _readable_stats(path: Path) -> Path:
     load_stats(path)  # raises on a file it cannot read: the cache drops it
     return path
 
-
-def _chosen(size: list[int] | None) -> tuple[int, int] | None:
-    """The chosen input size, shared with the conversions (one traced source per lane)."""
-    return None if size is None else (size[0], size[1])

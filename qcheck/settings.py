@@ -7,7 +7,7 @@ them through ``qcheck.config.FileConfig``."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from qcheck.errors import UsageError
@@ -131,6 +131,3 @@ class RunSwitches:
         if chosen:
             raise UsageError(f"give either run= or {', '.join(sorted(chosen))}, not both")
         return switches
-
-    def but(self, **changes: bool) -> RunSwitches:
-        return replace(self, **changes)

@@ -26,6 +26,7 @@ def given_settings(args: argparse.Namespace) -> FileConfig:
         calib=args.calib, eval=args.eval, input_range=args.input_range,
         output_range=args.output_range, output_kind=args.output_kind,
         custom_objects=args.custom_objects, input_size=args.input_size,
+        objective=getattr(args, "objective", None),
         **{name: getattr(args, name) for name in LIMIT_FLAGS})
 
 
@@ -132,7 +133,7 @@ def run_plan(args: argparse.Namespace) -> int:
         outcome = plan(args.model, args.target, calib=chosen.calib, eval=chosen.eval,
                        settings=chosen.model_settings(), thresholds=chosen.thresholds(),
                        budget_seconds=args.budget_seconds,
-                       objective=args.objective or chosen.objective or "balanced", out=args.out,
+                       objective=chosen.objective, out=args.out,
                        cache=not args.no_cache, progress=progress)
     result = outcome.report.target(args.target)
     if result.error or outcome.plan is None:

@@ -199,7 +199,8 @@ def test_a_refused_model_leaves_no_output_folder(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     bogus = tmp_path / "bogus.keras"
     bogus.write_bytes(b"not a model" * 10)
-    for command in (["check", str(bogus)], ["fix", str(bogus), "--target", "tflite-int8"]):
+    for command in (["check", str(bogus)], ["fix", str(bogus), "--target", "tflite-int8"],
+                    ["plan", str(bogus), "--target", "tflite-int8"]):
         out = tmp_path / "new" / "report"
         code, _, err = _run(capsys, *command, "--out", str(out))
         assert code == 2
