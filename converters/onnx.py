@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import inspect
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +16,12 @@ from converters.errors import ConversionError, first_line
 from converters.naming import matching_names, onnx_node_names
 from converters.options import ConversionOptions
 from converters.quiet import native_quiet
-from converters.source import INPUT_NAME, CalibrationSamples, ConversionSource
+from converters.source import (
+    INPUT_NAME,
+    CalibrationSamples,
+    ConversionSource,
+    calibration_digest,
+)
 from converters.types import Precision, TargetSpec
 
 __all__ = ["convert_onnx", "onnx_recipe"]
@@ -97,11 +106,33 @@ def _quantize_qdq(spec: TargetSpec, float_model: bytes, calibration: Calibration
                     nodes_to_exclude=excluded,
                     calibrate_method=methods[options.calibration_method],
                     extra_options=extra,
+                    **_calibration_cache(float_model, calibration, options, activation),
                 )
         except Exception as exc:
             raise ConversionError(f"{spec.name}: ONNX Runtime quantization failed: "
                                   f"{first_line(exc)}") from None
         return target_path.read_bytes()
+
+
+_CALIBRATIONS: list[Path] = []  # this process's folder of ONNX Runtime calibration caches
+
+
+def _calibration_cache(float_model: bytes, calibration: CalibrationSamples,
+                       options: ConversionOptions, activation: object) -> dict[str, object]:
+    """ONNX Runtime's calibration cache (1.32 and later), one file per model, calibration
+    content, method and activation type: the ranges are computed once and every artifact
+    built from them (the per-layer builds attribution measures) reuses them. Older ONNX
+    Runtimes calibrate each time."""
+    from onnxruntime.quantization import quantize_static
+
+    if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
+        return {}
+    if not _CALIBRATIONS:
+        _CALIBRATIONS.append(Path(tempfile.mkdtemp(prefix="qcheck-ort-calibration-")))
+        atexit.register(shutil.rmtree, _CALIBRATIONS[0], True)
+    key = hashlib.sha256(float_model).hexdigest()[:16] + calibration_digest(calibration)[:16]
+    name = f"{key}-{options.calibration_method}-{activation}.json"
+    return {"calibration_cache_path": str(_CALIBRATIONS[0] / name)}
 
 
 def onnx_recipe(float_model: bytes, options: ConversionOptions) -> dict[str, object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,15 @@ ONNX_OPSET = 17
 
 # A factory of fresh iterators over single-image batches in the model's input range.
 CalibrationSamples = Callable[[], Iterator[np.ndarray]]
+
+
+def calibration_digest(calibration: CalibrationSamples) -> str:
+    """What the samples hold, so a calibration is computed once per content and reused by
+    every artifact built from it (the per-layer builds attribution measures)."""
+    digest = hashlib.sha256()
+    for sample in calibration():
+        digest.update(np.ascontiguousarray(sample, np.float32).tobytes())
+    return digest.hexdigest()
 
 
 class ConversionSource:
@@ -52,7 +62,7 @@ class ConversionSource:
         path.write_bytes(frozen.graph.as_graph_def().SerializeToString())
         path.with_suffix(".json").write_text(json.dumps({
             "input": frozen.inputs[0].name, "output": frozen.outputs[0].name,
-            "shape": list(self.input_shape)}))
+            "shape": list(self.input_shape), "output_layer": self.output_layer}))
 
     @classmethod
     def from_graph(cls, path: Path) -> ConversionSource:
@@ -69,7 +79,10 @@ class ConversionSource:
         source = cls.__new__(cls)
         source.model = None
         source.input_shape = tuple(spec["shape"])
-        source.__dict__.update(function=function, frozen_function=function)
+        # The output layer's path: keeping it float also keeps the op TFLite names after the
+        # output float, as for the model itself.
+        source.__dict__.update(function=function, frozen_function=function,
+                               output_layer=spec.get("output_layer"))
         return source
 
     @functools.cached_property
@@ -144,7 +157,7 @@ class ConversionSource:
     @functools.cached_property
     def output_layer(self) -> str | None:
         """The path of the layer that makes the model's output (``None``: no Keras layers to
-        name, as for a subclassed model or a saved graph)."""
+        name, as for a subclassed model)."""
         model = getattr(self, "model", None)
         if model is None or not is_graph_model(model):
             return None

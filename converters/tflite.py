@@ -12,7 +12,7 @@ from converters.errors import ConversionError, first_line
 from converters.naming import matching_names
 from converters.options import AI_EDGE_QUANTIZER, ConversionOptions
 from converters.quiet import native_quiet
-from converters.source import CalibrationSamples, ConversionSource
+from converters.source import CalibrationSamples, ConversionSource, calibration_digest
 from converters.types import Precision, TargetSpec
 
 __all__ = ["convert_tflite", "denied_tensors"]
@@ -76,9 +76,9 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
 def _selective(spec: TargetSpec, source: ConversionSource, calibration: CalibrationSamples,
                options: ConversionOptions, precision: Precision) -> bytes:
     """Integer quantization (with the target's activation width) except the named Keras
-    layers, which stay float (float I/O): calibrate once, then TFLite's MLIR quantizer with
-    those nodes denied (what QuantizationDebugger does, but at int16 too)."""
-    import tensorflow as tf
+    layers, which stay float (float I/O): calibrate once per calibration content, then
+    TFLite's MLIR quantizer with those nodes denied (what QuantizationDebugger does, but at
+    int16 too)."""
     from tensorflow.compiler.mlir.lite import types_pb2
     from tensorflow.lite.python import convert
 
@@ -89,12 +89,7 @@ def _selective(spec: TargetSpec, source: ConversionSource, calibration: Calibrat
             if not denied:
                 raise ConversionError(f"{spec.name}: no TFLite tensors belong to "
                                       f"{', '.join(options.keep_float)}")
-            converter = source.tflite_converter()
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: _as_lists(calibration())
-            converter.experimental_mlir_quantizer = True
-            converter._experimental_calibrate_only = True
-            calibrated = converter.convert()
+            calibrated = _calibrated(source, calibration)
             wide = precision is Precision.INT16X8
             return bytes(convert.mlir_quantize(
                 calibrated, disable_per_channel=not spec.per_channel, fully_quantize=False,
@@ -105,6 +100,24 @@ def _selective(spec: TargetSpec, source: ConversionSource, calibration: Calibrat
     except Exception as exc:
         raise ConversionError(f"{spec.name}: selective TFLite quantization failed: "
                               f"{first_line(exc)}") from None
+
+
+def _calibrated(source: ConversionSource, calibration: CalibrationSamples) -> bytes:
+    """The float TFLite with the calibrated ranges recorded (TensorFlow's calibrate-only
+    conversion), once per source and calibration content: every selective build from the
+    same calibration (the per-layer builds attribution measures) starts from it."""
+    import tensorflow as tf
+
+    memo: dict[str, bytes] = source.__dict__.setdefault("_calibrated_tflite", {})
+    key = calibration_digest(calibration)
+    if key not in memo:
+        converter = source.tflite_converter()
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: _as_lists(calibration())
+        converter.experimental_mlir_quantizer = True
+        converter._experimental_calibrate_only = True
+        memo[key] = bytes(converter.convert())
+    return memo[key]
 
 
 def denied_tensors(float_model: bytes, keep_float: tuple[str, ...], last_layer: str | None
