@@ -21,6 +21,7 @@ import converters
 from converters.graph import is_graph_model
 from qcheck.advise import FixedArtifact, advise
 from qcheck.analyze import attribute, attribution_images, find, gather_evidence
+from qcheck.analyze.confirm import confirm
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.assess import assess
 from qcheck.cache import Cache
@@ -269,6 +270,11 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
     images = _shared_images(session, list(produced.values()))
     results = [_attributed(r, evidence, session, produced[r.name], images, say)
                if r.name in produced else r for r in results]
+    if produced:
+        say("measuring the first-ranked layers on real artifacts")
+        arrays = {name: array for name, outcome in produced.items()
+                  if (array := outcome.output_array()) is not None}
+        results = confirm(session, evidence, results, arrays, images)
     fixes: dict[str, FixedArtifact] = {}
     if any(not r.passed and r.attribution for r in results):
         say("verifying suggested fixes (converting again)" if verify else "suggesting fixes")

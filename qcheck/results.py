@@ -5,6 +5,7 @@ baseline comparison. ``to_dict`` gives the ``report.json`` shape (schema ``qchec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -13,7 +14,7 @@ from qcheck.serialize import json_number, json_safe
 from qcheck.types import Action, ArtifactKind, Cause, Severity, TargetSpec
 
 __all__ = ["Attribution", "BaselineRegression", "BaselineResult", "Finding", "Metrics",
-           "Suggestion", "TargetResult", "Verification"]
+           "Suggestion", "TargetResult", "Verification", "ranked_by_relief"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,11 @@ class Attribution:
     drift: float
     evidence: dict[str, Any] = field(default_factory=dict)
     measure: str = "delta_e"
+    # Measured on real artifacts (``qcheck.analyze.confirm``; None: not measured): the
+    # target's drift less the drift with everything but this layer quantized, and the drift
+    # with only this layer quantized, on the attribution images.
+    relief: float | None = None
+    measured: float | None = None
 
     @property
     def delta_e(self) -> float | None:
@@ -138,7 +144,19 @@ class Attribution:
             "measure": self.measure,
             "value": json_number(self.drift),
             "evidence": json_safe(self.evidence),
+            "relief": json_number(self.relief),
+            "measured": json_number(self.measured),
         }
+
+
+def ranked_by_relief(attribution: Sequence[Attribution]) -> list[Attribution]:
+    """The entries whose layers were measured on real artifacts, largest relief first, then
+    the others in the report's order (simulated figure, largest first): the order ``keep_float``,
+    the planner and the console follow. ``attribution`` itself stays sorted by the simulated
+    figure, as the contract says."""
+    measured = sorted((a for a in attribution if a.relief is not None),
+                      key=lambda a: (-(a.relief or 0.0), -a.drift))
+    return measured + [a for a in attribution if a.relief is None]
 
 
 @dataclass(frozen=True)

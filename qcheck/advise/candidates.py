@@ -10,7 +10,7 @@ from converters.options import AI_EDGE_QUANTIZER
 from qcheck.analyze import CAUSES, fixes_for
 from qcheck.analyze.channel_mixing import colour_filters
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.results import Attribution, TargetResult
+from qcheck.results import Attribution, TargetResult, ranked_by_relief
 from qcheck.types import Action, Cause, Format, Precision
 
 __all__ = ["COST", "Candidate", "ModelChange", "candidates", "widen"]
@@ -102,7 +102,7 @@ def _weight_fixes(result: TargetResult, causes: set[Cause], equalized: tuple[str
 
 
 def _range_fixes(result: TargetResult, causes: set[Cause]) -> list[Candidate]:
-    spec, top = result.spec, result.attribution[0]
+    spec, top = result.spec, ranked_by_relief(result.attribution)[0]
     integer = spec.precision.is_integer
     found = []
     suggested = fixes_for(causes, CAUSES)
@@ -121,8 +121,7 @@ def _range_fixes(result: TargetResult, causes: set[Cause]) -> list[Candidate]:
     if layer is not None and (integer or top.cause is Cause.FP16_RANGE):
         found.append(Candidate(
             Action.KEEP_FLOAT, (layer,),
-            f"{layer} causes the most drift ({top.cause.value}, {_drift(top)}); leaving it in "
-            "float costs a little size and speed",
+            _keep_float_reason(top) + "; leaving it in float costs a little size and speed",
             converters.ConversionOptions(keep_float=(layer,))))
     if spec.precision is Precision.INT8 and Action.INT16_ACTIVATIONS in suggested:
         found.append(Candidate(
@@ -183,6 +182,18 @@ def widen(candidate: Candidate, evidence: ModelEvidence) -> Candidate | None:
                    reason=candidate.reason + f"; verified together with {layers[-1]}, which the "
                    "converter otherwise requantizes right after it",
                    options=converters.ConversionOptions(keep_float=tuple(layers)))
+
+
+def _keep_float_reason(top: Attribution) -> str:
+    if top.relief is not None:
+        return (f"keeping {top.layer} float relieves the most ({_unit(top)} "
+                f"{top.relief:.3g} on the attribution images, measured on a real artifact; "
+                f"{top.cause.value})")
+    return f"{top.layer} causes the most drift ({top.cause.value}, {_drift(top)})"
+
+
+def _unit(item: Attribution) -> str:
+    return "ΔE" if item.measure == "delta_e" else item.measure.replace("_", " ")
 
 
 def _drift(item: Attribution) -> str:

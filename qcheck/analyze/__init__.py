@@ -134,6 +134,52 @@ def _without_pass_through(items: list[Attribution], evidence: ModelEvidence
             for i in items if (i.layer, i.cause) not in dropped]
 
 
+SHARED_SCALE_KINDS = ("Concatenate",)  # integer kernels give inputs and output one scale
+WIDENS_BY = 2.0  # the producer whose range is this many times every other input's sets it
+
+
+def _named_at_producer(items: list[Attribution], evidence: ModelEvidence) -> list[Attribution]:
+    """A range cause found at an op whose inputs share its one scale (a concatenation) is the
+    producer's doing when one input's range is far the widest: the producer is named with the
+    op's figure (it is quantized at that shared scale), and the op's entry says who widened it
+    and which inputs share the loss."""
+    found = {(item.layer, item.cause): item for item in items}
+    extra: list[Attribution] = []
+    for item in items:
+        if item.cause is not Cause.ACTIVATION_RANGE:
+            continue
+        try:
+            facts = evidence.layer(item.layer)
+        except KeyError:
+            continue
+        if facts.kind not in SHARED_SCALE_KINDS or len(facts.inbound) < 2:
+            continue
+        spans = {name: _span(evidence, name) for name in facts.inbound}
+        widest = max(spans, key=lambda name: spans[name])
+        others = [span for name, span in spans.items() if name != widest]
+        if spans[widest] < WIDENS_BY * max(max(others), 1e-12):
+            continue
+        victims = [name for name in facts.inbound if name != widest]
+        note = {"widens": item.layer, "shared_with": victims,
+                "widest_input_span": round(spans[widest], 6),
+                "next_input_span": round(max(others), 6)}
+        found[(item.layer, item.cause)] = replace(item, evidence={
+            **item.evidence, "widened_by": widest, "shared_with": victims})
+        own = found.get((widest, item.cause))
+        if own is None:
+            extra.append(Attribution(widest, item.cause, item.drift, note))
+        else:
+            found[(widest, item.cause)] = replace(
+                own, drift=max(own.drift, item.drift), evidence={**own.evidence, **note})
+    return [found[(item.layer, item.cause)] for item in items] + extra
+
+
+def _span(evidence: ModelEvidence, name: str) -> float:
+    stats = evidence.input_stats if name == evidence.input_name \
+        else evidence.calib_stats.get(name)
+    return 0.0 if stats is None else float(stats.high - stats.low)
+
+
 def _single_input(evidence: ModelEvidence, name: str) -> str | None:
     try:
         inbound = evidence.layer(name).inbound
@@ -172,9 +218,10 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
     items: list[Attribution] = []
     for analysis in sorted(CAUSES, key=lambda a: a.order):
         items = analysis.attribute(sim, evidence, items)
-    items = [replace(i, measure=drift.name) for i in _without_pass_through(items, evidence)
+    items = [replace(i, measure=drift.name)
+             for i in _named_at_producer(_without_pass_through(items, evidence), evidence)
              if i.drift >= drift.floor]
-    items.sort(key=lambda i: -i.drift)
+    items.sort(key=lambda i: (-i.drift, "widens" not in i.evidence))
     real, full = outputs[chosen], sim.full()
     summary = {
         "images": len(chosen),

@@ -10,7 +10,11 @@ selective quantization from one calibration, ONNX Runtime's quantizer with
   which is what keeping the layer float buys (the ranking ``keep_float`` and the planner use);
 - ``measured``: the drift with **only that layer** quantized.
 
-Attribution is then ranked by relief; the simulated figure stays beside it.
+Which layers: every layer of a small graph; on a larger one the screen's first layers and the
+layers the screen cannot model (normalization, attention, gating, fused activations other
+than ReLU, custom layers), whose simulated figure may be far off. Attribution is then ranked
+by relief; the simulated figure stays beside it. The builds are ordinary conversion jobs:
+cached, and the one-layer-float build is the very artifact a ``keep_float`` fix verifies.
 """
 
 from __future__ import annotations
@@ -22,30 +26,45 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import converters
+from qcheck.analyze.evidence import ModelEvidence
+from qcheck.analyze.layers import LayerFacts
 from qcheck.compare.drift import DriftMeasure, drift_measure
 from qcheck.jobs import ConvertJob, JobResult
-from qcheck.results import Attribution, TargetResult
+from qcheck.results import Attribution, TargetResult, ranked_by_relief
 from qcheck.types import Cause
 
 if TYPE_CHECKING:
     from qcheck.session import Session
 
-__all__ = ["CONFIRMED_LAYERS", "OFF_BY", "confirm"]
+__all__ = ["CONFIRMED_LAYERS", "OFF_BY", "SMALL_GRAPH", "UNMODELLED_LAYERS", "confirm",
+           "measured_layers"]
 
-CONFIRMED_LAYERS = 3  # the screen's first layers measured on real artifacts, per target
+SMALL_GRAPH = 6  # a graph with at most this many layers to quantize has every one measured
+CONFIRMED_LAYERS = 3  # on a larger graph, the screen's first layers measured, per target
+UNMODELLED_LAYERS = 3  # and at most this many layers the screen cannot model
 OFF_BY = 0.25  # a simulated figure further than this share from the real one is called out
 
+# Layers whose integer kernels the simulation does not model (composites, normalization
+# statistics, softmax, gating products); their simulated figure may be far off the real one.
+_UNMODELLED_KINDS = frozenset({
+    "GroupNormalization", "LayerNormalization", "UnitNormalization", "BatchNormalization",
+    "MultiHeadAttention", "Attention", "AdditiveAttention", "GroupQueryAttention",
+    "Multiply", "Softmax", "Activation", "Dot", "Einsum", "EinsumDense",
+})
+_MODELLED_ACTIVATIONS = frozenset({"linear", "relu", "relu6", None})
+_NO_OPS = frozenset({"InputLayer", "Dropout", "SpatialDropout2D", "GaussianNoise"})
 
-def confirm(session: Session, results: list[TargetResult], outputs: dict[str, np.ndarray],
-            images: Sequence[int]) -> list[TargetResult]:
-    """Each attributed target's first layers measured on real artifacts (all targets' builds
+
+def confirm(session: Session, evidence: ModelEvidence, results: list[TargetResult],
+            outputs: dict[str, np.ndarray], images: Sequence[int]) -> list[TargetResult]:
+    """Each attributed target's layers measured on real artifacts (all targets' builds
     run together in the workers), and its attribution ranked by what was measured."""
     layers = list(session.info.layers)
     plans: dict[str, dict[str, tuple[ConvertJob, ConvertJob]]] = {}
     for result in results:
         if result.name not in outputs or not result.spec.precision.needs_calibration:
             continue
-        chosen = _first_layers(result.attribution, set(layers))
+        chosen = measured_layers(result.attribution, evidence, set(layers))
         plans[result.name] = {layer: _jobs(session, result, layer, layers) for layer in chosen}
     jobs = [job for plan in plans.values() for pair in plan.values() for job in pair]
     if not jobs:
@@ -62,20 +81,38 @@ def confirm(session: Session, results: list[TargetResult], outputs: dict[str, np
         figures = {layer: (_figure(done[relief.key], reference, images, drift),
                            _figure(done[only.key], reference, images, drift))
                    for layer, (relief, only) in plans[result.name].items()}
-        confirmed.append(_ranked(result, target, figures, images))
+        confirmed.append(_ranked(result, target, figures, images, drift.floor))
     return confirmed
 
 
-def _first_layers(attribution: Sequence[Attribution], layers: set[str]) -> list[str]:
-    """The screen's first distinct Keras layers (the input is no layer to keep float)."""
-    chosen: list[str] = []
-    for item in attribution:
-        if item.layer in layers and item.layer not in chosen \
-                and item.cause is not Cause.INPUT_RANGE:
-            chosen.append(item.layer)
-        if len(chosen) == CONFIRMED_LAYERS:
-            break
-    return chosen
+def measured_layers(attribution: Sequence[Attribution], evidence: ModelEvidence,
+                    layers: set[str]) -> list[str]:
+    """The layers to measure: every layer of a small graph; else the screen's first distinct
+    layers, then the unmodelled ones it ranks highest (the input is no layer to keep float)."""
+    screened = [item.layer for item in attribution
+                if item.layer in layers and item.cause is not Cause.INPUT_RANGE]
+    ranked = list(dict.fromkeys(screened))
+    quantized = [fact.name for fact in evidence.facts if fact.name in layers
+                 and fact.kind not in _NO_OPS and fact.name != evidence.input_name]
+    if len(quantized) <= SMALL_GRAPH:
+        return [*ranked, *(name for name in quantized if name not in ranked)]
+    chosen = ranked[:CONFIRMED_LAYERS]
+    facts = {fact.name: fact for fact in evidence.facts}
+    unmodelled = [name for name in [*ranked, *quantized]
+                  if name not in chosen and name in facts and _unmodelled(facts[name])]
+    return chosen + list(dict.fromkeys(unmodelled))[:UNMODELLED_LAYERS]
+
+
+def _unmodelled(fact: LayerFacts) -> bool:
+    """A layer the simulation cannot model: see ``_UNMODELLED_KINDS``; a fused activation other
+    than ReLU; a custom layer (code outside Keras)."""
+    if fact.kind in _UNMODELLED_KINDS:
+        return True
+    activation = getattr(getattr(fact.layer, "activation", None), "__name__", None)
+    if activation not in _MODELLED_ACTIVATIONS:
+        return True
+    module = type(fact.layer).__module__ if fact.layer is not None else "keras"
+    return not module.startswith(("keras", "tf_keras", "tensorflow"))
 
 
 def _jobs(session: Session, result: TargetResult, layer: str, layers: Sequence[str]
@@ -101,10 +138,12 @@ def _figure(outcome: JobResult, reference: np.ndarray, images: Sequence[int],
 
 
 def _ranked(result: TargetResult, target: float,
-            figures: dict[str, tuple[float | None, float | None]], images: Sequence[int]
-            ) -> TargetResult:
-    """Entries of measured layers carry ``relief`` and ``measured`` and come first, largest
-    relief first; the others keep the simulation's order after them."""
+            figures: dict[str, tuple[float | None, float | None]], images: Sequence[int],
+            floor: float) -> TargetResult:
+    """Entries of measured layers carry ``relief`` and ``measured``; ``analysis.ranking``
+    lists the measured layers, largest relief first. A measured layer the
+    screen found nothing at (below its floor) but whose float-keeping relieves is listed too,
+    as a range cause (what an integer artifact does to a layer it cannot model)."""
     entries = []
     for item in result.attribution:
         if item.layer not in figures:
@@ -113,20 +152,36 @@ def _ranked(result: TargetResult, target: float,
         relieved, only = figures[item.layer]
         relief = None if relieved is None else round(target - relieved, 6)
         entries.append(replace(item, relief=relief, measured=only))
-    measured = sorted((e for e in entries if e.relief is not None),
-                      key=lambda e: (-(e.relief or 0.0), -e.drift))
-    rest = [e for e in entries if e.relief is None]
+    listed = {item.layer for item in result.attribution}
+    for layer, (relieved, only) in figures.items():
+        if layer in listed or relieved is None or target - relieved < floor:
+            continue
+        entries.append(Attribution(
+            layer, Cause.ACTIVATION_RANGE, 0.0,
+            {"simulated": "below the screen's floor: found by measuring the real artifact"},
+            measure=result.attribution[0].measure if result.attribution else "delta_e",
+            relief=round(target - relieved, 6), measured=only))
     summary = dict(result.analysis or {})
     summary["confirmed_layers"] = len(figures)
     summary["target_on_attribution_images"] = round(target, 4)
     summary["image_indices"] = list(images)
     strongest: dict[str, float] = {}  # the simulation's largest figure per layer (any cause)
+    measured = ranked_by_relief(entries)[:len([e for e in entries if e.relief is not None])]
     for entry in measured:
         strongest[entry.layer] = max(strongest.get(entry.layer, 0.0), entry.drift)
+    first: dict[str, Attribution] = {}  # each measured layer once, in relief order
+    for entry in measured:
+        first.setdefault(entry.layer, entry)
+    summary["ranking"] = [
+        {"layer": layer, "relief": entry.relief, "measured": round(entry.measured or 0.0, 6),
+         "simulated": round(strongest[layer], 6)} for layer, entry in first.items()]
     off = [e.layer for e in measured if e.measured is not None
            and abs(strongest[e.layer] - e.measured) > OFF_BY * max(e.measured, 1e-9)]
     if off:
         summary["simulation_off"] = (
             f"the simulation is more than {OFF_BY:.0%} off the real artifact for "
             f"{', '.join(dict.fromkeys(off))}: the ranking follows what was measured")
-    return replace(result, attribution=tuple(measured + rest), analysis=summary)
+    # The contract keeps ``attribution`` sorted by the simulated figure; ``analysis.ranking``
+    # and ``ranked_by_relief`` give the measured order.
+    entries.sort(key=lambda e: -e.drift)
+    return replace(result, attribution=tuple(entries), analysis=summary)

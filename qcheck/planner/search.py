@@ -1,12 +1,14 @@
 """Search per-layer precision choices for the cheapest recipe that passes the colour gate.
 
-The attribution ranking (simulated, per layer and cause) only orders the search; every point
-the plan reports was converted by the real converter and measured on the evaluation images,
-through the same worker lanes and cache as the check. Greedy and measured: each round tries
-the next cheapest protection of the worst-ranked layers on top of the best recipe so far
-(all conversions of a round run together), keeps the one that lowers ΔE p95 most, and stops
-when a recipe passes, nothing improves, or the time budget is spent. Then every protected
-layer is tried one step cheaper, so the passing point is not dearer than it must be.
+The attribution ranking (measured relief first, then simulated drift) only orders the search;
+every point the plan reports was converted by the real converter and measured on the
+evaluation images, through the same worker lanes and cache as the check. Greedy and measured:
+each round tries the next cheapest protection of the worst-ranked layers on top of the best
+recipe so far (all conversions of a round run together), keeps the one that lowers ΔE p95
+most, and stops when a recipe passes, nothing improves, or the time budget is spent. When
+the greedy rounds end without a pass, every layer at int16 is measured too (where the drift is
+spread over many layers, no few of them relieve it). Then every protected layer is tried one
+step cheaper, so the passing point is not dearer than it must be.
 """
 
 from __future__ import annotations
@@ -70,11 +72,26 @@ def search(session: Session, result: TargetResult, thresholds: Thresholds,
             stopped = "budget" if cut else stopped
             break
         current = best
+    if not run.point(current).passed and stopped != "budget":
+        wide = _every_layer_wide(session, current, input_name)
+        if wide is not None and run.affordable(budget_seconds - (time.monotonic() - started)):
+            run.measure([wide])
+            if run.point(wide).passed:
+                current = wide
     if run.point(current).passed:
         stopped = "passed"
         current = _cheapened(run, current, started, budget_seconds)
     return Plan.of(result.name, run.points(), time.monotonic() - started, budget_seconds,
                    stopped, run.converted, objective)
+
+
+def _every_layer_wide(session: Session, current: Recipe, input_name: str) -> Recipe | None:
+    """Every layer the recipe leaves int8 at int16 (its float layers stay float)."""
+    wide = current
+    for layer in session.info.layers:
+        if layer != input_name and current.choice(layer) is Choice.INT8:
+            wide = wide.with_choice(layer, Choice.INT16)
+    return None if wide == current else wide
 
 
 def _cheapened(run: _Runs, recipe: Recipe, started: float, budget: float) -> Recipe:
@@ -96,16 +113,23 @@ def _cheaper(choice: Choice) -> Choice:
 
 
 def _ranked(attribution: Sequence[Attribution], input_name: str) -> list[_Candidate]:
-    """Layers by attributed drift (summed over causes), each with the choices worth trying:
-    int16 then float where activations are to blame, float where weights are."""
+    """Layers whose float-keeping was measured to relieve, largest relief first; then the
+    others by simulated drift (summed over causes). Each with the choices worth trying: int16
+    then float where activations are to blame, float where weights are."""
     drift: dict[str, float] = {}
+    relief: dict[str, float] = {}
     causes: dict[str, set[Cause]] = {}
     for entry in attribution:
         if entry.layer == input_name:  # the input's own quantization: no layer to protect
             continue
         drift[entry.layer] = drift.get(entry.layer, 0.0) + max(entry.drift, 0.0)
+        if entry.relief is not None:
+            relief[entry.layer] = entry.relief
         causes.setdefault(entry.layer, set()).add(entry.cause)
-    ordered = sorted(drift, key=lambda layer: -drift[layer])
+    relieving = sorted((layer for layer in relief if relief[layer] > 0),
+                       key=lambda layer: -relief[layer])
+    ordered = relieving + sorted((layer for layer in drift if layer not in relieving),
+                                 key=lambda layer: -drift[layer])
     return [_Candidate(layer, (Choice.INT16, Choice.FLOAT) if causes[layer] & _ACTIVATION_CAUSES
                        else (Choice.FLOAT,)) for layer in ordered]
 

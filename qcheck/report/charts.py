@@ -13,7 +13,7 @@ import numpy as np
 from qcheck.cache import Cache
 from qcheck.compare.visuals import HISTOGRAM_EDGES, TargetVisuals
 from qcheck.limits import Thresholds
-from qcheck.results import Attribution
+from qcheck.results import Attribution, ranked_by_relief
 
 __all__ = [
     "attribution_chart",
@@ -137,17 +137,31 @@ def attribution_chart(attribution: Sequence[Attribution], threshold: float) -> s
 
 
 def _attribution_chart(attribution: Sequence[Attribution], threshold: float) -> str:
-    top = list(attribution[:10])[::-1]
+    """The measured layers by relief (what keeping each float buys on the real artifact),
+    with the simulated figure beside each bar where it differs; without measured layers, the
+    simulation's ranking."""
+    measured = any(a.relief is not None for a in attribution)
+    top = [a for a in ranked_by_relief(attribution) if a.relief is not None or not measured
+           ][:10][::-1]
     figure, axes = new_figure(5.4, 0.35 * len(top) + 0.9)
     labels = [f"{a.layer} · {a.cause.value}" for a in top]
-    values = [a.drift for a in top]
     colour = top[0].measure == "delta_e" if top else True
-    colours = ["#cf222e" if colour and v > threshold else "#6e7781" for v in values]
-    axes.barh(labels, values, color=colours)
-    if colour:
-        axes.axvline(threshold, color="#cf222e", linestyle="--", linewidth=0.8)
     unit = "ΔE" if colour else top[0].measure.replace("_", " ")
-    axes.set_xlabel(f"{unit} when only this layer is quantized this way")
+    if measured:
+        values = [a.relief or 0.0 for a in top]
+        axes.barh(labels, values, color="#0969da", label="measured: relief when kept float")
+        axes.scatter([a.drift for a in top], labels, color="#6e7781", marker="|", s=90,
+                     label="simulated: only this layer quantized", zorder=3)
+        axes.axvline(0.0, color="#6e7781", linewidth=0.6)
+        axes.legend(fontsize=7, loc="lower right")
+        axes.set_xlabel(f"{unit} (measured on real artifacts; grey ticks: simulated)")
+    else:
+        values = [a.drift for a in top]
+        colours = ["#cf222e" if colour and v > threshold else "#6e7781" for v in values]
+        axes.barh(labels, values, color=colours)
+        if colour:
+            axes.axvline(threshold, color="#cf222e", linestyle="--", linewidth=0.8)
+        axes.set_xlabel(f"{unit} when only this layer is quantized this way (simulated)")
     axes.tick_params(axis="y", labelsize=8)
     axes.set_title("attribution by Keras layer", fontsize=9)
     return figure_png(figure)

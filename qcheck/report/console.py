@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qcheck.report.data import ReportData
-from qcheck.results import Metrics
+from qcheck.results import Metrics, ranked_by_relief
 
 __all__ = ["print_summary"]
 
@@ -90,9 +90,12 @@ def print_summary(report: ReportData, console: Console | None = None, *,
             console.print(f"[red]{target.name}[/]: {target.error}")
         elif target.failures:
             console.print(f"[red]{target.name}[/]: " + "; ".join(target.failures))
-        for item in target.attribution[:3]:
+        for item in ranked_by_relief(target.attribution)[:3]:
             unit = "ΔE" if item.measure == "delta_e" else item.measure.replace("_", " ")
-            console.print(f"    {item.layer:<24} {item.cause.value:<21} {unit} {item.drift:.3g}")
+            figure = f"{unit} {item.drift:.3g}" if item.relief is None else (
+                f"kept float relieves {unit} {item.relief:.3g} (measured; "
+                f"simulated {item.drift:.3g})")
+            console.print(f"    {item.layer:<24} {item.cause.value:<21} {figure}")
     for finding in report.findings:
         console.print(f"[yellow]{finding.severity.value}[/] {finding.layer}: "
                       f"{finding.cause.value}: {finding.detail}")

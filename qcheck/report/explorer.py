@@ -41,6 +41,9 @@ class LayerDrift:
     chroma_share: float | None = None
     clipped_fraction: float | None = None
     share: float = 0.0
+    # Measured on real artifacts (``qcheck.analyze.confirm``; None: not measured).
+    relief: float | None = None
+    measured: float | None = None
 
 
 def layer_drift(attribution: Sequence[Attribution]) -> dict[str, LayerDrift]:
@@ -50,6 +53,8 @@ def layer_drift(attribution: Sequence[Attribution]) -> dict[str, LayerDrift]:
         entry = found.setdefault(item.layer, LayerDrift(item.layer, item.measure))
         entry.causes[item.cause.value] = max(entry.causes.get(item.cause.value, 0.0), item.drift)
         entry.drift = max(entry.drift, item.drift)
+        if item.relief is not None:
+            entry.relief, entry.measured = item.relief, item.measured
         for name in ("chroma_share", "clipped_fraction"):
             value = item.evidence.get(name)
             if isinstance(value, int | float):
@@ -69,7 +74,7 @@ def overlays(drifts: dict[str, LayerDrift]) -> dict[str, dict[str, float]]:
         for cause, value in entry.causes.items():
             found.setdefault(f"{entry.measure}.{cause}", {})[entry.layer] = value
         found.setdefault("share", {})[entry.layer] = entry.share
-        for name in ("chroma_share", "clipped_fraction"):
+        for name in ("chroma_share", "clipped_fraction", "relief", "measured"):
             value = getattr(entry, name)
             if value is not None:
                 found.setdefault(name, {})[entry.layer] = value

@@ -1,53 +1,115 @@
-"""Per-layer figures measured on real artifacts: each one agrees with an independent build of
-the same one-layer-float artifact, and attribution is ranked by what was measured."""
+"""Attribution measured on real artifacts: a range widened at a concatenation is named at the
+producer whose channel widened it, the ranking follows what keeping each layer float relieves,
+and the ``keep_float`` fix verified by converting again relieves what attribution claimed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
-from skimage import color
 
-import converters
 import qcheck
-from qcheck.load import ModelFeed
-from qcheck.load.images import ImageSet
-from qcheck.runners import runner_for
-from qcheck.types import InputRange
+from qcheck.analyze.confirm import SMALL_GRAPH, measured_layers
+from qcheck.analyze.evidence import ModelEvidence
+from qcheck.analyze.layers import LayerFacts
+from qcheck.results import Attribution, ranked_by_relief
+from qcheck.types import Action, Cause
 from tests import tiny_models
-from tests.analyze.test_attribution import _scale_channel_and_consumer
+from tests.field_models import architectures
+
+FACTOR = 60.0
 
 
-def _delta_e(reference: np.ndarray, produced: np.ndarray) -> float:
-    lab = [color.rgb2lab(np.clip(v, 0, 1).astype(np.float64)) for v in (reference, produced)]
-    return float(np.mean(color.deltaE_ciede2000(lab[0], lab[1])))
+def planted_curve_net() -> tuple[Any, str, str]:
+    """Zero-DCE with one output channel of the second convolution ×60 (and the curve layer
+    reading that channel of the concatenation ÷60): the float function is unchanged, the
+    concatenation's one shared range is 60× wider."""
+    model = architectures.zero_dce()
+    inner = model.get_layer("dce_net")
+    convs = [layer for layer in inner.layers if type(layer).__name__ == "Conv2D"]
+    producer, curve = convs[1], convs[2]
+    kernel, bias = producer.get_weights()
+    kernel[..., 2] *= FACTOR
+    bias[2] *= FACTOR
+    producer.set_weights([kernel, bias])
+    reads, curve_bias = curve.get_weights()
+    reads[:, :, kernel.shape[-1] + 2, :] /= FACTOR
+    curve.set_weights([reads, curve_bias])
+    concat = next(layer for layer in inner.layers if type(layer).__name__ == "Concatenate")
+    return model, f"dce_net/{producer.name}", f"dce_net/{concat.name}"
+
+
+@pytest.fixture(scope="module")
+def curve_net() -> tuple[Any, str, str]:
+    from qcheck.quiet import import_tensorflow
+
+    import_tensorflow()
+    return planted_curve_net()
+
+
+def test_a_widened_concatenation_is_named_at_its_producer(curve_net: tuple[Any, str, str]
+                                                          ) -> None:
+    model, producer, concat = curve_net
+    dark = tiny_models.training_images(30, seed=3) * 0.5
+    report = qcheck.check(model, dark[:24], dark[24:], ["tflite-int8"], analyze_all=True,
+                          readiness=False, fix_verification=False)
+    entries = report.target("tflite-int8").attribution
+    at_concat = next(a for a in entries
+                     if a.layer == concat and a.cause is Cause.ACTIVATION_RANGE)
+    assert at_concat.evidence["widened_by"] == producer
+    at_producer = next(a for a in entries
+                       if a.layer == producer and a.cause is Cause.ACTIVATION_RANGE)
+    assert at_producer.evidence["widens"] == concat
+    assert at_producer.drift >= at_concat.drift  # quantized at the shared, widened scale
+    assert at_producer.evidence["widest_input_span"] >= 2 * at_producer.evidence[
+        "next_input_span"]
+    ranking = (report.target("tflite-int8").analysis or {})["ranking"]
+    reliefs = [row["relief"] for row in ranking]
+    assert len(reliefs) >= 2 and reliefs == sorted(reliefs, reverse=True)
+    assert [a.drift for a in entries] == sorted((a.drift for a in entries), reverse=True)
 
 
 @pytest.mark.parametrize("target", ["tflite-int8", "onnx-int8"])
-def test_relief_and_measured_agree_with_an_independent_build(enhancer, target: str) -> None:  # type: ignore[no-untyped-def]
-    planted = _scale_channel_and_consumer(enhancer, 60.0)
-    calib = tiny_models.training_images(24, seed=1)
-    evaluation = tiny_models.training_images(6, seed=2)
-    report = qcheck.check(planted, calib, evaluation, [target], analyze_all=True,
-                          readiness=False, fix_verification=False)
+def test_keep_float_starts_from_the_largest_relief_and_relieves_it(
+        curve_net: tuple[Any, str, str], target: str) -> None:
+    model, _, _ = curve_net
+    dark = tiny_models.training_images(30, seed=3) * 0.5
+    report = qcheck.check(model, dark[:24], dark[24:], [target],
+                          thresholds=qcheck.Thresholds(max_delta_e=0.05), readiness=False)
     result = report.target(target)
+    assert not result.passed
+    top = ranked_by_relief(result.attribution)[0]
+    assert top.relief is not None and top.relief > 0
+    assert top.layer == (result.analysis or {})["ranking"][0]["layer"]
     analysis = result.analysis or {}
-    top = result.attribution[0]
-    assert top.relief is not None and top.measured is not None
-    assert analysis["confirmed_layers"] >= 1
-    assert top.layer == "conv_a"  # the planted outlier relieves the most
-    reliefs = [a.relief for a in result.attribution if a.relief is not None]
-    assert reliefs == sorted(reliefs, reverse=True)  # ranked by what was measured
-    images = analysis["image_indices"]
-    spec = converters.TARGETS[target]
-    source = converters.ConversionSource(planted, (None, tiny_models.SIZE, tiny_models.SIZE, 3))
-    samples = ModelFeed(ImageSet(tuple(map(str, range(len(calib)))), calib, source="test"),
-                        InputRange(0, 1)).samples
-    reference = np.asarray(planted(evaluation[images]))
-    for keep_float, claimed in (
-            ((top.layer,), analysis["target_on_attribution_images"] - top.relief),
-            (tuple(n for n in report.model.layers if n != top.layer), top.measured)):
-        artifact = converters.convert(spec, source, samples,
-                                      options=converters.ConversionOptions(keep_float=keep_float))
-        with runner_for(spec.format, artifact) as runner:
-            produced = runner.infer(evaluation[images])
-        assert _delta_e(reference, produced) == pytest.approx(claimed, rel=0.02, abs=0.01)
+    assert len(analysis["image_indices"]) == 6  # every evaluation image: the target's own set
+    keep = next(s for s in result.suggestions if s.action is Action.KEEP_FLOAT
+                and s.layers == (top.layer,))
+    assert keep.verified is not None and keep.verified.delta_e_mean is not None
+    assert "relieves the most" in keep.reason
+    assert result.metrics.delta_e_mean is not None
+    relieved = result.metrics.delta_e_mean - keep.verified.delta_e_mean
+    assert relieved >= top.relief - 0.1 * top.relief - 1e-4, (relieved, top.relief)
+
+
+def _facts(names_kinds: list[tuple[str, str]]) -> ModelEvidence:
+    facts = [LayerFacts(name, kind, ()) for name, kind in names_kinds]
+    return ModelEvidence(model=None, facts=facts, input_name="image", input_range=None,  # type: ignore[arg-type]
+                         input_stats=None, calib_stats={}, calib_pixels=np.zeros(0),  # type: ignore[arg-type]
+                         eval_pixels=np.zeros(0))
+
+
+def test_a_small_graph_has_every_layer_measured_a_large_one_the_screen_and_the_unmodelled(
+        ) -> None:
+    small = [("image", "InputLayer")] + [(f"conv{i}", "Conv2D") for i in range(SMALL_GRAPH)]
+    screen = (Attribution("conv3", Cause.WEIGHT_ROUNDING, 0.5),)
+    names = {name for name, _ in small}
+    assert measured_layers(screen, _facts(small), names) == [
+        "conv3", *(f"conv{i}" for i in range(SMALL_GRAPH) if i != 3)]
+    large = [*small, ("norm", "LayerNormalization"), ("attend", "MultiHeadAttention"),
+             ("gate", "Multiply"), ("head", "Dense")]
+    screen = tuple(Attribution(f"conv{i}", Cause.WEIGHT_ROUNDING, 1.0 - i / 10)
+                   for i in range(5))
+    chosen = measured_layers(screen, _facts(large), {name for name, _ in large})
+    assert chosen == ["conv0", "conv1", "conv2", "norm", "attend", "gate"]

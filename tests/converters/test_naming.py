@@ -22,6 +22,8 @@ def test_a_path_owns_only_its_own_names() -> None:
 def default_named():  # type: ignore[no-untyped-def]
     import keras
 
+    # Default names count per process: start again from "conv2d", whatever ran before here.
+    keras.backend.clear_session()
     inputs = keras.Input((16, 16, 3))
     x = inputs
     for _ in range(11):

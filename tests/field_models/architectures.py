@@ -261,3 +261,33 @@ def mirnet_block(seed: int = 0) -> Any:
     model = keras.Model(inputs, outputs)
     images = _images()
     return _fit(model, images, images, epochs=2)
+
+
+def vit_classifier(seed: int = 0) -> Any:
+    """keras-io's ViT classifier in miniature: patch embedding, a learned position embedding,
+    pre-norm transformer blocks (LayerNormalization, MultiHeadAttention, a GELU MLP) and a
+    softmax head."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    patch, width = 8, 16
+    tokens = (SIZE // patch) ** 2
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = layers.Conv2D(width, patch, strides=patch)(inputs)
+    x = layers.Reshape((tokens, width))(x)
+    positions = layers.Embedding(tokens, width)(keras.ops.arange(tokens)[None])
+    x = layers.Add()([x, positions])
+    for _ in range(2):
+        h = layers.LayerNormalization(epsilon=1e-6)(x)
+        h = layers.MultiHeadAttention(num_heads=2, key_dim=8)(h, h)
+        x = layers.Add()([x, h])
+        h = layers.LayerNormalization(epsilon=1e-6)(x)
+        h = layers.Dense(2 * width, activation="gelu")(h)
+        x = layers.Add()([x, layers.Dense(width)(h)])
+    x = layers.GlobalAveragePooling1D()(layers.LayerNormalization(epsilon=1e-6)(x))
+    outputs = layers.Dense(4, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    images = _images(seed=seed)
+    return _fit(model, images, _hue_classes(images), loss="categorical_crossentropy",
+                epochs=EPOCHS * 2)
