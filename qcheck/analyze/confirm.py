@@ -19,6 +19,7 @@ cached, and the one-layer-float build is the very artifact a ``keep_float`` fix 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -47,7 +48,7 @@ OFF_BY = 0.25  # a simulated figure further than this share from the real one is
 # Layers whose integer kernels the simulation does not model (composites, normalization
 # statistics, softmax, gating products); their simulated figure may be far off the real one.
 _UNMODELLED_KINDS = frozenset({
-    "GroupNormalization", "LayerNormalization", "UnitNormalization", "BatchNormalization",
+    "GroupNormalization", "LayerNormalization", "UnitNormalization",
     "MultiHeadAttention", "Attention", "AdditiveAttention", "GroupQueryAttention",
     "Multiply", "Softmax", "Activation", "Dot", "Einsum", "EinsumDense",
 })
@@ -69,7 +70,9 @@ def confirm(session: Session, evidence: ModelEvidence, results: list[TargetResul
     jobs = [job for plan in plans.values() for pair in plan.values() for job in pair]
     if not jobs:
         return results
+    started = time.perf_counter()
     done = session.run_jobs(jobs)
+    seconds = round(time.perf_counter() - started, 3)
     reference = session.references.get("evaluation")[list(images)]
     drift = drift_measure(session.output)
     confirmed = []
@@ -81,7 +84,7 @@ def confirm(session: Session, evidence: ModelEvidence, results: list[TargetResul
         figures = {layer: (_figure(done[relief.key], reference, images, drift),
                            _figure(done[only.key], reference, images, drift))
                    for layer, (relief, only) in plans[result.name].items()}
-        confirmed.append(_ranked(result, target, figures, images, drift.floor))
+        confirmed.append(_ranked(result, target, figures, images, drift.floor, seconds))
     return confirmed
 
 
@@ -139,7 +142,7 @@ def _figure(outcome: JobResult, reference: np.ndarray, images: Sequence[int],
 
 def _ranked(result: TargetResult, target: float,
             figures: dict[str, tuple[float | None, float | None]], images: Sequence[int],
-            floor: float) -> TargetResult:
+            floor: float, seconds: float) -> TargetResult:
     """Entries of measured layers carry ``relief`` and ``measured``; ``analysis.ranking``
     lists the measured layers, largest relief first. A measured layer the
     screen found nothing at (below its floor) but whose float-keeping relieves is listed too,
@@ -163,6 +166,7 @@ def _ranked(result: TargetResult, target: float,
             relief=round(target - relieved, 6), measured=only))
     summary = dict(result.analysis or {})
     summary["confirmed_layers"] = len(figures)
+    summary["measured_seconds"] = seconds
     summary["target_on_attribution_images"] = round(target, 4)
     summary["image_indices"] = list(images)
     strongest: dict[str, float] = {}  # the simulation's largest figure per layer (any cause)
