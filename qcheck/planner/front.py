@@ -93,6 +93,10 @@ class Plan:
     objective: Objective = Objective.BALANCED
     runner_up: int | None = None  # the passing point the objective ranks second
     runner_up_lost: str | None = None  # why it was not chosen
+    # Layers the kernel table kept from 16-bit activations, with the ops that ruled them out.
+    int16_ruled_out: dict[str, list[str]] = field(default_factory=dict)
+    # What keeping each measured layer float relieved (attribution on the real artifact).
+    reliefs: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, target: str, points: list[PlanPoint], seconds: float, budget: float,
@@ -146,6 +150,8 @@ class Plan:
                 "seconds": round(self.seconds, 2), "budget_seconds": self.budget_seconds,
                 "stopped": self.stopped, "objective": self.objective.value,
                 "runner_up": self.runner_up, "runner_up_lost": self.runner_up_lost,
+                "int16_ruled_out": self.int16_ruled_out,
+                "reliefs": {layer: round(v, 6) for layer, v in self.reliefs.items()},
                 "points": [p.to_dict() for p in self.points]}
 
 

@@ -23,9 +23,16 @@ evaluation images; the attribution ranking only ordered the search.</p>
 balanced: the fastest within 10 % of the smallest passing size).{% if runner_up %} Runner-up:
 {{ runner_up }}, which lost: {{ runner_up_lost }}.{% endif %}</p>
 <img alt="size against ΔE p95" src="{{ chart }}">
-{% if chosen %}<h2>Chosen recipe</h2><table><tr><th>layer</th><th>precision</th></tr>
-{% for layer, choice in chosen %}<tr><td>{{ layer }}</td><td>{{ choice }}</td></tr>{% endfor %}
-<tr><td><i>every other layer</i></td><td>int8</td></tr></table>{% endif %}
+{% if chosen %}<h2>Chosen recipe</h2><table><tr><th>layer</th><th>precision</th><th>why</th></tr>
+{% for layer, choice, why in chosen %}<tr><td>{{ layer }}</td><td>{{ choice }}</td>
+<td>{{ why }}</td></tr>{% endfor %}
+<tr><td><i>every other layer</i></td><td>int8</td><td></td></tr></table>{% endif %}
+{% if ruled_out %}<h2>Kernel table</h2><p>Not tried at int16 ({{ kernel_tool }} has no 16-bit
+activation kernel for these ops; float stayed open to them):</p>
+<table><tr><th>layer</th><th>ops</th></tr>
+{% for layer, ops in ruled_out %}<tr><td>{{ layer }}</td><td>{{ ops|join(', ') }}</td></tr>
+{% endfor %}
+</table>{% endif %}
 <h2>Measured recipes</h2><table><tr><th>recipe</th><th>size</th><th>latency</th><th>ΔE mean</th>
 <th>ΔE p95</th><th>verdict</th></tr>
 {% for row in rows %}<tr class="{{ 'chosen' if row.chosen else '' }}"><td>{{ row.recipe }}
@@ -66,7 +73,18 @@ def _page(report: Report, plan: Plan) -> str:
         objective=plan.objective.value, runner_up_lost=plan.runner_up_lost,
         runner_up=None if plan.runner_up is None else plan.points[plan.runner_up].recipe.describe(),
         verdict="a recipe passes" if chosen is not None else "no recipe passes",
-        chosen=[(name, choice.value) for name, choice in chosen.layers] if chosen else [])
+        chosen=[(name, choice.value, _why(plan, name)) for name, choice in chosen.layers]
+        if chosen else [],
+        ruled_out=sorted(plan.int16_ruled_out.items()), kernel_tool="ai-edge-quantizer")
+
+
+def _why(plan: Plan, layer: str) -> str:
+    """The measured relief that put the layer first in line, where attribution measured it."""
+    relief = plan.reliefs.get(layer)
+    if relief is None:
+        return "ranked by the simulation (not measured on a real artifact)"
+    return (f"keeping it float relieved ΔE {relief:.3g} on the real artifact"
+            if relief > 0 else f"measured: keeping it float alone relieved {relief:.3g}")
 
 
 def front_chart(plan: Plan, limit: float) -> str:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from converters.types import Format
 from qcheck.assess import assess
 from qcheck.jobs import JobResult
 from qcheck.limits import Thresholds
 from qcheck.planner.front import Objective, Plan, PlanPoint
+from qcheck.planner.kernels import ruled_out
 from qcheck.planner.recipe import AEQ, Choice, Recipe
 from qcheck.results import Attribution, TargetResult, Verification
 from qcheck.session import Session
@@ -47,7 +48,9 @@ def search(session: Session, result: TargetResult, thresholds: Thresholds,
     """Measured points from all-int8 towards the cheapest recipe that passes."""
     started = time.monotonic()
     run = _Runs(session, result, thresholds)
-    ranked = _ranked(result.attribution, input_name)
+    made = session.store.artifact(session.job(result.spec, run=False))
+    no_int16 = ruled_out(session, result.spec, made.read_bytes() if made else None)
+    ranked = _ranked(result.attribution, input_name, no_int16)
     # TFLite has two quantizers; each all-int8 point is measured, the better one is the start.
     starts = [Recipe(result.name)]
     if result.spec.format is Format.TFLITE:
@@ -73,7 +76,7 @@ def search(session: Session, result: TargetResult, thresholds: Thresholds,
             break
         current = best
     if not run.point(current).passed and stopped != "budget":
-        wide = _every_layer_wide(session, current, input_name)
+        wide = _every_layer_wide(session, current, input_name, no_int16)
         if wide is not None and run.affordable(budget_seconds - (time.monotonic() - started)):
             run.measure([wide])
             if run.point(wide).passed:
@@ -81,15 +84,19 @@ def search(session: Session, result: TargetResult, thresholds: Thresholds,
     if run.point(current).passed:
         stopped = "passed"
         current = _cheapened(run, current, started, budget_seconds)
-    return Plan.of(result.name, run.points(), time.monotonic() - started, budget_seconds,
-                   stopped, run.converted, objective)
+    return replace(Plan.of(result.name, run.points(), time.monotonic() - started,
+                           budget_seconds, stopped, run.converted, objective),
+                   int16_ruled_out=no_int16, reliefs=_reliefs(result.attribution))
 
 
-def _every_layer_wide(session: Session, current: Recipe, input_name: str) -> Recipe | None:
-    """Every layer the recipe leaves int8 at int16 (its float layers stay float)."""
+def _every_layer_wide(session: Session, current: Recipe, input_name: str,
+                      no_int16: dict[str, list[str]]) -> Recipe | None:
+    """Every layer the recipe leaves int8 at int16 (its float layers stay float, and so do
+    the layers the kernel table rules out stay int8)."""
     wide = current
     for layer in session.info.layers:
-        if layer != input_name and current.choice(layer) is Choice.INT8:
+        if layer != input_name and layer not in no_int16 \
+                and current.choice(layer) is Choice.INT8:
             wide = wide.with_choice(layer, Choice.INT16)
     return None if wide == current else wide
 
@@ -112,7 +119,13 @@ def _cheaper(choice: Choice) -> Choice:
     return Choice.INT16 if choice is Choice.FLOAT else Choice.INT8
 
 
-def _ranked(attribution: Sequence[Attribution], input_name: str) -> list[_Candidate]:
+def _reliefs(attribution: Sequence[Attribution]) -> dict[str, float]:
+    """What keeping each measured layer float relieved (the reason a plan protects it)."""
+    return {a.layer: a.relief for a in attribution if a.relief is not None}
+
+
+def _ranked(attribution: Sequence[Attribution], input_name: str,
+            no_int16: dict[str, list[str]] | None = None) -> list[_Candidate]:
     """Layers whose float-keeping was measured to relieve, largest relief first; then the
     others by simulated drift (summed over causes). Each with the choices worth trying: int16
     then float where activations are to blame, float where weights are."""
@@ -130,7 +143,9 @@ def _ranked(attribution: Sequence[Attribution], input_name: str) -> list[_Candid
                        key=lambda layer: -relief[layer])
     ordered = relieving + sorted((layer for layer in drift if layer not in relieving),
                                  key=lambda layer: -drift[layer])
-    return [_Candidate(layer, (Choice.INT16, Choice.FLOAT) if causes[layer] & _ACTIVATION_CAUSES
+    wide_ok = {layer for layer in ordered if layer not in (no_int16 or {})}
+    return [_Candidate(layer, (Choice.INT16, Choice.FLOAT)
+                       if causes[layer] & _ACTIVATION_CAUSES and layer in wide_ok
                        else (Choice.FLOAT,)) for layer in ordered]
 
 
