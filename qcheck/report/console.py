@@ -90,11 +90,15 @@ def print_summary(report: ReportData, console: Console | None = None, *,
             console.print(f"[red]{target.name}[/]: {target.error}")
         elif target.failures:
             console.print(f"[red]{target.name}[/]: " + "; ".join(target.failures))
+        analysis = target.analysis or {}
+        on = analysis.get("target_on_attribution_images")
         for item in ranked_by_relief(target.attribution)[:3]:
             unit = "ΔE" if item.measure == "delta_e" else item.measure.replace("_", " ")
             figure = f"{unit} {item.drift:.3g}" if item.relief is None else (
-                f"kept float relieves {unit} {item.relief:.3g} (measured; "
-                f"simulated {item.drift:.3g})")
+                f"kept float {unit} {on:.3g}→{on - item.relief:.3g} on "
+                f"{analysis.get('images')} images (simulated {item.drift:.3g})"
+                if on is not None else
+                f"kept float relieves {unit} {item.relief:.3g} (measured)")
             console.print(f"    {item.layer:<24} {item.cause.value:<21} {figure}")
     for finding in report.findings:
         console.print(f"[yellow]{finding.severity.value}[/] {finding.layer}: "
