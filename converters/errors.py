@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["ConversionError", "first_line"]
+__all__ = ["ConversionError", "UntraceableModel", "first_line"]
 
 
 class ConversionError(Exception):
     """A converter failed or refused a model; the message names the target and the reason."""
+
+
+class UntraceableModel(ConversionError):
+    """The model cannot be traced into a graph at all (every target fails alike)."""
 
 
 def first_line(exc: BaseException, limit: int = 2000) -> str:

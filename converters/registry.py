@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from converters.errors import ConversionError, UntraceableModel
 from converters.onnx import convert_onnx
 from converters.options import ConversionOptions
 from converters.source import CalibrationSamples, ConversionSource
@@ -42,9 +43,13 @@ def convert(spec: TargetSpec, source: ConversionSource, calibration: Calibration
     """The serialized artifact for ``spec``; raises ``ConversionError`` when conversion fails."""
     options = options or ConversionOptions()
     spec = options.apply(spec)
-    if spec.format is Format.TFLITE:
-        return convert_tflite(spec, source, calibration, signed_io=signed_io, options=options)
-    return convert_onnx(spec, source, calibration, options=options)
+    try:
+        if spec.format is Format.TFLITE:
+            return convert_tflite(spec, source, calibration, signed_io=signed_io,
+                                  options=options)
+        return convert_onnx(spec, source, calibration, options=options)
+    except UntraceableModel as exc:  # said of the model: the target is named here
+        raise ConversionError(f"{spec.name}: {exc}") from None
 
 
 def toolchain_recipe(spec: TargetSpec, source: ConversionSource,

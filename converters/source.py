@@ -6,12 +6,14 @@ import contextlib
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from converters.errors import UntraceableModel
 from converters.graph import is_graph_model, output_paths, run_flat, takes_training
 
 if TYPE_CHECKING:
@@ -120,7 +122,12 @@ class ConversionSource:
 
         # Keras 3 models trace to resource-variable reads, which the TFLite calibrator cannot
         # evaluate; freezing turns the weights into constants.
-        return convert_variables_to_constants_v2(self.function.get_concrete_function())
+        try:
+            return convert_variables_to_constants_v2(self.function.get_concrete_function())
+        except Exception as exc:  # tracing raises what the layer's own code raises
+            if None in self.input_shape[1:3]:
+                raise UntraceableModel(_untraceable_at_any_size(exc)) from None
+            raise
 
     def tflite_converter(self) -> Any:
         """A fresh TFLite converter for the frozen function that starts from its graph as it is.
@@ -176,6 +183,15 @@ class ConversionSource:
             return _export_onnx(graph_def, inputs, outputs, copy_per_optimizer=False)
         except Exception:  # an optimizer failed in place: again, each on its own copy
             return _export_onnx(graph_def, inputs, outputs, copy_per_optimizer=True)
+
+
+def _untraceable_at_any_size(exc: BaseException) -> str:
+    """One line for a model Keras cannot trace without a known height and width (a bilinear
+    UpSampling2D computes its output size with Python arithmetic on the input's)."""
+    called = re.search(r"calling (\w+)\.call\(\)", str(exc))
+    layer = called.group(1) if called else type(exc).__name__
+    return (f"the model cannot be traced at an unknown input size ({layer} needs a known "
+            "height and width): convert it at the size your app runs it at, --input-size HxW")
 
 
 def _export_onnx(graph_def: Any, inputs: list[str], outputs: list[str], *,

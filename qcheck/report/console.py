@@ -87,7 +87,8 @@ def print_summary(report: ReportData, console: Console | None = None, *,
     _print_readiness(report, console)
     for target in report.targets:
         if target.error:
-            console.print(f"[red]{target.name}[/]: {target.error}")
+            said = target.error.removeprefix(f"{target.name}: ")  # named once, in red
+            console.print(f"[red]{target.name}[/]: {said}")
         elif target.failures:
             console.print(f"[red]{target.name}[/]: " + "; ".join(target.failures))
         analysis = target.analysis or {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -18,7 +19,16 @@ def progress_reporter(*, quiet: bool = False) -> Iterator[ProgressFn | None]:
         yield None
         return
     if not sys.stderr.isatty():
-        yield lambda message: print(f"qcheck: {message}", file=sys.stderr, flush=True)
+        # Targets report from the scheduler's threads: one locked write per line, so two
+        # lines never run together.
+        lock = threading.Lock()
+
+        def plain(message: str) -> None:
+            with lock:
+                sys.stderr.write(f"qcheck: {message}\n")
+                sys.stderr.flush()
+
+        yield plain
         return
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

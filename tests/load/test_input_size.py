@@ -73,3 +73,30 @@ def test_the_size_comes_from_the_config_and_is_checked(any_size_model: Path, enh
                            "--input-size", "64x64", "-o", "c.tflite")
     assert code == 2 and "32×32" in one_line_error(err)
     assert np.all(np.array(_input_shape(tmp_path / "a.tflite")) > 0)
+
+
+def test_a_model_that_cannot_be_traced_at_any_size_names_the_flag(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Keras's bilinear UpSampling2D needs a known size to be traced; the targets say so in
+    one line and name --input-size, and with it the model converts."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.UpSampling2D(2, interpolation="bilinear")(x)
+    path = tmp_path / "upsampler.keras"
+    keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(x)).save(path)
+    out = tmp_path / "r"
+    code, _, err = run_cli(capsys, "check", str(path), "--targets", "tflite-int8,onnx-fp16",
+                           "--no-analysis", "--no-readiness", "--out", str(out))
+    assert code == 3, err
+    for target in json.loads((out / "report.json").read_text())["targets"]:
+        message = target["error"]
+        assert "\n" not in message and len(message) < 400, message
+        assert "UpSampling2D" in message and "--input-size HxW" in message, message
+    fixed = tmp_path / "f"
+    code, _, err = run_cli(capsys, "check", str(path), "--input-size", "64x64", "--targets",
+                           "tflite-int8,onnx-fp16", "--no-analysis", "--no-readiness",
+                           "--out", str(fixed))
+    assert code in (0, 1), err
