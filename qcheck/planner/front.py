@@ -190,6 +190,8 @@ def _why_lost(chosen: PlanPoint, second: PlanPoint, objective: Objective,
     larger = (second.size_bytes or 0) > (chosen.size_bytes or 0)
     slower = (second.latency_ms or math.inf) > (chosen.latency_ms or math.inf)
     sizes, times = f"{kib(second)} against {kib(chosen)}", f"{ms(second)} against {ms(chosen)}"
+    if kib(second) == kib(chosen) and second.size_bytes != chosen.size_bytes:
+        sizes = f"{second.size_bytes} against {chosen.size_bytes} bytes"  # KiB would hide it
     if objective is Objective.SIZE:
         return f"larger: {sizes}" if larger else f"as small, but slower: {times}"
     if objective is Objective.LATENCY:
