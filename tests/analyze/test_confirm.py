@@ -113,3 +113,20 @@ def test_a_small_graph_has_every_layer_measured_a_large_one_the_screen_and_the_u
                    for i in range(5))
     chosen = measured_layers(screen, _facts(large), {name for name, _ in large})
     assert chosen == ["conv0", "conv1", "conv2", "norm", "attend", "gate"]
+
+
+def test_the_page_and_the_overlays_show_what_was_measured(curve_net: tuple[Any, str, str]
+                                                          ) -> None:
+    model, _, _ = curve_net
+    dark = tiny_models.training_images(30, seed=3) * 0.5
+    report = qcheck.check(model, dark[:24], dark[24:], ["tflite-int8"], analyze_all=True,
+                          readiness=False, fix_verification=False)
+    ranking = (report.target("tflite-int8").analysis or {})["ranking"]
+    files = report.files(explorer=True)
+    overlays = {name.rsplit("/", 1)[-1]: content for name, content in files.items()
+                if "explorer/" in name}
+    assert "tflite-int8.relief.json" in overlays and "tflite-int8.measured.json" in overlays
+    assert "tflite-int8.delta_e.json" in overlays  # the simulated figure, to compare
+    page = str(files["report.html"])
+    assert "measured on real artifacts" in page
+    assert ranking[0]["layer"] in page
