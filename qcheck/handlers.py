@@ -67,14 +67,18 @@ class WorkerState:
         return self.workdir / f"{job.key}{spec.suffix}"
 
 
-def feed(files: ImageFiles | None, half: str, extra: bool = False) -> Any:
-    """The model-ready batches of one image half, memory-mapped from the check's files."""
+def feed(files: ImageFiles | None, half: str, extra: bool = False,
+         rows: tuple[int, ...] = ()) -> Any:
+    """The model-ready batches of one image half, memory-mapped from the check's files (only
+    ``rows`` of it, when given)."""
     from qcheck.load.images import ImageSet, ModelFeed
     from qcheck.types import InputRange
 
     assert files is not None, "the scheduler gives every job its image files"
     path = files.calibration if half == "calibration" else files.evaluation
     pixels = np.load(path, mmap_mode="r")
+    if rows:
+        pixels = pixels[list(rows)]
     if extra:
         from qcheck.load.bundled import bundled_references
 
@@ -105,7 +109,7 @@ def _convert_and_run(state: WorkerState, job: Job) -> JobResult:
         if not job.run:
             return JobResult(job, artifact=artifact, notes=notes)
         outputs = state.workdir / f"{job.key}.npy"
-        batches = feed(job.images, "evaluation")
+        batches = feed(job.images, "evaluation", rows=job.rows)
         runner = runner_for(spec.format, content)
         with runner:
             runner.infer_to_file(batches, len(batches.images), outputs)

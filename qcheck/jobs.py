@@ -79,6 +79,7 @@ class ConvertJob(Job):
     options: dict[str, object] = field(default_factory=dict)
     run: bool = True
     artifact: str | None = None  # run this existing artifact instead of converting
+    rows: tuple[int, ...] = ()  # run these evaluation images only (empty: every one)
 
 
 @dataclass(frozen=True)

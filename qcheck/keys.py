@@ -58,15 +58,17 @@ class JobKeys:
                          evaluation=self.reference("evaluation"))
 
     def artifact(self, spec: TargetSpec, options: dict[str, Any], *, model_sha: str | None = None,
-                 run: bool) -> str:
-        """A converted artifact (and, with ``run``, its evaluation outputs)."""
+                 run: bool, rows: tuple[int, ...] = ()) -> str:
+        """A converted artifact (and, with ``run``, its evaluation outputs: of ``rows`` only,
+        when given)."""
         calibrated = spec.precision.needs_calibration
         model = self.model_sha if model_sha is None else model_sha + self.code
+        extra = {"rows": list(rows)} if rows else {}  # keys of whole runs are unchanged
         return Cache.key(kind="artifact", model=model, target=spec.name,
                          options=options, signed_io=self.signed_io,
                          input_range=self.input_range, input_size=self.input_size,
                          calibration=self.calibration if calibrated else None,
-                         evaluation=self.evaluation if run else None)
+                         evaluation=self.evaluation if run else None, **extra)
 
     def qat(self, spec: TargetSpec, training: dict[str, Any]) -> str:
         """The artifact quantization-aware training makes for ``spec`` (``training``: its

@@ -94,7 +94,8 @@ class Session:
                                value_range=self.settings.output_range)
 
     def job(self, spec: TargetSpec, *, options: converters.ConversionOptions | None = None,
-            model: ModelHandle | None = None, run: bool = True) -> ConvertJob:
+            model: ModelHandle | None = None, run: bool = True, rows: tuple[int, ...] = ()
+            ) -> ConvertJob:
         """The job that converts (and with ``run``, runs) ``spec``.
 
         Work is split so the TensorFlow lane does only what needs TensorFlow: it converts the
@@ -104,7 +105,9 @@ class Session:
         """
         handle = model or self.handle
         options = options or converters.ConversionOptions()
-        key = self.keys.artifact(spec, options.to_dict(), model_sha=handle.info.sha256, run=run)
+        rows = rows if run else ()
+        key = self.keys.artifact(spec, options.to_dict(), model_sha=handle.info.sha256, run=run,
+                                 rows=rows)
         base: ConvertJob | None = None
         lane = Lane.RUNTIME
         if spec.format is Format.TFLITE:
@@ -119,7 +122,7 @@ class Session:
         return ConvertJob(key=key, target=spec.name, model_path=str(handle.path.resolve()),
                           signed_io=self.keys.signed_io, lane=lane, options=options.to_dict(),
                           run=run, base=base, custom_objects=handle.custom_objects,
-                          input_size=self.settings.input_size)
+                          input_size=self.settings.input_size, rows=rows)
 
     def profile_job(self, job: ConvertJob, refused: str | None = None) -> ProfileJob:
         """Measure what ``job`` ran on this machine: latency, memory, the reference kernels'

@@ -61,12 +61,16 @@ def confirm(session: Session, evidence: ModelEvidence, results: list[TargetResul
     """Each attributed target's layers measured on real artifacts (all targets' builds
     run together in the workers), and its attribution ranked by what was measured."""
     layers = list(session.info.layers)
+    # Every evaluation image: the whole run, the very job a keep_float fix's verification is.
+    every = len(session.images.evaluation.pixels)
+    rows = () if list(images) == list(range(every)) else tuple(images)
     plans: dict[str, dict[str, tuple[ConvertJob, ConvertJob]]] = {}
     for result in results:
         if result.name not in outputs or not result.spec.precision.needs_calibration:
             continue
         chosen = measured_layers(result.attribution, evidence, set(layers))
-        plans[result.name] = {layer: _jobs(session, result, layer, layers) for layer in chosen}
+        plans[result.name] = {layer: _jobs(session, result, layer, layers, rows)
+                              for layer in chosen}
     jobs = [job for plan in plans.values() for pair in plan.values() for job in pair]
     if not jobs:
         return results
@@ -81,8 +85,8 @@ def confirm(session: Session, evidence: ModelEvidence, results: list[TargetResul
             confirmed.append(result)
             continue
         target = drift(reference, np.asarray(outputs[result.name])[list(images)]).mean
-        figures = {layer: (_figure(done[relief.key], reference, images, drift),
-                           _figure(done[only.key], reference, images, drift))
+        figures = {layer: (_figure(done[relief.key], reference, drift),
+                           _figure(done[only.key], reference, drift))
                    for layer, (relief, only) in plans[result.name].items()}
         confirmed.append(_ranked(result, target, figures, images, drift.floor, seconds))
     return confirmed
@@ -118,13 +122,15 @@ def _unmodelled(fact: LayerFacts) -> bool:
     return not module.startswith(("keras", "tf_keras", "tensorflow"))
 
 
-def _jobs(session: Session, result: TargetResult, layer: str, layers: Sequence[str]
-          ) -> tuple[ConvertJob, ConvertJob]:
-    """Everything but ``layer`` quantized (its relief), and only ``layer`` quantized."""
+def _jobs(session: Session, result: TargetResult, layer: str, layers: Sequence[str],
+          rows: tuple[int, ...]) -> tuple[ConvertJob, ConvertJob]:
+    """Everything but ``layer`` quantized (its relief), and only ``layer`` quantized, each
+    run on the attribution images only (the conversion itself is the one a ``keep_float``
+    fix verifies: it is cached without the rows)."""
     others = tuple(name for name in layers if not _related(name, layer))
     Options = converters.ConversionOptions
-    return (session.job(result.spec, options=Options(keep_float=(layer,))),
-            session.job(result.spec, options=Options(keep_float=others)))
+    return (session.job(result.spec, options=Options(keep_float=(layer,)), rows=rows),
+            session.job(result.spec, options=Options(keep_float=others), rows=rows))
 
 
 def _related(name: str, layer: str) -> bool:
@@ -132,12 +138,12 @@ def _related(name: str, layer: str) -> bool:
     return name == layer or layer.startswith(name + "/") or name.startswith(layer + "/")
 
 
-def _figure(outcome: JobResult, reference: np.ndarray, images: Sequence[int],
-            drift: DriftMeasure) -> float | None:
+def _figure(outcome: JobResult, reference: np.ndarray, drift: DriftMeasure) -> float | None:
+    """The drift of a build run on the attribution images (its outputs are theirs only)."""
     produced = outcome.output_array()
     if outcome.error is not None or produced is None:
         return None
-    return float(drift(reference, np.asarray(produced)[list(images)]).mean)
+    return float(drift(reference, np.asarray(produced)).mean)
 
 
 def _ranked(result: TargetResult, target: float,

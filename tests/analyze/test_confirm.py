@@ -14,7 +14,7 @@ from qcheck.analyze.confirm import SMALL_GRAPH, measured_layers
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.analyze.layers import LayerFacts
 from qcheck.results import Attribution, ranked_by_relief
-from qcheck.types import Action, Cause
+from qcheck.types import Action, Cause, InputRange
 from tests import tiny_models
 from tests.field_models import architectures
 
@@ -130,3 +130,29 @@ def test_the_page_and_the_overlays_show_what_was_measured(curve_net: tuple[Any, 
     page = str(files["report.html"])
     assert "measured on real artifacts" in page
     assert ranking[0]["layer"] in page
+
+
+def test_builds_run_on_the_attribution_images_only(curve_net: tuple[Any, str, str]) -> None:
+    """With more evaluation images than attribution uses, each measured build runs on the
+    attribution images alone; its figure is the one an independent build gives on them."""
+    from tests.field_models.test_measured_attribution import drift, independent_build
+
+    model, _, _ = curve_net
+    # 8-bit pixels, as qcheck holds every image, and no image twice (qcheck drops repeats).
+    dark = (np.round(tiny_models.training_images(64, seed=8) * 0.5 * 255) / 255).astype(
+        np.float32)
+    seen = {image.tobytes() for image in dark[:24]}  # qcheck drops calibration images
+    evaluation = np.unique(np.stack([i for i in dark[24:] if i.tobytes() not in seen]), axis=0)
+    report = qcheck.check(model, dark[:24], evaluation, ["tflite-int8"], analyze_all=True,
+                          readiness=False, fix_verification=False)
+    assert report.images.evaluation == len(evaluation)
+    analysis = report.target("tflite-int8").analysis or {}
+    rows = analysis["image_indices"]
+    assert len(rows) < len(evaluation)
+    top = analysis["ranking"][0]
+    inputs = evaluation[rows]
+    reference = np.asarray(model(inputs))
+    kept = independent_build(model, "tflite-int8", (top["layer"],), dark[:24],
+                             InputRange(0, 1), inputs)
+    assert drift(reference, kept, InputRange(0, 1)) == pytest.approx(
+        analysis["target_on_attribution_images"] - top["relief"], rel=0.02, abs=1e-3)
