@@ -37,14 +37,14 @@ CASES = [
     _case(generators.instance_norm_generator, "-1:1", "onnx-int8"),
     _case(generators.nafnet_denoiser, "0:1", "tflite-int8"),
     _case(generators.nafnet_denoiser, "0:1", "onnx-int8", slow=False),
-    _case(architectures.vit_classifier, "0:1", "tflite-int8"),
+    _case(architectures.vit_classifier, "0:1", "tflite-int8", slow=False),
     _case(architectures.vit_classifier, "0:1", "onnx-int8"),
     _case(architectures.unet_sigmoid, "-1:1", "tflite-int8"),
-    _case(architectures.unet_sigmoid, "-1:1", "onnx-int8"),
-    _case(architectures.zero_dce, "0:1", "tflite-int8"),
+    _case(architectures.unet_sigmoid, "-1:1", "onnx-int8", slow=False),
+    _case(architectures.zero_dce, "0:1", "tflite-int8", slow=False),
     _case(architectures.zero_dce, "0:1", "onnx-int8"),
     _case(architectures.mirnet_block, "0:1", "tflite-int8"),
-    _case(architectures.mirnet_block, "0:1", "onnx-int8"),
+    _case(architectures.mirnet_block, "0:1", "onnx-int8", slow=False),
 ]
 
 

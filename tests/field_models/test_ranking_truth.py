@@ -35,12 +35,12 @@ def _case(build: Callable[[], Any], input_range: str, target: str, *, slow: bool
 @pytest.mark.parametrize(("build", "input_range", "target"), [
     _case(_curve_net, "0:1", "tflite-int8", slow=False),
     _case(_curve_net, "0:1", "onnx-int8"),
-    _case(generators.instance_norm_generator, "-1:1", "tflite-int8"),
+    _case(generators.instance_norm_generator, "-1:1", "tflite-int8", slow=False),
     _case(generators.instance_norm_generator, "-1:1", "onnx-int8"),
     _case(generators.nafnet_denoiser, "0:1", "tflite-int8"),
     _case(generators.nafnet_denoiser, "0:1", "onnx-int8", slow=False),
     _case(architectures.unet_sigmoid, "-1:1", "tflite-int8"),
-    _case(architectures.unet_sigmoid, "-1:1", "onnx-int8"),
+    _case(architectures.unet_sigmoid, "-1:1", "onnx-int8", slow=False),
 ])
 def test_the_first_ranked_layer_is_among_the_three_that_relieve_the_most(
         build: Callable[[], Any], input_range: str, target: str) -> None:
