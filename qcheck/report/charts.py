@@ -149,12 +149,12 @@ def _attribution_chart(attribution: Sequence[Attribution], threshold: float) -> 
     unit = "ΔE" if colour else top[0].measure.replace("_", " ")
     if measured:
         values = [a.relief or 0.0 for a in top]
-        axes.barh(labels, values, color="#0969da", label="measured: relief when kept float")
+        axes.barh(labels, values, color="#0969da")
         axes.scatter([a.drift for a in top], labels, color="#6e7781", marker="|", s=90,
-                     label="simulated: only this layer quantized", zorder=3)
+                     zorder=3)
         axes.axvline(0.0, color="#6e7781", linewidth=0.6)
-        axes.legend(fontsize=7, loc="lower right")
-        axes.set_xlabel(f"{unit} (measured on real artifacts; grey ticks: simulated)")
+        axes.set_xlabel(f"{unit} relieved when kept float (measured)\n"
+                        "ticks: simulated, one layer")
     else:
         values = [a.drift for a in top]
         colours = ["#cf222e" if colour and v > threshold else "#6e7781" for v in values]
