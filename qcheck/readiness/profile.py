@@ -20,6 +20,9 @@ __all__ = ["REFERENCE_IMAGES", "THREADS", "profile_artifact"]
 THREADS = (1, 2)
 WARM_UP = 2
 MIN_RUNS, MAX_RUNS = 5, 200
+# Timing stops early once this many runs agree this closely (p90 within 3 % of the median):
+# more runs of a steady kernel would only restate the median.
+STEADY_RUNS, STEADY_SPREAD = 12, 0.03
 REFERENCE_IMAGES = 8  # evaluation images run on the reference kernels too
 _BUDGET = 0.12  # seconds of timed runs per thread count (QCHECK_PROFILE_SECONDS)
 
@@ -51,13 +54,20 @@ def _timed(run: Any, budget: float) -> dict[str, Any]:
     seconds: list[float] = []
     deadline = time.perf_counter() + budget
     while len(seconds) < MIN_RUNS or (time.perf_counter() < deadline and
-                                      len(seconds) < MAX_RUNS):
+                                      len(seconds) < MAX_RUNS and not _steady(seconds)):
         started = time.perf_counter()
         run()
         seconds.append(time.perf_counter() - started)
     milliseconds = np.asarray(seconds) * 1000.0
     return {"median": round(float(np.median(milliseconds)), 4),
             "p90": round(float(np.percentile(milliseconds, 90)), 4), "runs": len(seconds)}
+
+
+def _steady(seconds: list[float]) -> bool:
+    if len(seconds) < STEADY_RUNS:
+        return False
+    median = float(np.median(seconds))
+    return float(np.percentile(seconds, 90)) <= median * (1 + STEADY_SPREAD)
 
 
 def _resident_mb() -> float:

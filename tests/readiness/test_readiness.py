@@ -290,3 +290,13 @@ def test_a_warm_check_answers_readiness_from_the_cache(tmp_path: Path) -> None:
     assert json.loads(warm[-2]) == json.loads(cold[-2])
     assert all(r["io"]["inputs"] for r in json.loads(warm[-2]))
     assert warm[-1] == "False False"
+
+
+def test_timing_stops_once_the_runs_agree_and_not_before() -> None:
+    from qcheck.readiness.profile import STEADY_RUNS, _steady
+
+    steady = [0.004] * (STEADY_RUNS - 1)
+    assert not _steady(steady)  # too few runs to say
+    assert _steady([*steady, 0.00401])
+    noisy = [0.004, 0.006] * STEADY_RUNS  # p90 50 % above the median: keep timing
+    assert not _steady(noisy)
