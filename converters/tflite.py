@@ -84,12 +84,13 @@ def _selective(spec: TargetSpec, source: ConversionSource, calibration: Calibrat
 
     try:
         with native_quiet():
-            denied = denied_tensors(source.tflite_float, options.keep_float,
-                                    source.output_layer)
+            calibrated = _calibrated(source, calibration)
+            # Named as in the model the quantizer is handed (no float conversion just to read
+            # names: the calibrated model is that float graph, with its ranges recorded).
+            denied = denied_tensors(calibrated, options.keep_float, source.output_layer)
             if not denied:
                 raise ConversionError(f"{spec.name}: no TFLite tensors belong to "
                                       f"{', '.join(options.keep_float)}")
-            calibrated = _calibrated(source, calibration)
             wide = precision is Precision.INT16X8
             return bytes(convert.mlir_quantize(
                 calibrated, disable_per_channel=not spec.per_channel, fully_quantize=False,
