@@ -21,9 +21,9 @@ from converters.signature import SIGNATURE
 from converters.source import INPUT_NAME, CalibrationSamples, ConversionSource
 from converters.types import TargetSpec
 
-__all__ = ["aeq_recipe", "convert_with_aeq", "layer_outputs"]
+__all__ = ["ALGORITHM", "aeq_recipe", "convert_with_aeq", "layer_outputs", "op_config"]
 
-_ALGORITHM = "min_max_uniform_quantize"
+ALGORITHM = "min_max_uniform_quantize"
 
 
 def convert_with_aeq(spec: TargetSpec, source: ConversionSource,
@@ -55,11 +55,11 @@ def aeq_recipe(float_model: bytes, per_channel: bool, options: ConversionOptions
     (``last_layer``: the Keras layer whose op the converter renamed after the output)."""
     granularity = "CHANNELWISE" if per_channel else "TENSORWISE"
     base_bits = 16 if options.int16_activations else 8
-    recipe = [_entry(".*", _static(base_bits, granularity))]
+    recipe = [_entry(".*", op_config(base_bits, granularity))]
     outputs = layer_outputs(float_model, [*options.int16_layers, *options.keep_float],
                             last_layer)
     for layer in options.int16_layers:
-        recipe.append(_entry(_exactly(outputs[layer]), _static(16, granularity)))
+        recipe.append(_entry(_exactly(outputs[layer]), op_config(16, granularity)))
     for layer in options.keep_float:
         recipe.append({"regex": _exactly(outputs[layer]), "operation": "*",
                        "algorithm_key": "no_quantize"})
@@ -101,12 +101,12 @@ def _exactly(names: Sequence[str]) -> str:
     return "^(?:(?:" + "|".join(re.escape(name) for name in names) + ");)+$"
 
 
-def _entry(regex: str, op_config: dict[str, Any]) -> dict[str, Any]:
-    return {"regex": regex, "operation": "*", "algorithm_key": _ALGORITHM,
-            "op_config": op_config}
+def _entry(regex: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {"regex": regex, "operation": "*", "algorithm_key": ALGORITHM,
+            "op_config": config}
 
 
-def _static(activation_bits: int, granularity: str) -> dict[str, Any]:
+def op_config(activation_bits: int, granularity: str) -> dict[str, Any]:
     # int16 activations are symmetric in LiteRT's 16x8 kernels; int8 ones asymmetric.
     return {
         "activation_tensor_config": {"num_bits": activation_bits,

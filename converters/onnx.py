@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import inspect
 import shutil
@@ -114,25 +115,31 @@ def _quantize_qdq(spec: TargetSpec, float_model: bytes, calibration: Calibration
         return target_path.read_bytes()
 
 
-_CALIBRATIONS: list[Path] = []  # this process's folder of ONNX Runtime calibration caches
-
-
 def _calibration_cache(float_model: bytes, calibration: CalibrationSamples,
                        options: ConversionOptions, activation: object) -> dict[str, object]:
     """ONNX Runtime's calibration cache (1.32 and later), one file per model, calibration
     content, method and activation type: the ranges are computed once and every artifact
     built from them (the per-layer builds attribution measures) reuses them. Older ONNX
     Runtimes calibrate each time."""
+    folder = calibration_folder()
+    if folder is None:
+        return {}
+    key = hashlib.sha256(float_model).hexdigest()[:16] + calibration_digest(calibration)[:16]
+    return {"calibration_cache_path":
+            str(folder / f"{key}-{options.calibration_method}-{activation}.json")}
+
+
+@functools.cache
+def calibration_folder() -> Path | None:
+    """This process's folder of ONNX Runtime calibration caches (removed at exit); None when
+    ONNX Runtime takes no cache."""
     from onnxruntime.quantization import quantize_static
 
     if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
-        return {}
-    if not _CALIBRATIONS:
-        _CALIBRATIONS.append(Path(tempfile.mkdtemp(prefix="qcheck-ort-calibration-")))
-        atexit.register(shutil.rmtree, _CALIBRATIONS[0], True)
-    key = hashlib.sha256(float_model).hexdigest()[:16] + calibration_digest(calibration)[:16]
-    name = f"{key}-{options.calibration_method}-{activation}.json"
-    return {"calibration_cache_path": str(_CALIBRATIONS[0] / name)}
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="qcheck-ort-calibration-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def onnx_recipe(float_model: bytes, options: ConversionOptions) -> dict[str, object]:

@@ -136,6 +136,11 @@ class Attribution:
     def delta_e(self) -> float | None:
         return self.drift if self.measure == "delta_e" else None
 
+    @property
+    def unit(self) -> str:
+        """The measure as a reader says it: ΔE, or the output kind's measure in words."""
+        return "ΔE" if self.measure == "delta_e" else self.measure.replace("_", " ")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "layer": self.layer,

@@ -7,6 +7,20 @@ import numpy as np
 SIZE = 32
 
 
+def plant_outlier_channel(producer, consumer, factor: float, channel: int = 0,  # type: ignore[no-untyped-def]
+                          read_at: int | None = None) -> None:
+    """``producer``'s output ``channel`` grows by ``factor`` and ``consumer`` reads it (its
+    input channel ``read_at``, by default the same) divided by ``factor``: through a ReLU
+    the float function is unchanged, and only quantization can see the wider range."""
+    kernel, bias = producer.get_weights()
+    kernel[..., channel] *= factor
+    bias[channel] *= factor
+    producer.set_weights([kernel, bias])
+    reads, reads_bias = consumer.get_weights()
+    reads[:, :, channel if read_at is None else read_at, :] /= factor
+    consumer.set_weights([reads, reads_bias])
+
+
 def enhancement_target(pixels: np.ndarray) -> np.ndarray:
     """The task the tiny enhancers learn: more contrast and a slight warm grade."""
     warm = np.array([0.03, 0.0, -0.03], dtype=np.float32)

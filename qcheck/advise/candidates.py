@@ -186,17 +186,12 @@ def widen(candidate: Candidate, evidence: ModelEvidence) -> Candidate | None:
 
 def _keep_float_reason(top: Attribution) -> str:
     if top.relief is not None:
-        return (f"keeping {top.layer} float relieves the most ({_unit(top)} "
+        return (f"keeping {top.layer} float relieves the most ({top.unit} "
                 f"{top.relief:.3g} on the attribution images, measured on a real artifact; "
                 f"{top.cause.value})")
     return f"{top.layer} causes the most drift ({top.cause.value}, {_drift(top)})"
 
 
-def _unit(item: Attribution) -> str:
-    return "ΔE" if item.measure == "delta_e" else item.measure.replace("_", " ")
-
-
 def _drift(item: Attribution) -> str:
-    if item.measure == "delta_e":
-        return f"ΔE {item.drift:.2f}"
-    return f"{item.measure.replace('_', ' ')} {item.drift:.3g}"
+    return f"{item.unit} {item.drift:.2f}" if item.measure == "delta_e" \
+        else f"{item.unit} {item.drift:.3g}"

@@ -176,7 +176,7 @@ def _ranked(result: TargetResult, target: float,
     summary["target_on_attribution_images"] = round(target, 4)
     summary["image_indices"] = list(images)
     strongest: dict[str, float] = {}  # the simulation's largest figure per layer (any cause)
-    measured = ranked_by_relief(entries)[:len([e for e in entries if e.relief is not None])]
+    measured = [e for e in ranked_by_relief(entries) if e.relief is not None]
     for entry in measured:
         strongest[entry.layer] = max(strongest.get(entry.layer, 0.0), entry.drift)
     first: dict[str, Attribution] = {}  # each measured layer once, in relief order

@@ -19,13 +19,12 @@ from importlib import metadata
 from pathlib import Path
 
 from qcheck.cache import Cache
-from qcheck.readiness.coverage import layer_of
+from qcheck.readiness.coverage import layer_of, tflite_ops
 from qcheck.session import Session
 from qcheck.types import Format, TargetSpec
 
 __all__ = ["KernelTable", "kernel_table", "layer_ops", "ruled_out"]
 
-_ALGORITHM = "min_max_uniform_quantize"
 # Ops an integer artifact adds around the model's own (its I/O), which no layer owns.
 _IO_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
 
@@ -48,7 +47,7 @@ def kernel_table(cache: Cache) -> KernelTable | None:
         version = metadata.version("ai-edge-quantizer")
     except metadata.PackageNotFoundError:
         return None
-    key = f"kernels-aeq-{version}"
+    key = Cache.key(kind="kernels", tool="ai-edge-quantizer", version=version)
 
     def parse(path: Path) -> KernelTable:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -65,13 +64,13 @@ def _learn_int16_ops() -> frozenset[str]:
     """Every TFLite op name ai-edge-quantizer accepts with qcheck's 16-bit entry."""
     from ai_edge_quantizer import algorithm_manager, qtyping
 
-    from converters.aeq import _static
+    from converters.aeq import ALGORITHM, op_config
 
-    config = qtyping.OpQuantizationConfig.from_dict(_static(16, "CHANNELWISE"))
+    config = qtyping.OpQuantizationConfig.from_dict(op_config(16, "CHANNELWISE"))
     accepted = set()
     for op in qtyping.TFLOperationName:
         try:
-            algorithm_manager.check_op_quantization_config(_ALGORITHM, op, config)
+            algorithm_manager.check_op_quantization_config(ALGORITHM, op, config)
         except ValueError:
             continue
         accepted.add(op.value)
@@ -82,15 +81,9 @@ def layer_ops(content: bytes, layers: Sequence[str], last_layer: str | None = No
               ) -> dict[str, set[str]]:
     """Per Keras layer, the TFLite op names it lowers to in ``content`` (the op writing the
     graph's output, which the converter names after the output, is ``last_layer``'s)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from qcheck.quiet import native_quiet
-
-    with native_quiet():
-        interpreter = Interpreter(model_content=content)
-    names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
-    ops = interpreter._get_ops_details()
-    final = {d["index"] for d in interpreter.get_output_details()}
+    ops, tensors = tflite_ops(content)
+    consumed = {int(i) for op in ops for i in op["inputs"]}
+    final = {int(i) for op in ops for i in op["outputs"]} - consumed
     for op in reversed(ops):  # back through the I/O conversions to the model's last op
         if op["op_name"] in _IO_OPS and final & set(op["outputs"]):
             final |= set(op["inputs"])
@@ -98,7 +91,7 @@ def layer_ops(content: bytes, layers: Sequence[str], last_layer: str | None = No
     for op in ops:
         if op["op_name"] in _IO_OPS:
             continue
-        layer = layer_of([names[i] for i in op["outputs"] if i in names], layers)
+        layer = layer_of([tensors[i]["name"] for i in op["outputs"] if i in tensors], layers)
         if last_layer is not None and final & set(op["outputs"]):
             layer = last_layer
         if layer is not None:
@@ -117,6 +110,5 @@ def ruled_out(session: Session, spec: TargetSpec, artifact: bytes | None
         return {}
     return {layer: sorted(ops - table.int16_ops)
             for layer, ops in layer_ops(artifact, session.info.layers,
-                                        session.info.layers[-1] if session.info.layers
-                                        else None).items()
+                                        session.info.outputs[0].name).items()
             if ops - table.int16_ops}

@@ -16,7 +16,7 @@ from qcheck.quiet import native_quiet
 from qcheck.types import Format
 
 __all__ = ["Issue", "float_ops", "gpu_issues", "gpu_report", "inspect", "layer_of",
-           "xnnpack_refusal"]
+           "tflite_ops", "xnnpack_refusal"]
 
 # XNNPACK's quantized convolutions need input scale × weight scale / output scale below this.
 XNNPACK_MAX_REQUANT = 256.0
@@ -64,7 +64,9 @@ def layer_of(names: Sequence[str], layers: Sequence[str]) -> str | None:
     return None
 
 
-def _tflite_ops(content: bytes) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+def tflite_ops(content: bytes) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The artifact's ops (LiteRT's details: name, input and output tensor indices) and its
+    tensors by index."""
     from ai_edge_litert.interpreter import Interpreter
 
     with native_quiet():
@@ -76,7 +78,7 @@ def _tflite_ops(content: bytes) -> tuple[list[dict[str, Any]], dict[int, dict[st
 def float_ops(fmt: Format, content: bytes, layers: Sequence[str]) -> list[Issue]:
     """Compute ops a quantized artifact still runs in float."""
     if fmt is Format.TFLITE:
-        ops, tensors = _tflite_ops(content)
+        ops, tensors = tflite_ops(content)
         found = []
         for op in ops:
             outputs = [tensors[int(i)] for i in op["outputs"] if int(i) in tensors]
@@ -134,7 +136,7 @@ _OP = re.compile(r"^\s*Op#(\d+) (\w+)")
 
 def gpu_issues(report: str, content: bytes, layers: Sequence[str]) -> list[Issue]:
     """The TFLite analyzer's GPU-delegate warnings (its printed report), by op and layer."""
-    ops, tensors = _tflite_ops(content)
+    ops, tensors = tflite_ops(content)
     found, current = [], None
     for line in report.splitlines():
         if (match := _OP.match(line)) is not None:
@@ -157,7 +159,7 @@ def gpu_issues(report: str, content: bytes, layers: Sequence[str]) -> list[Issue
 def xnnpack_refusal(content: bytes, message: str, layers: Sequence[str]) -> Issue:
     """Which op XNNPACK refused: the quantized convolution whose requantization scale is past
     XNNPACK's limit (the delegate's own message names only its delegate node)."""
-    ops, tensors = _tflite_ops(content)
+    ops, tensors = tflite_ops(content)
     for op in ops:
         if op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED",
                                  "TRANSPOSE_CONV"):

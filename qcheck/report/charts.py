@@ -146,7 +146,7 @@ def _attribution_chart(attribution: Sequence[Attribution], threshold: float) -> 
     figure, axes = new_figure(5.4, 0.35 * len(top) + 0.9)
     labels = [f"{a.layer} · {a.cause.value}" for a in top]
     colour = top[0].measure == "delta_e" if top else True
-    unit = "ΔE" if colour else top[0].measure.replace("_", " ")
+    unit = top[0].unit if top else "ΔE"
     if measured:
         values = [a.relief or 0.0 for a in top]
         axes.barh(labels, values, color="#0969da")

@@ -94,7 +94,7 @@ def print_summary(report: ReportData, console: Console | None = None, *,
         analysis = target.analysis or {}
         on = analysis.get("target_on_attribution_images")
         for item in ranked_by_relief(target.attribution)[:3]:
-            unit = "ΔE" if item.measure == "delta_e" else item.measure.replace("_", " ")
+            unit = item.unit
             figure = f"{unit} {item.drift:.3g}" if item.relief is None else (
                 f"kept float {unit} {on:.3g}→{on - item.relief:.3g} on "
                 f"{analysis.get('images')} images (simulated {item.drift:.3g})"

@@ -29,13 +29,8 @@ def _float_outputs(model) -> np.ndarray:  # type: ignore[no-untyped-def]
 def _scale_channel_and_consumer(model, factor: float):  # type: ignore[no-untyped-def]
     """conv_a's channel 0 grows by ``factor``; conv_b reads it ÷ ``factor`` (ReLU commutes)."""
     planted = _clone(model)
-    kernel, bias = planted.get_layer("conv_a").get_weights()
-    kernel[..., 0] *= factor
-    bias[0] *= factor
-    planted.get_layer("conv_a").set_weights([kernel, bias])
-    consumer, consumer_bias = planted.get_layer("conv_b").get_weights()
-    consumer[:, :, 0, :] /= factor
-    planted.get_layer("conv_b").set_weights([consumer, consumer_bias])
+    tiny_models.plant_outlier_channel(planted.get_layer("conv_a"), planted.get_layer("conv_b"),
+                                      factor)
     return planted
 
 
@@ -272,12 +267,8 @@ def _deep_simulation(target: str = "tflite-int8"):  # type: ignore[no-untyped-de
         if layer.name.startswith("conv_"):
             kernel = np.eye(8, dtype=np.float32)[None, None] + rng.normal(0, 0.05, (1, 1, 8, 8))
             layer.set_weights([kernel.astype(np.float32), np.zeros(8, np.float32)])
-    kernel, bias = model.get_layer("conv_10").get_weights()
-    kernel[..., 0] *= 300.0
-    model.get_layer("conv_10").set_weights([kernel, bias * 300.0])
-    consumer, consumer_bias = model.get_layer("conv_11").get_weights()
-    consumer[:, :, 0, :] /= 300.0
-    model.get_layer("conv_11").set_weights([consumer, consumer_bias])
+    tiny_models.plant_outlier_channel(model.get_layer("conv_10"), model.get_layer("conv_11"),
+                                      300.0)  # its biases are zero: the float function holds
 
     images = tiny_models.training_images(8, seed=5)[:, :16, :16]
     input_stats, calib_stats = activation_stats(model, [images])

@@ -29,13 +29,9 @@ def planted_curve_net() -> tuple[Any, str, str]:
     inner = model.get_layer("dce_net")
     convs = [layer for layer in inner.layers if type(layer).__name__ == "Conv2D"]
     producer, curve = convs[1], convs[2]
-    kernel, bias = producer.get_weights()
-    kernel[..., 2] *= FACTOR
-    bias[2] *= FACTOR
-    producer.set_weights([kernel, bias])
-    reads, curve_bias = curve.get_weights()
-    reads[:, :, kernel.shape[-1] + 2, :] /= FACTOR
-    curve.set_weights([reads, curve_bias])
+    # The curve layer reads the concatenation: the producer's channels follow convs[0]'s.
+    tiny_models.plant_outlier_channel(producer, curve, FACTOR, channel=2,
+                                      read_at=convs[0].filters + 2)
     concat = next(layer for layer in inner.layers if type(layer).__name__ == "Concatenate")
     return model, f"dce_net/{producer.name}", f"dce_net/{concat.name}"
 
@@ -48,12 +44,19 @@ def curve_net() -> tuple[Any, str, str]:
     return planted_curve_net()
 
 
-def test_a_widened_concatenation_is_named_at_its_producer(curve_net: tuple[Any, str, str]
-                                                          ) -> None:
-    model, producer, concat = curve_net
+@pytest.fixture(scope="module")
+def curve_net_report(curve_net: tuple[Any, str, str]) -> Any:
+    """The planted curve net checked once, every target attributed, for the tests that read
+    the same report."""
     dark = tiny_models.training_images(30, seed=3) * 0.5
-    report = qcheck.check(model, dark[:24], dark[24:], ["tflite-int8"], analyze_all=True,
-                          readiness=False, fix_verification=False)
+    return qcheck.check(curve_net[0], dark[:24], dark[24:], ["tflite-int8"], analyze_all=True,
+                        readiness=False, fix_verification=False)
+
+
+def test_a_widened_concatenation_is_named_at_its_producer(curve_net: tuple[Any, str, str],
+                                                          curve_net_report: Any) -> None:
+    _, producer, concat = curve_net
+    report = curve_net_report
     entries = report.target("tflite-int8").attribution
     at_concat = next(a for a in entries
                      if a.layer == concat and a.cause is Cause.ACTIVATION_RANGE)
@@ -115,12 +118,8 @@ def test_a_small_graph_has_every_layer_measured_a_large_one_the_screen_and_the_u
     assert chosen == ["conv0", "conv1", "conv2", "norm", "attend", "gate"]
 
 
-def test_the_page_and_the_overlays_show_what_was_measured(curve_net: tuple[Any, str, str]
-                                                          ) -> None:
-    model, _, _ = curve_net
-    dark = tiny_models.training_images(30, seed=3) * 0.5
-    report = qcheck.check(model, dark[:24], dark[24:], ["tflite-int8"], analyze_all=True,
-                          readiness=False, fix_verification=False)
+def test_the_page_and_the_overlays_show_what_was_measured(curve_net_report: Any) -> None:
+    report = curve_net_report
     ranking = (report.target("tflite-int8").analysis or {})["ranking"]
     files = report.files(explorer=True)
     overlays = {name.rsplit("/", 1)[-1]: content for name, content in files.items()

@@ -38,4 +38,5 @@ def test_reused_calibration_builds_identical_artifacts(enhancer, target: str,  #
     if target.startswith("tflite"):
         assert len(shared.__dict__["_calibrated_tflite"]) == 1
     elif "calibration_cache_path" in inspect.signature(quantize_static).parameters:
-        assert list(onnx_converter._CALIBRATIONS[0].glob("*.json")), "no calibration cached"
+        folder = onnx_converter.calibration_folder()
+        assert folder is not None and list(folder.glob("*.json")), "no calibration cached"

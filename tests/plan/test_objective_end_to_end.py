@@ -36,13 +36,8 @@ def _planted_enhancer() -> Any:
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
     model.fit(images, tiny_models.enhancement_target(images), epochs=3, batch_size=16,
               verbose=0)
-    kernel, bias = model.get_layer("squeeze").get_weights()
-    kernel[..., 0] *= FACTOR
-    bias[0] *= FACTOR
-    model.get_layer("squeeze").set_weights([kernel, bias])
-    reads, reads_bias = model.get_layer("mix").get_weights()
-    reads[:, :, 0, :] /= FACTOR
-    model.get_layer("mix").set_weights([reads, reads_bias])
+    tiny_models.plant_outlier_channel(model.get_layer("squeeze"), model.get_layer("mix"),
+                                      FACTOR)
     return model
 
 
