@@ -42,7 +42,8 @@ def convert_with_aeq(spec: TargetSpec, source: ConversionSource,
         with native_quiet():
             engine = quantizer.Quantizer(float_model, recipe)
             ranges = engine.calibrate(
-                {SIGNATURE: [{INPUT_NAME: sample} for sample in calibration()]}, num_threads=1)
+                {SIGNATURE: [dict(sample) if isinstance(sample, dict) else {INPUT_NAME: sample}
+                            for sample in calibration()]}, num_threads=1)
             return bytes(engine.quantize(ranges).quantized_model)
     except Exception as exc:  # ai-edge-quantizer raises many types; all are a failed conversion
         raise ConversionError(f"{spec.name}: ai-edge-quantizer failed: {first_line(exc)}"

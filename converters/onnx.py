@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,12 +65,15 @@ def _to_float16(spec: TargetSpec, float_model: bytes) -> bytes:
 class _SampleReader:
     """ONNX Runtime's CalibrationDataReader protocol over qcheck's shared samples."""
 
-    def __init__(self, samples: Iterator[np.ndarray]):
+    def __init__(self, samples: Iterator[Any]):
         self._samples = samples
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         sample = next(self._samples, None)
-        return None if sample is None else {INPUT_NAME: sample}
+        if sample is None:
+            return None
+        # A model with several inputs is fed by the names its export keeps.
+        return dict(sample) if isinstance(sample, dict) else {INPUT_NAME: sample}
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         return iter(self.get_next, None)

@@ -45,10 +45,20 @@ def convert(spec: TargetSpec, source: ConversionSource, calibration: Calibration
     spec = options.apply(spec)
     try:
         if spec.format is Format.TFLITE:
-            return convert_tflite(spec, source, calibration, signed_io=signed_io,
-                                  options=options)
+            content = convert_tflite(spec, source, calibration, signed_io=signed_io,
+                                     options=options)
+            return _named(spec, source, content) if source.named_io else content
         return convert_onnx(spec, source, calibration, options=options)
     except UntraceableModel as exc:  # said of the model: the target is named here
+        raise ConversionError(f"{spec.name}: {exc}") from None
+
+
+def _named(spec: TargetSpec, source: ConversionSource, content: bytes) -> bytes:
+    from converters.signature import named_io
+
+    try:
+        return named_io(content, source.input_names, source.output_names)
+    except ValueError as exc:
         raise ConversionError(f"{spec.name}: {exc}") from None
 
 

@@ -25,8 +25,9 @@ __all__ = ["INPUT_NAME", "CalibrationSamples", "ConversionSource"]
 INPUT_NAME = "image"
 ONNX_OPSET = 17
 
-# A factory of fresh iterators over single-image batches in the model's input range.
-CalibrationSamples = Callable[[], Iterator[np.ndarray]]
+# A factory of fresh iterators over single-image batches in the model's input range (for a
+# model with several inputs, a dict of them by input name).
+CalibrationSamples = Callable[[], Iterator[Any]]
 
 
 def calibration_digest(calibration: CalibrationSamples) -> str:
@@ -34,7 +35,9 @@ def calibration_digest(calibration: CalibrationSamples) -> str:
     every artifact built from it (the per-layer builds attribution measures)."""
     digest = hashlib.sha256()
     for sample in calibration():
-        digest.update(np.ascontiguousarray(sample, np.float32).tobytes())
+        parts = [sample[k] for k in sorted(sample)] if isinstance(sample, dict) else [sample]
+        for part in parts:
+            digest.update(np.ascontiguousarray(part, np.float32).tobytes())
     return digest.hexdigest()
 
 
@@ -48,6 +51,25 @@ class ConversionSource:
     def __init__(self, model: keras.Model, input_shape: tuple[int | None, ...]):
         self.model = model
         self.input_shape = (None, *input_shape[1:])
+        # Every input by its Keras name and shape (spatial sizes the model leaves open are the
+        # image input's), and every output's name: a model with several of either keeps them
+        # all, named as in Keras, in both formats.
+        self.inputs, self.output_names = _model_io(model, self.input_shape)
+
+    @property
+    def named_io(self) -> bool:
+        return len(self.inputs) > 1 or len(self.output_names) > 1
+
+    @property
+    def input_names(self) -> list[str]:
+        return [name for name, _shape in self.inputs] if self.named_io else [INPUT_NAME]
+
+    def calibration_lists(self, samples: Iterator[Any]) -> Iterator[list[np.ndarray]]:
+        """Samples as the TFLite converter's representative dataset takes them: a list in
+        the function's input order."""
+        names = self.input_names
+        for sample in samples:
+            yield [sample[name] for name in names] if isinstance(sample, dict) else [sample]
 
     @classmethod
     def from_onnx(cls, float_model: bytes) -> ConversionSource:
@@ -63,8 +85,11 @@ class ConversionSource:
         frozen = self.frozen_function
         path.write_bytes(frozen.graph.as_graph_def().SerializeToString())
         path.with_suffix(".json").write_text(json.dumps({
-            "input": frozen.inputs[0].name, "output": frozen.outputs[0].name,
-            "shape": list(self.input_shape), "output_layer": self.output_layer}))
+            "inputs": [t.name for t in frozen.inputs if t.dtype != "resource"],
+            "outputs": [t.name for t in frozen.outputs],
+            "shape": list(self.input_shape), "output_layer": self.output_layer,
+            "io": [[name, list(shape)] for name, shape in self.inputs],
+            "output_names": self.output_names}))
 
     @classmethod
     def from_graph(cls, path: Path) -> ConversionSource:
@@ -76,11 +101,15 @@ class ConversionSource:
         graph_def = tf.compat.v1.GraphDef.FromString(path.read_bytes())
         wrapped = tf.compat.v1.wrap_function(
             lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
-        function = wrapped.prune(feeds=wrapped.graph.get_tensor_by_name(spec["input"]),
-                                 fetches=wrapped.graph.get_tensor_by_name(spec["output"]))
+        tensor = wrapped.graph.get_tensor_by_name
+        fetches = [tensor(name) for name in spec["outputs"]]
+        function = wrapped.prune(feeds=[tensor(name) for name in spec["inputs"]],
+                                 fetches=fetches if len(fetches) > 1 else fetches[0])
         source = cls.__new__(cls)
         source.model = None
         source.input_shape = tuple(spec["shape"])
+        source.inputs = tuple((str(name), tuple(shape)) for name, shape in spec["io"])
+        source.output_names = [str(name) for name in spec["output_names"]]
         # The output layer's path: keeping it float also keeps the op TFLite names after the
         # output float, as for the model itself.
         source.__dict__.update(function=function, frozen_function=function,
@@ -92,6 +121,14 @@ class ConversionSource:
         import tensorflow as tf
 
         return tf.TensorSpec(self.input_shape, tf.float32, name=INPUT_NAME)
+
+    @functools.cached_property
+    def input_specs(self) -> list[Any]:
+        import tensorflow as tf
+
+        if not self.named_io:
+            return [self.input_spec]
+        return [tf.TensorSpec(shape, tf.float32, name=name) for name, shape in self.inputs]
 
     @functools.cached_property
     def function(self) -> Any:
@@ -111,8 +148,16 @@ class ConversionSource:
             with tf.name_scope(f"{path}/"):
                 return layer(*args, **kwargs)
 
-        return tf.function(lambda image: _single(run_flat(model, image, scoped)),
-                           input_signature=[self.input_spec])
+        if not self.named_io:
+            return tf.function(lambda image: _single(run_flat(model, image, scoped)),
+                               input_signature=[self.input_spec])
+        several = len(self.inputs) > 1
+
+        def named(*inputs: Any) -> Any:
+            outputs = run_flat(model, list(inputs) if several else inputs[0], scoped)
+            return list(outputs) if isinstance(outputs, list | tuple) else outputs
+
+        return tf.function(named, input_signature=self.input_specs)
 
     @functools.cached_property
     def frozen_function(self) -> Any:
@@ -159,7 +204,11 @@ class ConversionSource:
         starts from)."""
         from converters.signature import with_signature
 
-        return with_signature(self.tflite_float, INPUT_NAME)
+        return with_signature(self.tflite_float, self.input_names, self.tflite_output_names)
+
+    @property
+    def tflite_output_names(self) -> list[str]:
+        return self.output_names if self.named_io else ["output_0"]
 
     @functools.cached_property
     def output_layer(self) -> str | None:
@@ -179,10 +228,14 @@ class ConversionSource:
         inputs = [t.name for t in frozen.inputs if t.dtype != "resource"]
         outputs = [t.name for t in (frozen.outputs if isinstance(frozen.outputs, list | tuple)
                                     else [frozen.outputs])]
+        renamed = {inputs[0]: INPUT_NAME}
+        if self.named_io:  # every tensor as Keras names it
+            renamed = {**dict(zip(inputs, self.input_names, strict=True)),
+                       **dict(zip(outputs, self.output_names, strict=True))}
         try:
-            return _export_onnx(graph_def, inputs, outputs, copy_per_optimizer=False)
+            return _export_onnx(graph_def, inputs, outputs, renamed, copy_per_optimizer=False)
         except Exception:  # an optimizer failed in place: again, each on its own copy
-            return _export_onnx(graph_def, inputs, outputs, copy_per_optimizer=True)
+            return _export_onnx(graph_def, inputs, outputs, renamed, copy_per_optimizer=True)
 
 
 def _untraceable_at_any_size(exc: BaseException) -> str:
@@ -194,8 +247,8 @@ def _untraceable_at_any_size(exc: BaseException) -> str:
             "height and width): convert it at the size your app runs it at, --input-size HxW")
 
 
-def _export_onnx(graph_def: Any, inputs: list[str], outputs: list[str], *,
-                 copy_per_optimizer: bool) -> bytes:
+def _export_onnx(graph_def: Any, inputs: list[str], outputs: list[str],
+                 renamed: dict[str, str], *, copy_per_optimizer: bool) -> bytes:
     """tf2onnx's export. By default it deep-copies the whole graph before each of its ~36
     optimizer passes so that a failing pass can be skipped: half the export time on a
     MIRNet-style model. Without the copies a failing pass raises, and the caller retries
@@ -209,7 +262,7 @@ def _export_onnx(graph_def: Any, inputs: list[str], outputs: list[str], *,
         with _protos_written_once():
             proto, _ = _from_frozen_graph_def(
                 graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,
-                tensors_to_rename={inputs[0]: INPUT_NAME},
+                tensors_to_rename=renamed,
                 custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])})
     finally:
         os.environ.pop(_CATCH_ERRORS, None)
@@ -287,6 +340,27 @@ def _erfc_as_one_minus_erf(graph: Any, node: Any, name: str, args: list[Any]) ->
     one = graph.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype))
     graph.insert_new_node_on_output("Sub", node.output[0], inputs=[one.output[0], node.output[0]],
                                     name=utils.make_name(f"{name}_complement"))
+
+
+def _model_io(model: Any, image_shape: tuple[int | None, ...]
+              ) -> tuple[tuple[tuple[str, tuple[int | None, ...]], ...], list[str]]:
+    """The model's inputs (name, shape with a batch axis of None) and output names; a
+    subclassed model has one image input and one output."""
+    try:
+        tensors, names = list(model.inputs), list(model.output_names)
+    except (AttributeError, TypeError, ValueError):
+        return (((INPUT_NAME, image_shape),), ["output_0"])
+    if len(tensors) == 1:
+        return (((tensors[0]._keras_history[0].name, image_shape),), names)
+    inputs = []
+    for tensor in tensors:
+        shape = [None, *tuple(tensor.shape)[1:]]
+        if len(shape) == 4 and len(image_shape) == 4:  # open sizes: the image input's
+            shape[1] = shape[1] if shape[1] is not None else image_shape[1]
+            shape[2] = shape[2] if shape[2] is not None else image_shape[2]
+        inputs.append((tensor._keras_history[0].name,
+                       tuple(None if d is None else int(d) for d in shape)))
+    return tuple(inputs), names
 
 
 def _single(outputs: Any) -> Any:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-
-import numpy as np
 
 from converters.aeq import layer_outputs
 from converters.errors import ConversionError, first_line
@@ -49,7 +46,7 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
     if precision.needs_calibration:
         if calibration is None:
             raise ConversionError(f"{spec.name} needs calibration images")
-        converter.representative_dataset = lambda: _as_lists(calibration())
+        converter.representative_dataset = lambda: source.calibration_lists(calibration())
     if precision is Precision.INT8:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         io_type = tf.int8 if signed_io else tf.uint8
@@ -114,7 +111,7 @@ def _calibrated(source: ConversionSource, calibration: CalibrationSamples) -> by
     if key not in memo:
         converter = source.tflite_converter()
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: _as_lists(calibration())
+        converter.representative_dataset = lambda: source.calibration_lists(calibration())
         converter.experimental_mlir_quantizer = True
         converter._experimental_calibrate_only = True
         memo[key] = bytes(converter.convert())
@@ -134,7 +131,3 @@ def denied_tensors(float_model: bytes, keep_float: tuple[str, ...], last_layer: 
         denied += [name for name in outputs if name not in denied]
     return denied
 
-
-def _as_lists(samples: Iterator[np.ndarray]) -> Iterator[list[np.ndarray]]:
-    for sample in samples:
-        yield [sample]

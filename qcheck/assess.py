@@ -20,12 +20,12 @@ from qcheck.jobs import JobResult
 from qcheck.limits import Thresholds
 from qcheck.numerics import FLOAT16_MAX
 from qcheck.outputs import OutputKind
-from qcheck.results import Metrics, TargetResult
+from qcheck.results import Metrics, OutputResult, TargetResult
 from qcheck.runners.io import output_range
 from qcheck.session import Session
 from qcheck.types import ARTIFACTS_DIR, ArtifactKind, Precision, TargetSpec
 
-__all__ = ["assess", "clipped_fraction"]
+__all__ = ["assess", "assess_outputs", "clipped_fraction", "combined", "output_key"]
 
 
 def assess(spec: TargetSpec, outcome: JobResult, session: Session, thresholds: Thresholds,
@@ -35,7 +35,7 @@ def assess(spec: TargetSpec, outcome: JobResult, session: Session, thresholds: T
     With ``visuals``, the worst images and the ΔE histogram are kept there for the HTML page.
     """
     started = time.perf_counter()
-    outputs = outcome.output_array()
+    outputs = session.select(outcome.output_array())
     if outcome.error is not None or outputs is None or outcome.content is None:
         return TargetResult(spec=spec, passed=False, error=outcome.error or "no outputs",
                             seconds=outcome.seconds)
@@ -70,6 +70,47 @@ def assess(spec: TargetSpec, outcome: JobResult, session: Session, thresholds: T
                         metrics=metrics, failures=failures, artifacts_seen=seen)
 
 
+def assess_outputs(spec: TargetSpec, outcome: JobResult, session: Session,
+                   thresholds: Thresholds, visuals: dict[str, TargetVisuals] | None = None
+                   ) -> TargetResult:
+    """``assess`` for every output of the model: one output as it is; several each judged
+    on its own kind, the target passing when all pass (``TargetResult.outputs``)."""
+    if not session.output_names:
+        return assess(spec, outcome, session, thresholds, visuals)
+    judged: list[tuple[str, TargetResult]] = []
+    for name in session.output_names:
+        view = session.for_output(name)
+        own: dict[str, TargetVisuals] | None = {} if visuals is not None else None
+        result = assess(spec, outcome, view, thresholds, own)
+        if result.error is not None:
+            return result
+        if visuals is not None and own:
+            visuals[output_key(spec.name, name)] = own[spec.name]
+        judged.append((name, result))
+    return combined(spec, session, judged)
+
+
+def output_key(target: str, output: str) -> str:
+    """Where one output's pictures are kept among the targets'."""
+    return f"{target}:{output}"
+
+
+def combined(spec: TargetSpec, session: Session, judged: list[tuple[str, TargetResult]]
+             ) -> TargetResult:
+    """One verdict from each output's: every output must pass. The target's own metrics are
+    those of the first output that fails (else the first output's), its failures every
+    output's, each named."""
+    outputs = tuple(OutputResult(name, session.for_output(name).output, result.passed,
+                                 result.metrics, result.failures, result.artifacts_seen)
+                    for name, result in judged)
+    deciding = next((r for _n, r in judged if not r.passed), judged[0][1])
+    failures = tuple(f"{name}: {failure}" for name, r in judged for failure in r.failures)
+    seen = tuple(dict.fromkeys(a for _n, r in judged for a in r.artifacts_seen))
+    return replace(deciding, passed=all(r.passed for _n, r in judged), failures=failures,
+                   artifacts_seen=seen, outputs=outputs,
+                   seconds=max(r.seconds for _n, r in judged))
+
+
 def clipped_fraction(spec: TargetSpec, session: Session, content: bytes | None = None
                      ) -> float:
     """Share of evaluation outputs beyond what the target can represent.
@@ -81,7 +122,7 @@ def clipped_fraction(spec: TargetSpec, session: Session, content: bytes | None =
     """
     evaluation = session.references.get("evaluation")
     if spec.precision.needs_calibration:
-        stored = output_range(spec.format, content)
+        stored = output_range(spec.format, content, session.output_name)
         if stored is None:
             calibration = session.references.get("calibration")
             stored = float(calibration.min()), float(calibration.max())

@@ -35,6 +35,8 @@ class FileConfig:
     # run that code as ``--custom-objects``.
     custom_objects: str | None = None
     input_size: str | None = None  # "HxW": the size a model with no fixed size runs at
+    # What a model's other inputs are fed: "NAME=DIR" or "NAME=VALUE" each (a table in TOML).
+    feed: tuple[str, ...] | None = None
     objective: str | None = None  # qcheck plan: latency, size or balanced
     max_delta_e: float | None = None
     max_delta_e_p95: float | None = None
@@ -61,7 +63,7 @@ class FileConfig:
         from qcheck.settings import ModelSettings
 
         return ModelSettings.build(self.input_range, self.output_range, self.output_kind,
-                                   self.custom_objects, self.input_size)
+                                   self.custom_objects, self.input_size, self.feed)
 
     def images(self) -> ImageSources:
         from qcheck.settings import ImageSources
@@ -153,6 +155,8 @@ def _coerce(name: str, value: Any, path: Path, base: Path, section: str) -> Any:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
         raise UsageError(f"{where} must be a list of target names")
+    if name == "feed":
+        return _feed_entries(value, base, where)
     if name in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError(f"{where} must be a number, got {value!r}")
@@ -164,3 +168,24 @@ def _coerce(name: str, value: Any, path: Path, base: Path, section: str) -> Any:
             return str((base / value).resolve()) if not Path(value).is_absolute() else value
         return value
     raise AssertionError(name)
+
+
+def _feed_entries(value: Any, base: Path, where: str) -> tuple[str, ...]:
+    """``feed = {mask = "masks/", strength = 0.5}`` (folders relative to the file) or a list
+    of ``"NAME=DIR|VALUE"`` strings."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = dict(entry.partition("=")[::2] for entry in value)
+    if not isinstance(value, dict):
+        raise UsageError(f"{where} must be a table of input names to folders or numbers")
+    entries = []
+    for name, given in value.items():
+        if isinstance(given, bool) or not isinstance(given, str | int | float):
+            raise UsageError(f"{where}: {name} must be a folder or a number, got {given!r}")
+        if isinstance(given, str):
+            try:
+                float(given)
+            except ValueError:
+                given = str((base / given).resolve()) if not Path(given).is_absolute() \
+                    else given
+        entries.append(f"{name}={given}")
+    return tuple(entries)

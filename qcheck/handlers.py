@@ -71,19 +71,27 @@ def feed(files: ImageFiles | None, half: str, extra: bool = False,
          rows: tuple[int, ...] = ()) -> Any:
     """The model-ready batches of one image half, memory-mapped from the check's files (only
     ``rows`` of it, when given)."""
-    from qcheck.load.images import ImageSet, ModelFeed
+    from qcheck.load.images import ImageSet, ModelFeed, extra_file
     from qcheck.types import InputRange
 
     assert files is not None, "the scheduler gives every job its image files"
     path = files.calibration if half == "calibration" else files.evaluation
     pixels = np.load(path, mmap_mode="r")
+    extras = {name: np.load(extra_file(Path(path), name), mmap_mode="r")
+              for name in files.extras}
     if rows:
         pixels = pixels[list(rows)]
+        extras = {name: values[list(rows)] for name, values in extras.items()}
     if extra:
         from qcheck.load.bundled import bundled_references
 
         pixels = np.concatenate([pixels, bundled_references(pixels.shape[1:3])])
-    images = ImageSet(tuple(str(i) for i in range(len(pixels))), pixels, source=str(path))
+        # The added photographs take the other inputs' values in turn (a mask or a noise
+        # level does not depend on the photograph it is paired with).
+        extras = {name: np.resize(np.asarray(values), (len(pixels), *values.shape[1:]))
+                  for name, values in extras.items()}
+    images = ImageSet(tuple(str(i) for i in range(len(pixels))), pixels, source=str(path),
+                      extras=extras, image_input=files.image_input)
     return ModelFeed(images, InputRange.parse(files.input_range), channels=files.channels)
 
 

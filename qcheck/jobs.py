@@ -45,6 +45,10 @@ class ImageFiles:
     evaluation: str
     input_range: str
     channels: int = 3  # the model's input channels: 1 feeds lightness
+    # A model with several inputs: the input the images feed and the others' names, whose
+    # values are stored beside each half's file (``qcheck.load.images.extra_file``).
+    image_input: str = "image"
+    extras: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,11 @@ class JobKeys:
     def assessment(self, job_key: str, output: Any) -> str:
         """One target's metrics and pictures, against this model's reference, with the output
         read as ``output`` says (its kind and range)."""
+        read_as = [str(output.kind), str(output.range)]
+        if getattr(output, "name", None) is not None:  # one of several outputs
+            read_as.append(str(output.name))
         return Cache.key(kind="assessment", job=job_key, reference=self.references(),
-                         output=[str(output.kind), str(output.range)])
+                         output=read_as)
 
     def profile(self, job_key: str, layers: Sequence[str]) -> str:
         """Latency, memory and the reference kernels' outputs of one run's artifact, measured

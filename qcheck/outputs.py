@@ -43,6 +43,7 @@ class OutputSpec:
     rank: int
     channels: int | None
     reason: str  # why qcheck reads the output this way, said in the report
+    name: str | None = None  # which output, for a model with several (None: the only one)
 
     @property
     def is_colour(self) -> bool:
@@ -65,12 +66,13 @@ class OutputSpec:
 
 
 def describe_output(info: ModelInfo, input_range: InputRange, *,
-                    kind: OutputKind | None = None, value_range: InputRange | None = None
-                    ) -> OutputSpec:
-    """The output as declared (``kind``, ``value_range``), the rest inferred."""
-    shape = info.outputs[0].shape
+                    kind: OutputKind | None = None, value_range: InputRange | None = None,
+                    index: int | None = None) -> OutputSpec:
+    """Output ``index`` (None: the only one) as declared (``kind``, ``value_range``), the rest
+    inferred."""
+    shape = info.outputs[index or 0].shape
     rank, channels = len(shape), shape[-1] if len(shape) > 1 else None
-    head = info.head
+    head = info.head_of(index or 0)
     inferred_kind, why_kind = _kind(rank, channels, head)
     chosen = kind or inferred_kind
     reasons = [f"declared {chosen.value}" if kind else why_kind]
@@ -86,7 +88,8 @@ def describe_output(info: ModelInfo, input_range: InputRange, *,
         chosen_range, why_range = input_range, "the input range"
     if chosen is OutputKind.IMAGE:
         reasons.append(f"read in {chosen_range} ({why_range})")
-    return OutputSpec(chosen, chosen_range, rank, channels, "; ".join(reasons))
+    name = None if index is None else info.outputs[index].name
+    return OutputSpec(chosen, chosen_range, rank, channels, "; ".join(reasons), name)
 
 
 def _kind(rank: int, channels: int | None, head: str | None) -> tuple[OutputKind, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,7 +23,7 @@ from qcheck.advise import FixedArtifact, advise
 from qcheck.analyze import attribute, attribution_images, find, gather_evidence
 from qcheck.analyze.confirm import confirm
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.assess import assess
+from qcheck.assess import assess_outputs
 from qcheck.cache import Cache
 from qcheck.compare.visuals import TargetVisuals
 from qcheck.jobs import ConvertJob, JobResult, Lane
@@ -67,6 +67,7 @@ def check(
     output_range: str | InputRange | None = None,
     output_kind: str | None = None,
     custom_objects: str | os.PathLike[str] | None = None,
+    feed: Mapping[str, Any] | None = None,
     thresholds: Thresholds | None = None,
     images: ImageSources | None = None, run: RunSwitches | None = None,
     analysis: bool | None = None, readiness: bool | None = None,
@@ -83,11 +84,12 @@ def check(
     ``model`` is a ``.keras``/``.h5`` path or an in-memory ``keras.Model``; ``calib`` and ``eval``
     are folders or arrays (``None``: the bundled image set's halves). ``settings`` (a
     ``ModelSettings``) says how to read the model, or ``input_range`` (default 0:1),
-    ``output_range``, ``output_kind`` and ``custom_objects`` (your layers' file) one by one;
+    ``output_range``, ``output_kind``, ``custom_objects`` (your layers' file) and ``feed``
+    (what a model's other inputs take: ``{name: folder | number | array}``) one by one;
     ``images`` and ``run`` (``ImageSources``, ``RunSwitches``) likewise replace ``calib``/
     ``eval`` and the switches; ``plan`` searches mixed precision where no fix passes."""
     settings = ModelSettings.given(settings, input_range, output_range, output_kind,
-                                   custom_objects)
+                                   custom_objects, feed)
     sources = ImageSources.given(images, calib, eval)
     switches = RunSwitches.given(run, analysis=analysis, readiness=readiness, qat=qat,
                                  analyze_all=analyze_all, fix_verification=fix_verification,
@@ -212,7 +214,7 @@ class _Comparisons:
             self.futures[spec.name] = self.pool.submit(self._compare, spec, done)
 
     def _compare(self, spec: TargetSpec, outcome: JobResult) -> TargetResult:
-        result = assess(spec, outcome, self.session, self.limits, self.visuals)
+        result = assess_outputs(spec, outcome, self.session, self.limits, self.visuals)
         charts.predraw(result.metrics.channel_bias, self.visuals.get(spec.name), result.passed,
                        self.limits)
         release_free_memory()

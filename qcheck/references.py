@@ -22,7 +22,7 @@ from qcheck.load.model import ModelHandle
 from qcheck.quiet import import_tensorflow
 from qcheck.types import InputRange
 
-__all__ = ["HALVES", "ReferenceStore"]
+__all__ = ["HALVES", "OutputReferences", "ReferenceStore"]
 
 HALVES = ("calibration", "evaluation")
 
@@ -35,6 +35,7 @@ class ReferenceStore:
         self._outputs: dict[str, np.ndarray] = {}
         self._lab: tuple[InputRange, np.ndarray] | None = None
         self._stats: Path | None = None
+        self._views: dict[str, OutputReferences] = {}
         # Targets are compared on threads; the lazily computed references are shared by all.
         self._lock = threading.RLock()
 
@@ -63,6 +64,14 @@ class ReferenceStore:
 
                 self._lab = (output_range, reference_lab(self.get("evaluation"), output_range))
             return self._lab[1]
+
+    def view(self, select: Callable[[np.ndarray], np.ndarray], name: str) -> OutputReferences:
+        """The references of one of several outputs (``select`` picks it out of the packed
+        outputs), one view per output for the whole check."""
+        with self._lock:
+            if name not in self._views:
+                self._views[name] = OutputReferences(self, select, name)
+            return self._views[name]
 
     def job(self, stats: bool = False) -> ReferenceJob | None:
         """A worker job for both halves (and, with ``stats``, every layer's calibrated range),
@@ -131,6 +140,31 @@ class ReferenceStore:
             outputs = runner.infer_all(self.images.feed(half))
         self.cache.put_array(key, "reference.npy", outputs)
         return outputs
+
+
+class OutputReferences:
+    """One output's float references, picked out of the packed ones; everything else is the
+    whole store's."""
+
+    def __init__(self, store: ReferenceStore, select: Callable[[np.ndarray], np.ndarray],
+                 name: str):
+        self.store, self.select, self.name = store, select, name
+        self._lab: tuple[InputRange, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(self.store, attribute)
+
+    def get(self, half: str) -> np.ndarray:
+        return self.select(self.store.get(half))
+
+    def lab(self, output_range: InputRange) -> np.ndarray:
+        with self._lock:
+            if self._lab is None or self._lab[0] != output_range:
+                from qcheck.compare.metrics import reference_lab
+
+                self._lab = (output_range, reference_lab(self.get("evaluation"), output_range))
+            return self._lab[1]
 
 
 def _readable_stats(path: Path) -> Path:

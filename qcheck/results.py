@@ -14,7 +14,7 @@ from qcheck.serialize import json_number, json_safe
 from qcheck.types import Action, ArtifactKind, Cause, Severity, TargetSpec
 
 __all__ = ["Attribution", "BaselineRegression", "BaselineResult", "Finding", "Metrics",
-           "Suggestion", "TargetResult", "Verification", "ranked_by_relief"]
+           "OutputResult", "Suggestion", "TargetResult", "Verification", "ranked_by_relief"]
 
 
 @dataclass(frozen=True)
@@ -244,10 +244,19 @@ class TargetResult:
     # Kernels, latency, memory, size, coverage and the I/O contract (None: not measured).
     readiness: dict[str, Any] | None = None
     plan: Any = None  # a ``qcheck.planner.Plan`` when mixed precision was planned
+    # A model with several outputs: each output's own verdict (empty for one output).
+    outputs: tuple[OutputResult, ...] = ()
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def output(self, name: str) -> OutputResult:
+        for output in self.outputs:
+            if output.name == name:
+                return output
+        raise KeyError(f"{self.name} has no output {name!r}; outputs: "
+                       f"{', '.join(o.name for o in self.outputs) or '(one, unnamed)'}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -267,7 +276,26 @@ class TargetResult:
             "analysis": json_safe(self.analysis),
             "readiness": json_safe(self.readiness),
             **({"plan": self.plan.to_dict()} if self.plan is not None else {}),
+            **({"outputs": [o.to_dict() for o in self.outputs]} if self.outputs else {}),
         }
+
+
+@dataclass(frozen=True)
+class OutputResult:
+    """One output of a model with several: read as its own kind, judged by its own metrics."""
+
+    name: str
+    spec: Any  # a ``qcheck.outputs.OutputSpec``
+    passed: bool
+    metrics: Metrics = field(default_factory=Metrics)
+    failures: tuple[str, ...] = ()
+    artifacts_seen: tuple[ArtifactKind, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.spec.kind.value, "range": str(self.spec.range),
+                "reason": self.spec.reason, "passed": self.passed,
+                "metrics": self.metrics.to_dict(), "failures": list(self.failures),
+                "artifacts_seen": [a.value for a in self.artifacts_seen]}
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,11 @@ from qcheck.errors import ModelLoadError, UsageError
 from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane, ProfileJob
 from qcheck.keys import JobKeys
 from qcheck.load.custom import code_digest
+from qcheck.load.feeds import attach_feeds
 from qcheck.load.image_sets import ImagesArg, ImageSets
+from qcheck.load.images import ImageSet
 from qcheck.load.model import ModelHandle
+from qcheck.named import OutputLayout
 from qcheck.outputs import OutputSpec, describe_output
 from qcheck.quiet import import_tensorflow
 from qcheck.references import ReferenceStore
@@ -46,6 +49,10 @@ class Session:
     cache: Cache
     workdir: Path
     settings: ModelSettings
+    layout: OutputLayout
+    # A view of one of several outputs (``for_output``); None: the model's only output, or
+    # all of them packed.
+    output_name: str | None = None
 
     @classmethod
     def open(cls, model: Any, calib: ImagesArg, eval: ImagesArg,
@@ -67,14 +74,20 @@ class Session:
             cache.put_json(JobKeys.model_info(handle.info.sha256), "model.json",
                            handle.info.cached())
         size = _input_size(handle.info, settings.input_size)
+        if settings.feeds or handle.info.extra_inputs:  # before any image is read
+            attach_feeds(_no_images(), _no_images(), handle.info, dict(settings.feeds),
+                         value_range, check_only=True)
         images = ImageSets.resolve(calib, eval, size, value_range, cache,
                                    channels=int(handle.info.input_shape[-1] or 3))
+        images.calibration, images.evaluation = attach_feeds(
+            images.calibration, images.evaluation, handle.info, dict(settings.feeds),
+            value_range)
         keys = JobKeys(handle.info.sha256, images.calibration.digest(),
                        images.evaluation.digest(), value_range,
                        code_digest(settings.custom_objects), settings.input_size)
         references = ReferenceStore(handle, images, keys, cache, workdir)
         return cls(handle, images, keys, references, ArtifactStore(cache), lanes, cache,
-                   workdir, settings)
+                   workdir, settings, _layout(handle, images))
 
     def close(self) -> None:
         self.lanes.close()
@@ -89,9 +102,36 @@ class Session:
 
     @property
     def output(self) -> OutputSpec:
-        """What the output is and how it is read (needs the output shape: the reference)."""
-        return describe_output(self.info, self.input_range, kind=self.settings.output_kind,
-                               value_range=self.settings.output_range)
+        """What the output is and how it is read (needs the output shape: the reference); in
+        a view of one of several outputs, that output."""
+        index = None
+        if self.output_name is not None:
+            index = self.layout.names.index(self.output_name)
+        name = self.output_name or self.info.outputs[0].name
+        return describe_output(self.info, self.input_range,
+                               kind=self.settings.kind_of(name),
+                               value_range=self.settings.output_range, index=index)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The outputs judged one by one: a model's several outputs (empty for one)."""
+        return self.layout.names if self.layout.packed else ()
+
+    def for_output(self, name: str) -> Session:
+        """This check seen through one of the model's outputs: its references, its kind and
+        range, and ``select`` picking it out of packed outputs."""
+        if name not in self.layout.names:
+            raise UsageError(f"the model has no output {name!r}; its outputs: "
+                             f"{', '.join(self.layout.names)}")
+        return replace(self, output_name=name,
+                       references=self.references.view(lambda array: self.layout.output(
+                           array, name), name))
+
+    def select(self, outputs: Any) -> Any:
+        """This view's output out of a runner's (packed) outputs."""
+        if self.output_name is None or outputs is None:
+            return outputs
+        return self.layout.output(outputs, self.output_name)
 
     def job(self, spec: TargetSpec, *, options: converters.ConversionOptions | None = None,
             model: ModelHandle | None = None, run: bool = True, rows: tuple[int, ...] = ()
@@ -172,6 +212,35 @@ class Session:
             if result.job.key in asked:  # not a base nobody asked for by itself
                 report(results[result.job.key])
         return results
+
+
+def _no_images() -> ImageSet:
+    import numpy as np
+
+    return ImageSet((), np.zeros((0, 1, 1, 3), np.float32), "")
+
+
+def _layout(handle: ModelHandle, images: ImageSets) -> OutputLayout:
+    """The outputs' names and per-sample shapes; open sizes (a model of any size) are worked
+    out by Keras at the size the images are fed at."""
+    outputs = handle.info.outputs
+    names = tuple(t.name for t in outputs)
+    if len(outputs) == 1:
+        return OutputLayout(names, (tuple(d or 0 for d in outputs[0].shape[1:]),))
+    shapes = [tuple(t.shape[1:]) for t in outputs]
+    if any(d is None for shape in shapes for d in shape):
+        import_tensorflow()
+        height, width = (int(n) for n in images.evaluation.pixels.shape[1:3])
+        model = handle.model
+        fed = [(1, *[height if i == 0 and d is None else width if i == 1 and d is None else d
+                     for i, d in enumerate(t.shape[1:])]) for t in handle.info.inputs]
+        try:
+            computed = model.compute_output_shape(fed if len(fed) > 1 else fed[0])
+            shapes = [tuple(shape[1:]) for shape in computed]
+        except Exception as exc:
+            raise UsageError(f"cannot work out the sizes of the model's outputs at "
+                             f"{height}×{width}: {str(exc).splitlines()[0][:200]}") from None
+    return OutputLayout(names, tuple(tuple(int(d) for d in shape) for shape in shapes))
 
 
 def _input_size(info: ModelInfo, chosen: tuple[int, int] | None

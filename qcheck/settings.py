@@ -7,6 +7,7 @@ them through ``qcheck.config.FileConfig``."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -50,37 +51,50 @@ class ModelSettings:
     # (height, width) a model with no fixed input size is converted and measured at (None:
     # its fixed size, else ``DYNAMIC_SIZE``).
     input_size: tuple[int, int] | None = None
+    # A model with several inputs: what each input beyond the image input is fed
+    # (``qcheck.load.feeds``), by input name.
+    feeds: tuple[tuple[str, Any], ...] = ()
+    # A model with several outputs: kinds declared per output name (``output_kind`` is the
+    # kind of every output not named here).
+    output_kinds: tuple[tuple[str, OutputKind], ...] = ()
 
     @classmethod
     def build(cls, input_range: str | InputRange | None = None,
               output_range: str | InputRange | None = None,
               output_kind: str | OutputKind | None = None,
               custom_objects: str | os.PathLike[str] | None = None,
-              input_size: str | tuple[int, int] | None = None) -> ModelSettings:
+              input_size: str | tuple[int, int] | None = None,
+              feeds: Mapping[str, Any] | Sequence[str] | None = None) -> ModelSettings:
         """Settings from what a user types (or passes to the API), each value checked;
-        ``None``: the default."""
+        ``None``: the default. ``output_kind`` may name outputs: ``depth=tensor,rgb=image``;
+        ``feeds`` is ``{name: folder | number | array}`` or ``NAME=DIR|VALUE`` strings."""
+        kind, per_output = _output_kinds(output_kind)
         return cls(
             _UNIT if input_range is None else input_range
             if isinstance(input_range, InputRange) else InputRange.parse(input_range),
             output_range if output_range is None or isinstance(output_range, InputRange)
             else InputRange.parse(output_range, "--output-range"),
-            output_kind if output_kind is None or isinstance(output_kind, OutputKind)
-            else parse_output_kind(output_kind),
+            kind,
             None if custom_objects is None else str(custom_objects),
-            parse_input_size(input_size))
+            parse_input_size(input_size), _feeds(feeds), per_output)
+
+    def kind_of(self, output: str) -> OutputKind | None:
+        """The kind declared for ``output`` (by name, else for every output), if any."""
+        return dict(self.output_kinds).get(output, self.output_kind)
 
     @classmethod
     def given(cls, settings: ModelSettings | None, input_range: str | InputRange | None,
               output_range: str | InputRange | None, output_kind: str | OutputKind | None,
-              custom_objects: str | os.PathLike[str] | None) -> ModelSettings:
+              custom_objects: str | os.PathLike[str] | None,
+              feed: Mapping[str, Any] | None = None) -> ModelSettings:
         """The API's rule: a ``settings`` object, or the keyword arguments it replaces (giving
         both is a usage error, since one would silently lose)."""
         loose = (input_range, output_range, output_kind, custom_objects)
         if settings is None:
-            return cls.build(*loose)
-        if any(value is not None for value in loose):
+            return cls.build(*loose, feeds=feed)
+        if any(value is not None for value in (*loose, feed)):
             raise UsageError("give either settings= or input_range/output_range/output_kind/"
-                             "custom_objects, not both")
+                             "custom_objects/feed, not both")
         return settings
 
     @classmethod
@@ -89,6 +103,32 @@ class ModelSettings:
         if isinstance(value, ModelSettings):
             return value
         return cls(value if isinstance(value, InputRange) else InputRange.parse(value))
+
+
+def _output_kinds(text: str | OutputKind | None
+                  ) -> tuple[OutputKind | None, tuple[tuple[str, OutputKind], ...]]:
+    if text is None or isinstance(text, OutputKind):
+        return text, ()
+    if "=" not in text:
+        return parse_output_kind(text), ()
+    named = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, kind = part.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--output-kind {text!r}: give KIND, or NAME=KIND for each output "
+                             "(e.g. depth=tensor,rgb=image)")
+        named.append((name.strip(), parse_output_kind(kind.strip())))
+    return None, tuple(named)
+
+
+def _feeds(given: Mapping[str, Any] | Sequence[str] | None) -> tuple[tuple[str, Any], ...]:
+    from qcheck.load.feeds import parse_feed
+
+    if given is None:
+        return ()
+    if isinstance(given, Mapping):
+        return tuple((str(name), value) for name, value in given.items())
+    return tuple(parse_feed(text) for text in given)
 
 
 @dataclass(frozen=True)

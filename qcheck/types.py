@@ -119,6 +119,9 @@ class ModelInfo:
     # Every layer's path (``backbone/conv2d`` inside a nested model), to name converter nodes
     # by without loading the model; empty for a subclassed model.
     layers: tuple[str, ...] = ()
+    # Each output's final activation, for a model with several outputs (``head`` is the
+    # first's).
+    heads: tuple[str | None, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,16 +136,52 @@ class ModelInfo:
         return cls(data["path"], data["sha256"],
                    tuple(TensorInfo.from_dict(t) for t in data["inputs"]),
                    tuple(TensorInfo.from_dict(t) for t in data["outputs"]),
-                   data.get("head"), tuple(str(p) for p in data.get("layers", ())))
+                   data.get("head"), tuple(str(p) for p in data.get("layers", ())),
+                   tuple(data.get("heads", ())))
 
     def cached(self) -> dict[str, Any]:
         """What the cache keeps of a model's description (``to_dict`` plus its head and layer
         paths)."""
-        return {**self.to_dict(), "head": self.head, "layers": list(self.layers)}
+        return {**self.to_dict(), "head": self.head, "layers": list(self.layers),
+                "heads": list(self.heads)}
+
+    @property
+    def image_index(self) -> int:
+        """Which input the images feed: the first with 3 channels (RGB), else the first with
+        1 (lightness); the others are fed with ``--feed``."""
+        for channels in (3, 1):
+            for index, tensor in enumerate(self.inputs):
+                if len(tensor.shape) == 4 and tensor.shape[-1] == channels:
+                    return index
+        return 0
+
+    @property
+    def image_input(self) -> TensorInfo:
+        return self.inputs[self.image_index]
+
+    @property
+    def extra_inputs(self) -> tuple[TensorInfo, ...]:
+        """The inputs other than the image input, in the model's order."""
+        return tuple(t for i, t in enumerate(self.inputs) if i != self.image_index)
+
+    @property
+    def several_outputs(self) -> bool:
+        return len(self.outputs) > 1
+
+    @property
+    def named_io(self) -> bool:
+        """Whether the artifacts name every input and output as the Keras model does (a model
+        with several of either); a one-input, one-output artifact names its input ``image``."""
+        return len(self.inputs) > 1 or len(self.outputs) > 1
+
+    def head_of(self, index: int) -> str | None:
+        if self.heads and index < len(self.heads):
+            return self.heads[index]
+        return self.head if index == 0 else None
 
     @property
     def input_shape(self) -> tuple[int | None, ...]:
-        return self.inputs[0].shape
+        return self.image_input.shape
 
     @property
     def input_hw(self) -> tuple[int | None, int | None]:

@@ -26,6 +26,7 @@ def given_settings(args: argparse.Namespace) -> FileConfig:
         calib=args.calib, eval=args.eval, input_range=args.input_range,
         output_range=args.output_range, output_kind=args.output_kind,
         custom_objects=args.custom_objects, input_size=args.input_size,
+        feed=tuple(args.feed) if getattr(args, "feed", None) else None,
         objective=getattr(args, "objective", None),
         **{name: getattr(args, name) for name in LIMIT_FLAGS})
 

@@ -46,8 +46,12 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
                        help=f"value range of image outputs: {'|'.join(RANGES)} (default: from a "
                             "final sigmoid or tanh, else the input range)")
     group.add_argument("--output-kind", metavar="K",
-                       help="image|classes|tensor (default: inferred from the output's shape "
-                            "and final activation)")
+                       help="image|classes|tensor, or per output NAME=KIND,… (default: inferred "
+                            "from each output's shape and final activation)")
+    group.add_argument("--feed", metavar="NAME=DIR|VALUE", action="append",
+                       help="what a model's input beyond the image input is fed: a folder with a "
+                            "file per image (PNG or .npy, named like the image) or a constant; "
+                            "once per input")
     group.add_argument("--input-size", metavar="HxW",
                        help="the size a model with no fixed input size is converted and measured "
                             "at (default: the model's own size, else 128x128)")

@@ -44,13 +44,14 @@ def head_from_config(config: Any) -> str | None:
     return _activation(last.get("class_name"), last.get("config") or {})
 
 
-def head_of_model(model: Any) -> str | None:
-    """The final activation of an in-memory model (functional, sequential or subclassed)."""
+def head_of_model(model: Any, index: int = 0) -> str | None:
+    """The final activation of an in-memory model's output ``index`` (functional, sequential
+    or subclassed)."""
     from converters.graph import flatten, is_graph_model, output_paths
 
     if not is_graph_model(model):
         return None
-    wanted = output_paths(model)[0]
+    wanted = output_paths(model)[index]
     for flat in flatten(model):
         if flat.path == wanted:
             layer = flat.layer

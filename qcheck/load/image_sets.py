@@ -78,7 +78,8 @@ class ImageSets:
             self.evaluation = self.evaluation.stored_in(workdir / "evaluation.npy")
             self._files = ImageFiles(str(workdir / "calibration.npy"),
                                      str(workdir / "evaluation.npy"), str(self.input_range),
-                                     self.channels)
+                                     self.channels, self.calibration.image_input,
+                                     tuple(self.calibration.extras))
         return self._files
 
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from qcheck.errors import ImageError
+from qcheck.named import Batch, sample_rows
 from qcheck.types import InputRange, SkippedImage
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ImageSet",
     "ModelFeed",
     "decode_image",
+    "extra_file",
     "fit_to_size",
     "images_from_arrays",
     "load_folder",
@@ -48,24 +50,40 @@ class ImageSet:
     pixels: np.ndarray  # (N, H, W, 3) float32
     source: str
     skipped: tuple[SkippedImage, ...] = ()
+    # A model with several inputs: the other inputs' model-ready values, one row per image
+    # (``qcheck.load.feeds``), and the name of the input the images feed.
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+    image_input: str = "image"
 
     def __len__(self) -> int:
         return len(self.names)
 
     def digest(self) -> str:
-        """Content hash of the pixels; every cache key uses it, so it is computed once."""
+        """Content hash of the pixels (and of what the other inputs are fed); every cache key
+        uses it, so it is computed once."""
         return self._digest
 
     @functools.cached_property
     def _digest(self) -> str:
-        return hashlib.sha256(np.ascontiguousarray(self.pixels).tobytes()).hexdigest()
+        digest = hashlib.sha256(np.ascontiguousarray(self.pixels).tobytes())
+        for name in sorted(self.extras):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(self.extras[name], np.float32).tobytes())
+        return digest.hexdigest()
 
     def stored_in(self, path: Path) -> ImageSet:
         """The same images, now read from the ``.npy`` file at ``path`` (memory-mapped, so
-        they need not stay resident), written here if absent."""
+        they need not stay resident), written here if absent; other inputs' values beside."""
         if not path.exists():
             np.save(path, self.pixels)
-        stored = ImageSet(self.names, np.load(path, mmap_mode="r"), self.source, self.skipped)
+        extras = {}
+        for name, values in self.extras.items():
+            extra_path = extra_file(path, name)
+            if not extra_path.exists():
+                np.save(extra_path, np.asarray(values, np.float32))
+            extras[name] = np.load(extra_path, mmap_mode="r")
+        stored = ImageSet(self.names, np.load(path, mmap_mode="r"), self.source, self.skipped,
+                          extras, self.image_input)
         stored.__dict__["_digest"] = self.digest()  # same pixels, same hash
         return stored
 
@@ -75,7 +93,15 @@ class ImageSet:
             pixels=self.pixels[list(keep)],
             source=self.source,
             skipped=self.skipped,
+            extras={name: values[list(keep)] for name, values in self.extras.items()},
+            image_input=self.image_input,
         )
+
+
+def extra_file(images: Path, name: str) -> Path:
+    """Where the values fed to input ``name`` are stored beside the images' ``.npy``."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    return images.with_name(f"{images.stem}.input-{safe}.npy")
 
 
 # BT.601 luma weights: what a 1-channel (Y) model is fed.
@@ -109,15 +135,25 @@ class ModelFeed:
     def __len__(self) -> int:
         return len(self.images)
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def __iter__(self) -> Iterator[Batch]:
         for start in range(0, len(self.images), self.batch_size):
-            yield self.to_model_range(self.images.pixels[start : start + self.batch_size])
+            yield self.rows(slice(start, start + self.batch_size))
 
-    def samples(self) -> Iterator[np.ndarray]:
+    def rows(self, rows: slice | Sequence[int]) -> Batch:
+        """The model's input for these images: an array, or for a model with several inputs
+        a dict of arrays by input name."""
+        chosen = rows if isinstance(rows, slice) else list(rows)
+        images = self.to_model_range(self.images.pixels[chosen])
+        if not self.images.extras:
+            return images
+        return {self.images.image_input: images,
+                **{name: np.asarray(values[chosen], np.float32)
+                   for name, values in self.images.extras.items()}}
+
+    def samples(self) -> Iterator[Batch]:
         """One image at a time, with a batch axis of 1 (what calibrators expect)."""
         for batch in self:
-            for row in batch:
-                yield row[np.newaxis]
+            yield from sample_rows(batch)
 
     def to_model_range(self, pixels: np.ndarray) -> np.ndarray:
         if self.channels == 1:

@@ -139,7 +139,9 @@ def _materialized(loaded: LoadedModel, workdir: Path) -> Path:
 def _describe(model: Any, path: str, sha256: str) -> LoadedModel:
     inputs, outputs = _signature(model, path)
     layers = tuple(layer.path for layer in flatten(model)) if is_graph_model(model) else ()
-    info = ModelInfo(path, sha256, inputs, outputs, head_of_model(model), layers)
+    heads = tuple(head_of_model(model, i) for i in range(len(outputs))) \
+        if len(outputs) > 1 else ()
+    info = ModelInfo(path, sha256, inputs, outputs, head_of_model(model), layers, heads)
     validate_info(info, path)
     return LoadedModel(model=model, info=info)
 
@@ -154,7 +156,9 @@ def _signature(model: Any, path: str) -> tuple[tuple[TensorInfo, ...], tuple[Ten
     if model_inputs and model_outputs:
         # Keras names output tensors "keras_tensor_N"; the layer's name is what users know.
         names = list(getattr(model, "output_names", None) or [t.name for t in model_outputs])
-        return (tuple(_tensor_info(t) for t in model_inputs),
+        # Inputs by their InputLayer's name (``mask``, ``input_layer_1``): what the config
+        # and ``model.summary()`` call them, and what ``--feed`` takes.
+        return (tuple(_tensor_info(t, _input_name(t)) for t in model_inputs),
                 tuple(_tensor_info(t, n) for t, n in zip(model_outputs, names, strict=False)))
     built = (getattr(model, "_build_shapes_dict", None) or {}).get("input_shape")
     if built is None or not getattr(model, "built", False):
@@ -164,6 +168,11 @@ def _signature(model: Any, path: str) -> tuple[tuple[TensorInfo, ...], tuple[Ten
     shape = (None, *tuple(None if d is None else int(d) for d in tuple(built)[1:]))
     return (TensorInfo("image", shape, "float32"),), (TensorInfo(model.name, (None,),
                                                                   "float32"),)
+
+
+def _input_name(tensor: Any) -> str:
+    history = getattr(tensor, "_keras_history", None)
+    return str(history[0].name) if history is not None else str(tensor.name)
 
 
 def _tensor_info(tensor: Any, name: str | None = None) -> TensorInfo:

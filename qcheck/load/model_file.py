@@ -78,8 +78,8 @@ def info_from_config(file: Path, label: str, digest: str) -> ModelInfo | None:
               if isinstance(layer, dict)}
     input_names = _layer_names(body.get("input_layers"))
     output_names = _layer_names(body.get("output_layers"))
-    if input_names is None or output_names is None:
-        return None
+    if input_names is None or output_names is None or len(output_names) > 1:
+        return None  # several outputs: Keras tells each one's shape and final activation
     inputs = []
     for name in input_names:
         layer_config = layers.get(name, {}).get("config", {})
@@ -165,18 +165,17 @@ def load_keras(file: Path, custom_objects: str | None = None) -> Any:
 
 
 def validate_info(info: ModelInfo, path: str) -> None:
-    inputs, outputs = info.inputs, info.outputs
-    if len(inputs) != 1:
-        raise ModelLoadError(
-            f"{path} has {len(inputs)} inputs; qcheck supports single-input image models"
-        )
-    shape = inputs[0].shape
+    inputs = info.inputs
+    shape = info.image_input.shape
     if len(shape) != 4 or shape[-1] not in (1, 3):
+        shown = ", ".join(f"{t.name} {list(t.shape)}" for t in inputs)
+        what = f"input shape {list(shape)} is" if len(inputs) == 1 else \
+            f"inputs ({shown}) are"
         raise ModelLoadError(
-            f"{path} input shape {list(shape)} is not an image (expected [batch, H, W, 3] for "
-            "RGB or [batch, H, W, 1] for lightness)")
-    if len(outputs) != 1:
-        raise ModelLoadError(f"{path} has {len(outputs)} outputs; qcheck supports one output")
+            f"{path} {what} not an image (expected [batch, H, W, 3] for RGB or "
+            "[batch, H, W, 1] for lightness)")
+    if not info.outputs:
+        raise ModelLoadError(f"{path} has no outputs")
     height, width = shape[1], shape[2]
     if height is not None and width is not None and height * width > max_input_pixels():
         raise ModelLoadError(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
+
+from qcheck.named import Batch, pack_outputs
 
 __all__ = ["ArtifactRunner", "BaseRunner"]
 
@@ -16,7 +18,9 @@ class BaseRunner(ABC):
     """A backend that maps float32 input batches to float32 output batches.
 
     Subclasses override the ``*_impl`` methods; quantized I/O is the subclass's business, so
-    callers only ever see floats in the model's own value ranges.
+    callers only ever see floats in the model's own value ranges. A model with several inputs
+    takes a dict of arrays by input name; one with several outputs returns them packed
+    (``qcheck.named``).
     """
 
     name: str = "runner"
@@ -34,16 +38,23 @@ class BaseRunner(ABC):
             self.deactivate_impl()
             self.is_active = False
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: Batch) -> np.ndarray:
         if not self.is_active:
             raise RuntimeError(f"{self.name}: infer() before activate()")
-        return np.asarray(self.infer_impl(np.ascontiguousarray(batch, dtype=np.float32)),
-                          dtype=np.float32)
+        if isinstance(batch, Mapping):
+            fed: Batch = {name: np.ascontiguousarray(array, dtype=np.float32)
+                          for name, array in batch.items()}
+        else:
+            fed = np.ascontiguousarray(batch, dtype=np.float32)
+        result = self.infer_impl(fed)
+        if isinstance(result, list | tuple):
+            return pack_outputs(result)
+        return np.asarray(result, dtype=np.float32)
 
-    def infer_all(self, batches: Iterable[np.ndarray]) -> np.ndarray:
+    def infer_all(self, batches: Iterable[Batch]) -> np.ndarray:
         return np.concatenate([self.infer(batch) for batch in batches], axis=0)
 
-    def infer_to_file(self, batches: Iterable[np.ndarray], count: int, path: Path) -> None:
+    def infer_to_file(self, batches: Iterable[Batch], count: int, path: Path) -> None:
         """Write the outputs of ``count`` samples to a ``.npy`` file batch by batch, so memory
         holds one batch however many samples there are."""
         stored: np.ndarray | None = None
@@ -74,8 +85,9 @@ class BaseRunner(ABC):
         """Release what ``activate_impl`` loaded."""
 
     @abstractmethod
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        """One float32 batch in, one float32 batch out."""
+    def infer_impl(self, batch: Batch) -> np.ndarray | list[np.ndarray]:
+        """One float32 batch in (a dict by input name for several inputs), one float32 batch
+        out (a list in the model's output order for several outputs)."""
 
 
 class ArtifactRunner(BaseRunner):

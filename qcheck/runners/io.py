@@ -46,12 +46,16 @@ def artifact_io(fmt: Format, content: bytes) -> tuple[list[TensorIO], list[Tenso
     return _tflite_io(content) if fmt is Format.TFLITE else _onnx_io(content)
 
 
-def output_range(fmt: Format, content: bytes | None) -> tuple[float, float] | None:
-    """The real values the artifact's (first) output can take, if it is integer-quantized."""
+def output_range(fmt: Format, content: bytes | None, name: str | None = None
+                 ) -> tuple[float, float] | None:
+    """The real values the artifact's output (``name``; None: the first) can take, if it is
+    integer-quantized."""
     if content is None:
         return None
     try:
-        return artifact_io(fmt, content)[1][0].representable
+        outputs = artifact_io(fmt, content)[1]
+        chosen = outputs[0] if name is None else next(o for o in outputs if o.name == name)
+        return chosen.representable
     except Exception:  # an artifact qcheck cannot read has no range to offer
         return None
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qcheck.named import Batch, ordered
 from qcheck.runners.base import BaseRunner
 
 if TYPE_CHECKING:
@@ -22,18 +23,36 @@ class KerasRunner(BaseRunner):
 
     name = "keras"
 
-    def __init__(self, model: keras.Model, function: Callable[[Any], Any] | None = None):
+    def __init__(self, model: keras.Model | None, function: Callable[..., Any] | None = None,
+                 input_names: list[str] | None = None):
         super().__init__()
         self.model = model
         self._function = function
+        self._input_names = input_names  # the function's inputs, in its order
 
     def activate_impl(self) -> None:
         if self._function is None:
             import tensorflow as tf
 
             model = self.model  # functional or subclassed: traced per batch shape
-            self._function = tf.function(lambda image: model(image, training=False))
+            if len(self.input_names) > 1:
+                self._function = tf.function(lambda *inputs: model(list(inputs),
+                                                                   training=False))
+            else:
+                self._function = tf.function(lambda image: model(image, training=False))
 
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+    @property
+    def input_names(self) -> list[str]:
+        if self._input_names is not None:
+            return self._input_names
+        try:
+            return [t._keras_history[0].name for t in self.model.inputs]
+        except (AttributeError, TypeError, ValueError):  # subclassed: one image input
+            return ["image"]
+
+    def infer_impl(self, batch: Batch) -> np.ndarray | list[np.ndarray]:
         assert self._function is not None
-        return np.asarray(self._function(np.asarray(batch, dtype=np.float32)))
+        result = self._function(*ordered(batch, self.input_names))
+        if isinstance(result, list | tuple):
+            return [np.asarray(r) for r in result] if len(result) > 1 else np.asarray(result[0])
+        return np.asarray(result)

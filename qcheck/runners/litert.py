@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from qcheck.errors import RuntimeFailure, first_line
+from qcheck.named import Batch, batch_length
 from qcheck.numerics import dequantize, quantize
 from qcheck.quiet import native_quiet
 from qcheck.runners.base import ArtifactRunner
@@ -54,17 +56,17 @@ class LiteRTRunner(ArtifactRunner):
     def output_details(self) -> dict[str, Any]:
         return dict(self._interpreter.get_output_details()[0])
 
-    def prepare(self, shape: tuple[int, ...]) -> None:
+    def prepare(self, batch: Batch) -> None:
         """Size the interpreter for a batch; a delegate that refuses to prepare makes it fall
         back to the built-in kernels once."""
-        if shape[0] == self._batch:
+        if batch_length(batch) == self._batch:
             return
         try:
-            self._allocate(shape)
+            self._allocate(batch)
         except RuntimeError as exc:
             if not self._falls_back(exc):
                 raise
-            self._allocate(shape)
+            self._allocate(batch)
 
     def _falls_back(self, exc: Exception) -> bool:
         """When the default kernels' delegate refused (at allocation, or at the first invoke
@@ -77,38 +79,57 @@ class LiteRTRunner(ArtifactRunner):
         self.activate_impl()
         return True
 
-    def _allocate(self, shape: tuple[int, ...]) -> None:
-        self._interpreter.resize_tensor_input(self.input_details["index"], list(shape))
+    def _allocate(self, batch: Batch) -> None:
+        for detail, data in self._fed(batch):
+            self._interpreter.resize_tensor_input(detail["index"], list(data.shape))
         with native_quiet():
             self._interpreter.allocate_tensors()
-        self._batch = shape[0]
+        self._batch = batch_length(batch)
+
+    def _fed(self, batch: Batch) -> list[tuple[dict[str, Any], np.ndarray]]:
+        """Each input's details with its data: one input takes the batch whatever its name,
+        several are matched by name."""
+        details = self._interpreter.get_input_details()
+        if not isinstance(batch, Mapping):
+            return [(dict(details[0]), batch)]
+        missing = [d["name"] for d in details if d["name"] not in batch]
+        if missing:
+            raise RuntimeFailure(f"LiteRT: the artifact's input {missing[0]!r} is not among "
+                                 f"the inputs fed ({', '.join(batch)})")
+        return [(dict(d), np.asarray(batch[d["name"]])) for d in details]
 
     def invoke(self) -> None:
         self._interpreter.invoke()
 
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+    def infer_impl(self, batch: Batch) -> np.ndarray | list[np.ndarray]:
         try:
             try:
-                result = self._invoked(batch)
+                results = self._invoked(batch)
             except RuntimeError as exc:  # XNNPACK may prepare (and refuse) at the first invoke
                 if not self._falls_back(exc):
                     raise
-                result = self._invoked(batch)
+                results = self._invoked(batch)
+        except RuntimeFailure:
+            raise
         except Exception as exc:
             raise RuntimeFailure(f"LiteRT failed: {first_line(exc)}") from None
-        out = self.output_details
-        if out["dtype"] != np.float32:
-            scale, zero_point = out["quantization"]
-            return dequantize(result, scale, zero_point)
-        return np.asarray(result, dtype=np.float32)
+        outputs = []
+        for out, result in zip(self._interpreter.get_output_details(), results, strict=True):
+            if out["dtype"] != np.float32:
+                scale, zero_point = out["quantization"]
+                outputs.append(dequantize(result, scale, zero_point))
+            else:
+                outputs.append(np.asarray(result, dtype=np.float32))
+        return outputs[0] if len(outputs) == 1 else outputs
 
-    def _invoked(self, batch: np.ndarray) -> np.ndarray:
-        self.prepare(batch.shape)
-        interpreter, inp, out = self._interpreter, self.input_details, self.output_details
-        data = batch
-        if inp["dtype"] != np.float32:
-            scale, zero_point = inp["quantization"]
-            data = quantize(batch, scale, zero_point, np.dtype(inp["dtype"]))
-        interpreter.set_tensor(inp["index"], data)
+    def _invoked(self, batch: Batch) -> list[np.ndarray]:
+        self.prepare(batch)
+        interpreter = self._interpreter
+        for inp, data in self._fed(batch):
+            if inp["dtype"] != np.float32:
+                scale, zero_point = inp["quantization"]
+                data = quantize(data, scale, zero_point, np.dtype(inp["dtype"]))
+            interpreter.set_tensor(inp["index"], data)
         interpreter.invoke()
-        return np.asarray(interpreter.get_tensor(out["index"]))
+        return [np.asarray(interpreter.get_tensor(out["index"]))
+                for out in interpreter.get_output_details()]

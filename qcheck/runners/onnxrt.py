@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from qcheck.errors import RuntimeFailure, first_line
+from qcheck.named import Batch
 from qcheck.runners.base import ArtifactRunner
 
 __all__ = ["OnnxRuntimeRunner"]
@@ -43,11 +45,20 @@ class OnnxRuntimeRunner(ArtifactRunner):
     def deactivate_impl(self) -> None:
         self._session = None
 
-    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+    def infer_impl(self, batch: Batch) -> np.ndarray | list[np.ndarray]:
         session = self._session
-        name = session.get_inputs()[0].name
+        names = [i.name for i in session.get_inputs()]
+        if isinstance(batch, Mapping):
+            missing = [name for name in names if name not in batch]
+            if missing:
+                raise RuntimeFailure(f"ONNX Runtime: the artifact's input {missing[0]!r} is not "
+                                     f"among the inputs fed ({', '.join(batch)})")
+            fed = {name: batch[name] for name in names}
+        else:
+            fed = {names[0]: batch}
         try:
-            (result, *_rest) = session.run(None, {name: batch})
+            results = session.run(None, fed)
         except Exception as exc:
             raise RuntimeFailure(f"ONNX Runtime failed: {first_line(exc)}") from None
-        return np.asarray(result, dtype=np.float32)
+        outputs = [np.asarray(r, dtype=np.float32) for r in results]
+        return outputs[0] if len(outputs) == 1 else outputs

@@ -1,0 +1,103 @@
+"""Named tensors for models with several inputs or outputs.
+
+A batch for a one-input model is an array; for a model with several inputs it is a dict of
+arrays by the Keras input names. Runners return one array per batch whatever the model: a
+model with several outputs has them packed side by side, each sample's outputs flattened and
+concatenated in the model's output order, so every job, cache entry and reference stores one
+``.npy`` as before; ``OutputLayout`` unpacks them by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Batch", "OutputLayout", "batch_length", "batch_rows", "concat_batches", "ordered",
+           "pack_outputs", "sample_rows"]
+
+Batch = np.ndarray | Mapping[str, np.ndarray]
+
+
+def batch_length(batch: Batch) -> int:
+    if isinstance(batch, Mapping):
+        return len(next(iter(batch.values())))
+    return len(batch)
+
+
+def batch_rows(batch: Batch, rows: Any) -> Batch:
+    """``rows`` (a slice or indices) of every tensor of the batch."""
+    if isinstance(batch, Mapping):
+        return {name: np.asarray(array)[rows] for name, array in batch.items()}
+    return np.asarray(batch)[rows]
+
+
+def concat_batches(batches: Sequence[Batch]) -> Batch:
+    first = batches[0]
+    if isinstance(first, Mapping):
+        return {name: np.concatenate([b[name] for b in batches])  # type: ignore[index]
+                for name in first}
+    return np.concatenate(batches)  # type: ignore[arg-type]
+
+
+def sample_rows(batch: Batch) -> Iterator[Batch]:
+    """One sample at a time, each with a batch axis of 1."""
+    for index in range(batch_length(batch)):
+        yield batch_rows(batch, slice(index, index + 1))
+
+
+def ordered(batch: Batch, names: Sequence[str]) -> list[np.ndarray]:
+    """The batch's tensors in the order ``names`` lists the inputs (a one-input batch is its
+    array whatever the name)."""
+    if not isinstance(batch, Mapping):
+        return [np.asarray(batch)]
+    missing = [name for name in names if name not in batch]
+    if missing:
+        raise KeyError(f"no value fed for input {missing[0]!r} (fed: {', '.join(batch)})")
+    return [np.asarray(batch[name]) for name in names]
+
+
+def pack_outputs(outputs: Sequence[np.ndarray]) -> np.ndarray:
+    """One output as it is; several flattened per sample and concatenated, in order."""
+    if len(outputs) == 1:
+        return np.asarray(outputs[0], dtype=np.float32)
+    count = len(outputs[0])
+    return np.concatenate([np.asarray(o, dtype=np.float32).reshape(count, -1) for o in outputs],
+                          axis=1)
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """The model's outputs, by name and per-sample shape, in the packed order."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+
+    @property
+    def packed(self) -> bool:
+        return len(self.names) > 1
+
+    def split(self, packed: np.ndarray) -> dict[str, np.ndarray]:
+        """Each output's array (views of ``packed``, which may be memory-mapped)."""
+        if not self.packed:
+            return {self.names[0]: packed}
+        arrays: dict[str, np.ndarray] = {}
+        start = 0
+        count = len(packed)
+        for name, shape in zip(self.names, self.shapes, strict=True):
+            size = int(np.prod(shape))
+            arrays[name] = packed[:, start:start + size].reshape(count, *shape)
+            start += size
+        if start != packed.shape[1]:
+            raise ValueError(f"the outputs hold {packed.shape[1]} values per sample; the "
+                             f"model's {len(self.names)} outputs {self.describe()} hold {start}")
+        return arrays
+
+    def output(self, packed: np.ndarray, name: str) -> np.ndarray:
+        return self.split(packed)[name]
+
+    def describe(self) -> str:
+        return ", ".join(f"{n} {'×'.join(str(d) for d in s)}"
+                         for n, s in zip(self.names, self.shapes, strict=True))
