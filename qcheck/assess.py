@@ -20,7 +20,7 @@ from qcheck.jobs import JobResult
 from qcheck.limits import Thresholds
 from qcheck.numerics import FLOAT16_MAX
 from qcheck.outputs import OutputKind
-from qcheck.results import Metrics, OutputResult, TargetResult
+from qcheck.results import Metrics, OutputResult, TargetResult, output_key
 from qcheck.runners.io import output_range
 from qcheck.session import Session
 from qcheck.types import ARTIFACTS_DIR, ArtifactKind, Precision, TargetSpec
@@ -88,11 +88,6 @@ def assess_outputs(spec: TargetSpec, outcome: JobResult, session: Session,
             visuals[output_key(spec.name, name)] = own[spec.name]
         judged.append((name, result))
     return combined(spec, session, judged)
-
-
-def output_key(target: str, output: str) -> str:
-    """Where one output's pictures are kept among the targets'."""
-    return f"{target}:{output}"
 
 
 def combined(spec: TargetSpec, session: Session, judged: list[tuple[str, TargetResult]]

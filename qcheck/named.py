@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Batch", "OutputLayout", "batch_length", "batch_rows", "concat_batches", "ordered",
-           "pack_outputs", "sample_rows"]
+__all__ = ["Batch", "OutputLayout", "batch_length", "batch_rows", "concat_batches",
+           "model_input_names", "model_inputs", "ordered", "pack_outputs", "sample_rows"]
 
 Batch = np.ndarray | Mapping[str, np.ndarray]
 
@@ -37,8 +37,8 @@ def batch_rows(batch: Batch, rows: Any) -> Batch:
 def concat_batches(batches: Sequence[Batch]) -> Batch:
     first = batches[0]
     if isinstance(first, Mapping):
-        return {name: np.concatenate([b[name] for b in batches])  # type: ignore[index]
-                for name in first}
+        mappings = [b for b in batches if isinstance(b, Mapping)]
+        return {name: np.concatenate([np.asarray(b[name]) for b in mappings]) for name in first}
     return np.concatenate(batches)  # type: ignore[arg-type]
 
 
@@ -57,6 +57,23 @@ def ordered(batch: Batch, names: Sequence[str]) -> list[np.ndarray]:
     if missing:
         raise KeyError(f"no value fed for input {missing[0]!r} (fed: {', '.join(batch)})")
     return [np.asarray(batch[name]) for name in names]
+
+
+def model_input_names(model: Any) -> list[str]:
+    """A Keras model's inputs by their InputLayer names, in the model's order."""
+    try:
+        return [t._keras_history[0].name for t in model.inputs]
+    except (AttributeError, TypeError, ValueError):  # subclassed: one image input
+        return ["image"]
+
+
+def model_inputs(model: Any, batch: Batch) -> Any:
+    """What a Keras model (or a graph run of it) takes for ``batch``: the array, or the list
+    of arrays in the model's input order."""
+    if not isinstance(batch, Mapping):
+        return batch
+    arrays = ordered(batch, model_input_names(model))
+    return arrays if len(arrays) > 1 else arrays[0]
 
 
 def pack_outputs(outputs: Sequence[np.ndarray]) -> np.ndarray:

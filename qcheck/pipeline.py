@@ -35,6 +35,7 @@ from qcheck.readiness.measure import measure_readiness, start_profiling
 from qcheck.report import charts
 from qcheck.report.baseline import (
     compare_baseline,
+    judged_name,
     load_baseline,
     output_digests,
     save_baseline,
@@ -231,10 +232,14 @@ def _baseline(session: Session, specs: Sequence[TargetSpec], jobs: dict[str, Con
     if baseline is None and save_to is None:
         return None
     digests = {}
+    views: list[tuple[str | None, Session]] = [
+        (name, session.for_output(name)) for name in session.output_names] or [(None, session)]
     for spec in specs:
         produced = outcomes[jobs[spec.name].key].output_array()
         if produced is not None:
-            digests[spec.name] = output_digests(produced, session.output)
+            for name, view in views:
+                digests[judged_name(spec.name, name)] = output_digests(view.select(produced),
+                                                                       view.output)
     images = list(session.images.evaluation.names)
     compared = compare_baseline(Path(baseline), results, digests, images,
                                 tolerances or Tolerances()) if baseline else None
@@ -269,29 +274,66 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
     produced = {r.name: outcome for r in results
                 if _wants_attribution(r, session, analyze_all)
                 and (outcome := outcomes[jobs[r.name].key]).outputs is not None}
-    images = _shared_images(session, list(produced.values()))
-    results = [_attributed(r, evidence, session, produced[r.name], images, say)
-               if r.name in produced else r for r in results]
-    if produced:
-        say("measuring the first-ranked layers on real artifacts")
-        arrays = {name: array for name, outcome in produced.items()
+    # A model with several outputs: each target is attributed through the output it fails
+    # on (its first failing one; the first output when it passes), named in its analysis.
+    groups: dict[str | None, list[str]] = {}
+    for result in results:
+        if result.name in produced:
+            groups.setdefault(analysed_output(result), []).append(result.name)
+    for output, names in groups.items():
+        view = session.for_output(output) if output is not None else session
+        chosen = {name: produced[name] for name in names}
+        images = _shared_images(view, list(chosen.values()))
+        results = [_attributed(r, evidence, view, chosen[r.name], images, say)
+                   if r.name in chosen else r for r in results]
+        say("measuring the first-ranked layers on real artifacts"
+            + (f" (output {output})" if output else ""))
+        arrays = {name: view.select(array) for name, outcome in chosen.items()
                   if (array := outcome.output_array()) is not None}
-        results = confirm(session, evidence, results, arrays, images)
+        results = confirm(view, evidence, results, arrays, images)
     fixes: dict[str, FixedArtifact] = {}
     if any(not r.passed and r.attribution for r in results):
         say("verifying suggested fixes (converting again)" if verify else "suggesting fixes")
-        results, fixes = advise(session, evidence, results, limits, verify=verify,
-                                qat=switches.qat)
+        results, fixes = _advised(session, evidence, results, limits, verify, switches.qat)
     if plan is not None:
         results, fixes = attach_plans(session, results, fixes, limits, evidence.input_name,
                                       plan, say)
     return findings, results, fixes
 
 
+def _advised(session: Session, evidence: ModelEvidence, results: list[TargetResult],
+             limits: Thresholds, verify: bool, qat: bool
+             ) -> tuple[list[TargetResult], dict[str, FixedArtifact]]:
+    """Fixes for every failing target, each measured through the output it was attributed
+    through (the check itself for a model with one output)."""
+    groups: dict[str | None, list[TargetResult]] = {}
+    for result in results:
+        groups.setdefault(analysed_output(result), []).append(result)
+    if list(groups) == [None]:
+        return advise(session, evidence, results, limits, verify=verify, qat=qat)
+    advised: dict[str, TargetResult] = {}
+    fixes: dict[str, FixedArtifact] = {}
+    for output, members in groups.items():
+        view = session.for_output(output) if output is not None else session
+        done, fixed = advise(view, evidence, members, limits, verify=verify, qat=qat)
+        advised.update((r.name, r) for r in done)
+        fixes.update(fixed)
+    return [advised[r.name] for r in results], fixes
+
+
+def analysed_output(result: TargetResult) -> str | None:
+    """The output a target of a model with several is attributed through: the first that
+    fails, else the first (None: the model has one output)."""
+    if not result.outputs:
+        return None
+    return next((o.name for o in result.outputs if not o.passed), result.outputs[0].name)
+
+
 def _shared_images(session: Session, outcomes: list[JobResult]) -> list[int]:
     """The images every attributed target runs on; the outputs mapped to choose them are let
     go before attribution starts."""
-    arrays = [array for outcome in outcomes if (array := outcome.output_array()) is not None]
+    arrays = [session.select(array) for outcome in outcomes
+              if (array := outcome.output_array()) is not None]
     return attribution_images(session, arrays) if arrays else []
 
 
@@ -299,12 +341,15 @@ def _attributed(result: TargetResult, evidence: ModelEvidence, session: Session,
                 outcome: JobResult, images: list[int], say: ProgressFn) -> TargetResult:
     """Which Keras layers make this target drift, on the images every attributed target
     shares."""
-    outputs = outcome.output_array()
+    outputs = session.select(outcome.output_array())
     assert outputs is not None, "only targets with outputs are attributed"
-    say(f"{result.name}: attributing drift to layers")
+    said = f" (output {session.output_name})" if session.output_name else ""
+    say(f"{result.name}: attributing drift to layers{said}")
     analysis = attribute(evidence, session, result.spec, outputs, images,
                          artifact=outcome.content)
-    return replace(result, attribution=analysis.attribution, analysis=analysis.summary)
+    summary = analysis.summary if session.output_name is None else {
+        "output": session.output_name, **analysis.summary}
+    return replace(result, attribution=analysis.attribution, analysis=summary)
 
 
 def _wants_attribution(result: TargetResult, session: Session, analyze_all: bool) -> bool:

@@ -14,7 +14,8 @@ from qcheck.serialize import json_number, json_safe
 from qcheck.types import Action, ArtifactKind, Cause, Severity, TargetSpec
 
 __all__ = ["Attribution", "BaselineRegression", "BaselineResult", "Finding", "Metrics",
-           "OutputResult", "Suggestion", "TargetResult", "Verification", "ranked_by_relief"]
+           "OutputResult", "Suggestion", "TargetResult", "Verification", "output_key",
+           "ranked_by_relief"]
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,11 @@ class TargetResult:
             **({"plan": self.plan.to_dict()} if self.plan is not None else {}),
             **({"outputs": [o.to_dict() for o in self.outputs]} if self.outputs else {}),
         }
+
+
+def output_key(target: str, output: str) -> str:
+    """Where one output's pictures are kept among the targets'."""
+    return f"{target}:{output}"
 
 
 @dataclass(frozen=True)

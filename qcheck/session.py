@@ -123,9 +123,21 @@ class Session:
         if name not in self.layout.names:
             raise UsageError(f"the model has no output {name!r}; its outputs: "
                              f"{', '.join(self.layout.names)}")
-        return replace(self, output_name=name,
-                       references=self.references.view(lambda array: self.layout.output(
-                           array, name), name))
+        view = self.references.view(lambda array: self.layout.output(array, name), name)
+        return replace(self, output_name=name, references=view)  # type: ignore[arg-type]
+
+    def output_specs(self) -> dict[str, OutputSpec]:
+        """How each output is read, by name."""
+        if not self.output_names:
+            return {self.info.outputs[0].name: self.output}
+        return {name: self.for_output(name).output for name in self.output_names}
+
+    def whole(self) -> Session:
+        """The check itself, from a view of one output."""
+        if self.output_name is None:
+            return self
+        return replace(self, output_name=None,
+                       references=getattr(self.references, "store", self.references))
 
     def select(self, outputs: Any) -> Any:
         """This view's output out of a runner's (packed) outputs."""
@@ -240,7 +252,7 @@ def _layout(handle: ModelHandle, images: ImageSets) -> OutputLayout:
         except Exception as exc:
             raise UsageError(f"cannot work out the sizes of the model's outputs at "
                              f"{height}×{width}: {str(exc).splitlines()[0][:200]}") from None
-    return OutputLayout(names, tuple(tuple(int(d) for d in shape) for shape in shapes))
+    return OutputLayout(names, tuple(tuple(int(d or 0) for d in shape) for shape in shapes))
 
 
 def _input_size(info: ModelInfo, chosen: tuple[int, int] | None

@@ -10,7 +10,7 @@ tensor), so it is computed for one scheme at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 from qcheck.analyze.forward import forward
 from qcheck.analyze.layers import layer_facts
 from qcheck.analyze.schemes import Scheme, quantize_kernel
+from qcheck.named import Batch, model_input_names
 
 __all__ = ["CorrectedLayer", "correct_biases"]
 
@@ -29,7 +30,7 @@ class CorrectedLayer:
     largest_shift: float  # the largest per-channel mean shift removed, in output units
 
 
-def correct_biases(model: Any, scheme: Scheme, batches: Iterable[np.ndarray]
+def correct_biases(model: Any, scheme: Scheme, batches: Iterable[Batch]
                    ) -> tuple[Any, list[CorrectedLayer]]:
     """A copy of ``model`` whose biases cancel ``scheme``'s weight-rounding shift."""
     import keras
@@ -39,7 +40,7 @@ def correct_biases(model: Any, scheme: Scheme, batches: Iterable[np.ndarray]
     facts = [f for f in layer_facts(corrected) if f.weighted and len(f.biases) == 1
              and len(f.kernels) == 1 and len(f.inbound) == 1]
     wanted = {f.inbound[0] for f in facts}
-    input_name = corrected.inputs[0]._keras_history[0].name
+    input_names = model_input_names(corrected)
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
 
@@ -49,8 +50,10 @@ def correct_biases(model: Any, scheme: Scheme, batches: Iterable[np.ndarray]
         return output
 
     for batch in batches:
-        if input_name in wanted:
-            _accumulate(sums, counts, input_name, batch)
+        fed = dict(batch) if isinstance(batch, Mapping) else {input_names[0]: batch}
+        for name in input_names:
+            if name in wanted and name in fed:
+                _accumulate(sums, counts, name, np.asarray(fed[name]))
         forward(corrected, batch, record)
     changed: list[CorrectedLayer] = []
     for f in facts:

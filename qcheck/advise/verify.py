@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from qcheck.advise.candidates import COST, Candidate
-from qcheck.assess import assess
+from qcheck.assess import assess_outputs
 from qcheck.jobs import JobResult
 from qcheck.limits import Thresholds
 from qcheck.readiness.contract import io_change, io_contract
@@ -34,11 +34,14 @@ class Trial:
 def measure(candidate: Candidate, outcome: JobResult, result: TargetResult, session: Session,
             thresholds: Thresholds) -> Trial:
     """Compare the re-converted artifact like any target: same images, same thresholds."""
-    check = assess(result.spec, outcome, session, thresholds)
+    check = assess_outputs(result.spec, outcome, session.whole(), thresholds)
     if check.error is not None:
         return Trial(candidate, Suggestion(candidate.action, candidate.layers, candidate.reason,
                                            None, f"could not be verified: {check.error}"))
-    verification = Verification.of(check.metrics, check.passed)
+    # Several outputs: the figures of the output the fix was for; it passes when all do.
+    metrics = check.output(session.output_name).metrics \
+        if session.output_name is not None and check.outputs else check.metrics
+    verification = Verification.of(metrics, check.passed)
     reason = candidate.reason + _kept_float(candidate, result, outcome, session)
     return Trial(candidate, Suggestion(candidate.action, candidate.layers, reason,
                                        verification,
@@ -75,7 +78,8 @@ def _io_change(result: TargetResult, outcome: JobResult, session: Session) -> st
     fmt = result.spec.format
 
     def contract(content: bytes) -> dict[str, object]:
-        return io_contract(fmt, content, session.input_range, session.output)
+        return io_contract(fmt, content, session.input_range, session.output_specs(),
+                           session.images.evaluation.image_input)
 
     return io_change(contract(original.read_bytes()), contract(outcome.content))
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from converters.graph import output_paths
 from qcheck.analyze import (
     activation_range,
     calibration_coverage,
@@ -21,11 +22,12 @@ from qcheck.analyze import (
 from qcheck.analyze.artifact_ranges import artifact_ranges
 from qcheck.analyze.causes import CauseAnalysis, fixes_for
 from qcheck.analyze.evidence import ModelEvidence
-from qcheck.analyze.layers import layer_facts, output_layer
+from qcheck.analyze.layers import layer_facts
 from qcheck.analyze.schemes import scheme_for
 from qcheck.analyze.simulate import Simulation
 from qcheck.analyze.stats import activation_stats, load_stats, save_stats
 from qcheck.compare.drift import drift_measure
+from qcheck.named import model_input_names
 from qcheck.results import Attribution, Finding
 from qcheck.types import Cause, Format, Severity, TargetSpec
 
@@ -72,13 +74,15 @@ def gather_evidence(session: Session) -> ModelEvidence:
     return ModelEvidence(
         model=model,
         facts=layer_facts(model),
-        input_name=model.inputs[0]._keras_history[0].name,
+        input_name=model_input_names(model)[session.info.image_index],
         input_range=session.input_range,
         input_stats=input_stats,
         calib_stats=calib_stats,
         calib_pixels=session.images.calibration.pixels,
         eval_pixels=session.images.evaluation.pixels,
         output_range=session.output.range if session.output.is_colour else None,
+        calibration_feed=session.images.feed("calibration")
+        if session.images.calibration.extras else None,
     )
 
 
@@ -202,18 +206,20 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
     output = session.output
     drift = drift_measure(output)
     chosen = list(images) if images is not None else attribution_images(session, [outputs])
-    output_path = output_layer(evidence.model)
+    index = session.layout.names.index(session.output_name) \
+        if session.output_name is not None else None
+    output_path = output_paths(evidence.model)[index or 0]
     sim = Simulation(
         model=evidence.model, facts=evidence.facts, scheme=scheme_for(spec),
-        inputs=session.images.feed("evaluation").to_model_range(
-            session.images.evaluation.pixels[chosen]),
+        inputs=session.images.feed("evaluation").rows(chosen),
         reference=reference[chosen], output_range=output.range,
         input_stats=evidence.input_stats, calib_stats=evidence.calib_stats,
         stored_ranges=artifact_ranges(spec.format, artifact, evidence.calib_stats,
                                       output_path)
         if artifact is not None and spec.precision.is_integer else {},
         stored_complete=spec.format is Format.TFLITE, output_layer=output_path, output=output,
-        shared=evidence.weight_measures, images=tuple(chosen),
+        shared=evidence.weight_measures if index is None else {}, images=tuple(chosen),
+        output_index=index, image_input=session.images.evaluation.image_input,
     )
     items: list[Attribution] = []
     for analysis in sorted(CAUSES, key=lambda a: a.order):

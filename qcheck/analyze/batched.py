@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,6 +21,14 @@ from qcheck.analyze.layers import LayerFacts
 from qcheck.analyze.ranges import TargetRanges
 from qcheck.analyze.schemes import Scheme, quantize_kernel
 from qcheck.analyze.stats import ActivationStats
+from qcheck.named import (
+    Batch,
+    batch_length,
+    batch_rows,
+    concat_batches,
+    model_input_names,
+    ordered,
+)
 from qcheck.numerics import (
     ActivationKind,
     WeightKind,
@@ -79,10 +87,12 @@ class ConfigRunner:
 
     model: Any
     ranges: TargetRanges
-    inputs: np.ndarray
+    inputs: Batch  # a dict by input name for a model with several inputs
     input_stats: ActivationStats
     batch_size: int = 16  # samples per forward pass (configurations × images)
     configurations: int = 0  # run so far: what the analysis cost, in forward passes
+    output_index: int | None = None  # which of several outputs (None: the only one)
+    image_input: str = "image"  # the input the images feed, of several
     _range_tensors: tuple[Any, ...] | None = field(default=None, repr=False)
 
     @property
@@ -102,7 +112,7 @@ class ConfigRunner:
         configurations share one pass.
         """
         self.configurations += len(configs)
-        count = len(self.inputs)
+        count = batch_length(self.inputs)
         per_call = max(1, self.batch_size // max(count, 1))
         traced = self._traced()
         results: list[np.ndarray] = []
@@ -120,23 +130,35 @@ class ConfigRunner:
 
         inputs, masks = [], []
         for config in configs:
-            if config.quantize_input:
-                inputs.append(fake_quantize(self.inputs, self.input_stats.low,
-                                            self.input_stats.high, ActivationKind.UINT8))
-            else:
-                inputs.append(self.inputs)
+            inputs.append(self._fed(config))
             flags = np.zeros((3, len(traced.hooked)), dtype=np.float32)
             for row, names in enumerate((config.weights, config.activations,
                                          config.clip_only)):
                 for name in names:
                     if name in traced.hooked:
                         flags[row, traced.hooked[name]] = 1.0
-            masks.append(np.repeat(flags[np.newaxis], len(self.inputs), axis=0))
+            masks.append(np.repeat(flags[np.newaxis], batch_length(self.inputs), axis=0))
         stacked = np.concatenate(masks)
+        fed = concat_batches(inputs)
+        tensors = [tf.constant(a) for a in ordered(fed, model_input_names(self.model))] \
+            if isinstance(fed, Mapping) else tf.constant(fed)
         outputs = traced.function(
-            tf.constant(np.concatenate(inputs)), tf.constant(stacked[:, 0]),
+            tensors, tf.constant(stacked[:, 0]),
             tf.constant(stacked[:, 1]), tf.constant(stacked[:, 2]), *self._ranges(traced))
         return np.asarray(outputs)
+
+    def _fed(self, config: Config) -> Batch:
+        """The inputs of a configuration: the image input fake-quantized when it asks."""
+        if not config.quantize_input:
+            return self.inputs
+
+        def quantized(images: np.ndarray) -> np.ndarray:
+            return fake_quantize(images, self.input_stats.low, self.input_stats.high,
+                                 ActivationKind.UINT8)
+
+        if isinstance(self.inputs, Mapping):
+            return {**self.inputs, self.image_input: quantized(self.inputs[self.image_input])}
+        return quantized(self.inputs)
 
     def _ranges(self, traced: Traced) -> tuple[Any, ...]:
         """Per hooked layer: scale, zero point and clip bounds, as the target calibrated."""
@@ -155,15 +177,17 @@ class ConfigRunner:
         per_model = TRACES.setdefault(self.model, {})
         hooked = tuple(dict.fromkeys([*self.ranges.calib_stats,
                                       *(f.name for f in self.facts if f.weighted)]))
-        # What the trace depends on: the weight rounding its shadows hold, the activation kind.
-        key = (replace(self.scheme, quantized_input=False, same_scale=frozenset()), hooked)
+        # What the trace depends on: the weight rounding its shadows hold, the activation
+        # kind, the output it returns.
+        key = (replace(self.scheme, quantized_input=False, same_scale=frozenset()), hooked,
+               self.output_index or 0)
         if key not in per_model:
             try:
                 shadows = {f.name: shadow_layer(f, self.scheme) for f in self.facts
                            if f.weighted and self.scheme.weights is not None}
                 index = {name: i for i, name in enumerate(hooked)}
                 per_model[key] = Traced(index, traced_forward(
-                    self.model, index, self.scheme.activations, shadows))
+                    self.model, index, self.scheme.activations, shadows, self.output_index))
             except Exception:  # any tracing failure falls back to the eager path
                 per_model[key] = None
         return per_model[key]
@@ -183,13 +207,12 @@ class ConfigRunner:
                 values = fake_quantize_affine(values, scale, zero, kind)
             return values
 
-        inputs = self.inputs
-        if config.quantize_input:
-            inputs = fake_quantize(inputs, self.input_stats.low, self.input_stats.high,
-                                   ActivationKind.UINT8)
+        inputs = self._fed(config)
         with self._quantized_weights(config.weights):
-            return np.concatenate([forward(self.model, inputs[i : i + self.batch_size], hook)
-                                   for i in range(0, len(inputs), self.batch_size)])
+            return np.concatenate([
+                forward(self.model, batch_rows(inputs, slice(i, i + self.batch_size)), hook,
+                        self.output_index or 0)
+                for i in range(0, batch_length(inputs), self.batch_size)])
 
     @contextlib.contextmanager
     def _quantized_weights(self, names: Collection[str]) -> Iterator[None]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
 from qcheck.analyze.causes import CauseAnalysis
 from qcheck.analyze.evidence import ModelEvidence
 from qcheck.results import Attribution, Finding
@@ -62,6 +60,7 @@ def findings(evidence: ModelEvidence) -> list[Finding]:
 def isolated_chroma_share(evidence: ModelEvidence, name: str) -> float | None:
     """The chroma share of the output error when only ``name`` is quantized (weights per
     tensor, output to 8 bits), on a few calibration images; ``None`` for non-colour outputs."""
+    from qcheck.analyze.forward import forward
     from qcheck.analyze.schemes import Scheme
     from qcheck.analyze.simulate import Simulation
     from qcheck.numerics import ActivationKind, WeightKind
@@ -71,9 +70,9 @@ def isolated_chroma_share(evidence: ModelEvidence, name: str) -> float | None:
     inputs = evidence.model_inputs()
     sim = Simulation(model=evidence.model, facts=evidence.facts,
                      scheme=Scheme(WeightKind.INT8, False, ActivationKind.UINT8, False),
-                     inputs=inputs, reference=np.asarray(evidence.model(inputs)),
+                     inputs=inputs, reference=forward(evidence.model, inputs, output=0),
                      output_range=evidence.output_range, input_stats=evidence.input_stats,
-                     calib_stats=evidence.calib_stats)
+                     calib_stats=evidence.calib_stats, output_index=0)
     return sim.measure(sim.outputs(weights=(name,), activations=(name,))).chroma_share
 
 

@@ -85,8 +85,8 @@ def confirm(session: Session, evidence: ModelEvidence, results: list[TargetResul
             confirmed.append(result)
             continue
         target = drift(reference, np.asarray(outputs[result.name])[list(images)]).mean
-        figures = {layer: (_figure(done[relief.key], reference, drift),
-                           _figure(done[only.key], reference, drift))
+        figures = {layer: (_figure(session, done[relief.key], reference, drift),
+                           _figure(session, done[only.key], reference, drift))
                    for layer, (relief, only) in plans[result.name].items()}
         confirmed.append(_ranked(result, target, figures, images, drift.floor, seconds))
     return confirmed
@@ -138,9 +138,11 @@ def _related(name: str, layer: str) -> bool:
     return name == layer or layer.startswith(name + "/") or name.startswith(layer + "/")
 
 
-def _figure(outcome: JobResult, reference: np.ndarray, drift: DriftMeasure) -> float | None:
-    """The drift of a build run on the attribution images (its outputs are theirs only)."""
-    produced = outcome.output_array()
+def _figure(session: Session, outcome: JobResult, reference: np.ndarray,
+            drift: DriftMeasure) -> float | None:
+    """The drift of a build run on the attribution images (its outputs are theirs only), in
+    the output the session views."""
+    produced = session.select(outcome.output_array())
     if outcome.error is not None or produced is None:
         return None
     return float(drift(reference, np.asarray(produced)).mean)

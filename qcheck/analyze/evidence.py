@@ -28,9 +28,15 @@ class ModelEvidence:
     # What simulations of any target measured that depends on the weights alone (keyed by the
     # images, the weight scheme and the layers): the targets of one check share it.
     weight_measures: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The calibration half as the model takes it (a ``ModelFeed``), for a model with several
+    # inputs; None: the pixels in the input range are the input.
+    calibration_feed: Any = None
 
-    def model_inputs(self, count: int = 8) -> np.ndarray:
-        """A few calibration images, as the model takes them."""
+    def model_inputs(self, count: int = 8) -> Any:
+        """A few calibration images, as the model takes them (with what its other inputs
+        are fed, for a model with several)."""
+        if self.calibration_feed is not None:
+            return self.calibration_feed.rows(slice(0, count))
         pixels = np.asarray(self.calib_pixels[:count], np.float32)
         return (pixels * self.input_range.span + self.input_range.low).astype(np.float32)
 

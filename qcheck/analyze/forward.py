@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from converters.graph import run_flat
+from qcheck.named import Batch, model_inputs, pack_outputs
 from qcheck.numerics import ActivationKind, fake_quantize_affine, tensorflow_ops
 
 __all__ = ["Hook", "forward", "traced_forward"]
@@ -18,30 +19,39 @@ __all__ = ["Hook", "forward", "traced_forward"]
 Hook = Callable[[str, Any], Any]  # (layer path, output tensor) -> output tensor
 
 
-def forward(model: Any, inputs: np.ndarray, hook: Hook | None = None) -> np.ndarray:
+def forward(model: Any, inputs: Batch, hook: Hook | None = None,
+            output: int | None = None) -> np.ndarray:
     """Run the graph eagerly (nested models opened up), passing each layer's output through
-    ``hook``."""
+    ``hook``; the model's output ``output`` (None: every output, packed when several)."""
+    fed = model_inputs(model, inputs)
     if hook is None:
-        return np.asarray(model(inputs, training=False))
+        return _chosen(model(fed, training=False), output)
 
     def call(path: str, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         kwargs.pop("training", None)
         return hook(path, _call(layer, args, kwargs))
 
-    outputs = run_flat(model, inputs, call)
-    if isinstance(outputs, list | tuple):
-        outputs = outputs[0]
-    return np.asarray(outputs)
+    return _chosen(run_flat(model, fed, call), output)
+
+
+def _chosen(outputs: Any, output: int | None) -> np.ndarray:
+    if not isinstance(outputs, list | tuple):
+        return np.asarray(outputs)
+    if output is not None:
+        return np.asarray(outputs[output])
+    return pack_outputs([np.asarray(o) for o in outputs])
 
 
 def traced_forward(model: Any, hooked: dict[str, int], kind: ActivationKind | None,
-                   shadows: dict[str, Any]) -> Any:
+                   shadows: dict[str, Any], output: int | None = None) -> Any:
     """A ``tf.function`` of the whole model where, per sample, each hooked layer can run with
     its rounded weights (its ``shadows`` copy) and have its output clipped to the calibrated
     range and fake-quantized as ``kind``.
 
     Call it as ``f(x, weights, act, clip, scale, zero, low, high)``: the three masks are
-    (batch, hooked layers); the other four hold one value per hooked layer.
+    (batch, hooked layers); the other four hold one value per hooked layer. ``x`` is the
+    input batch, or for a model with several inputs a list in the model's input order;
+    ``output`` picks one of several outputs (None: the first).
     """
     import tensorflow as tf
 
@@ -76,15 +86,15 @@ def traced_forward(model: Any, hooked: dict[str, int], kind: ActivationKind | No
                 anything = tf.reduce_any(weights[:, k] + act[:, k] + clip[:, k] > 0)
                 return tf.cond(anything, changed, lambda: y)
 
-        outputs = run_flat(model, x, call)
-        return outputs[0] if isinstance(outputs, list | tuple) else outputs
+        outputs = run_flat(model, list(x) if isinstance(x, list | tuple) else x, call)
+        return outputs[output or 0] if isinstance(outputs, list | tuple) else outputs
 
-    shape = (None, *tuple(model.inputs[0].shape)[1:])
+    specs = [tf.TensorSpec((None, *tuple(t.shape)[1:]), tf.float32) for t in model.inputs]
     mask = tf.TensorSpec((None, len(hooked)), tf.float32)
     per_layer = tf.TensorSpec((len(hooked),), tf.float32)
     function = tf.function(run, autograph=False, input_signature=[
-        tf.TensorSpec(shape, tf.float32), mask, mask, mask, per_layer, per_layer, per_layer,
-        per_layer])
+        specs if len(specs) > 1 else specs[0], mask, mask, mask, per_layer, per_layer,
+        per_layer, per_layer])
 
     def call(*args: Any) -> Any:
         with _GRAPH_REWRITES.off():

@@ -22,6 +22,7 @@ from qcheck.analyze.ranges import Quantization, TargetRanges
 from qcheck.analyze.schemes import Scheme
 from qcheck.analyze.stats import ActivationStats
 from qcheck.compare.drift import MEASURED_PIXELS, DriftMeasure, drift_measure
+from qcheck.named import Batch, batch_length, batch_rows
 from qcheck.outputs import OutputKind, OutputSpec
 from qcheck.types import InputRange
 
@@ -60,8 +61,8 @@ class Simulation:
     model: Any
     facts: list[LayerFacts]
     scheme: Scheme
-    inputs: np.ndarray  # model-range evaluation batch
-    reference: np.ndarray  # float outputs on ``inputs``
+    inputs: Batch  # model-range evaluation batch (a dict by name for several inputs)
+    reference: np.ndarray  # float outputs on ``inputs`` (of the output analysed)
     output_range: InputRange
     input_stats: ActivationStats
     calib_stats: dict[str, ActivationStats]
@@ -74,6 +75,8 @@ class Simulation:
     # (``images``: which evaluation images ``inputs`` are).
     shared: dict[Any, Measured] | None = None
     images: tuple[int, ...] = ()
+    output_index: int | None = None  # which of several outputs is analysed
+    image_input: str = "image"  # the input the images feed, of several
     _summary: dict[str, LayerSummary] | None = None
     _strongest: float = 0.0  # the largest drift measure_layers has seen, group or layer
     _prepared: tuple[np.ndarray | None] | None = None
@@ -86,7 +89,8 @@ class Simulation:
     @cached_property
     def runner(self) -> ConfigRunner:
         return ConfigRunner(self.model, self.ranges, self.inputs, self.input_stats,
-                            self.batch_size)
+                            self.batch_size, output_index=self.output_index,
+                            image_input=self.image_input)
 
     @property
     def layers(self) -> dict[str, LayerFacts]:
@@ -179,8 +183,9 @@ class Simulation:
                         entry.size += values.size
                 return output
 
-            for i in range(0, len(self.inputs), self.batch_size):
-                forward(self.model, self.inputs[i : i + self.batch_size], record)
+            for i in range(0, batch_length(self.inputs), self.batch_size):
+                forward(self.model, batch_rows(self.inputs, slice(i, i + self.batch_size)),
+                        record, self.output_index or 0)
             self._summary = summary
         return self._summary
 

@@ -104,7 +104,7 @@ def _values(tensor: TensorInfo, value: FeedValue, images: ImageSet, size: tuple[
     if isinstance(value, Mapping):
         return np.stack([_fitted(tensor, _by_stem(value, name, tensor), shape,
                                  f"the array for {name}") for name in images.names])
-    folder = Path(value)
+    folder = Path(str(value))
     if not folder.is_dir():
         raise UsageError(f"--feed {tensor.name}={value}: not a folder (and not a number)")
     return np.stack([_from_file(tensor, folder, name, shape, input_range)

@@ -4,6 +4,7 @@ as pixels."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from qcheck.outputs import OutputKind, OutputSpec
@@ -36,13 +37,20 @@ def _tensor(tensor: TensorIO) -> dict[str, Any]:
             "zero_point": None if tensor.zero_point is None else int(tensor.zero_point)}
 
 
-def io_contract(fmt: Format, content: bytes, input_range: InputRange, output: OutputSpec
+def io_contract(fmt: Format, content: bytes, input_range: InputRange,
+                output: OutputSpec | Mapping[str, OutputSpec], image_input: str | None = None
                 ) -> dict[str, Any]:
+    """Every input and output tensor; ``output`` is how the output is read, or by name how
+    each of several is; ``image_input`` names the input the images feed when there are
+    several (the others take what ``--feed`` gave them)."""
     inputs, outputs = artifact_io(fmt, content)
+    specs = output if isinstance(output, Mapping) else {"": output}
     fed = []
     for tensor in inputs:
         entry = _tensor(tensor)
         value = f"values in {input_range} ({_pixels(input_range)})"
+        if len(inputs) > 1 and tensor.name != image_input:
+            value = "values as the float model takes them (what --feed gave it)"
         entry["feed"] = value if tensor.scale is None else (
             f"{value}, quantized: code = round(value / {float(tensor.scale)!r}) + "
             f"{tensor.zero_point}, as {tensor.dtype}, {FEED_ROUNDING} (the runtime's own "
@@ -53,11 +61,12 @@ def io_contract(fmt: Format, content: bytes, input_range: InputRange, output: Ou
     read = []
     for tensor in outputs:
         entry = _tensor(tensor)
+        spec = specs.get(tensor.name, next(iter(specs.values())))
         back = "" if tensor.scale is None else (
             f"value = (code − {tensor.zero_point}) × {float(tensor.scale)!r}; ")
-        if output.kind is OutputKind.IMAGE:
-            how = f"values in {output.range}: pixel = {_inverse(output.range)}"
-        elif output.kind is OutputKind.CLASSES:
+        if spec.kind is OutputKind.IMAGE:
+            how = f"values in {spec.range}: pixel = {_inverse(spec.range)}"
+        elif spec.kind is OutputKind.CLASSES:
             how = "the class is the arg-max over the last axis"
         else:
             how = "values as the float model's"

@@ -97,7 +97,8 @@ def _readiness(result: TargetResult, outcome: JobResult, profile: JobResult,
         "latency_ms": notes["latency_ms"],
         "memory_mb": notes["memory_mb"],
         "size_kb": round(len(content) / 1024, 1),
-        "io": io_contract(fmt, content, session.input_range, session.output),
+        "io": io_contract(fmt, content, session.input_range, session.output_specs(),
+                          session.images.evaluation.image_input),
         "coverage": {
             "float_ops": sum(i["kind"] == "float_op" for i in issues),
             "gpu_incompatible_ops": sum(i["kind"] == "gpu" for i in issues) if
@@ -115,11 +116,24 @@ def kernel_split(session: Session, outcome: JobResult, profile: JobResult) -> di
     optimised = outcome.output_array()
     if reference_kernels is None or optimised is None:
         return {}
+    if not session.output_names:
+        return _split(session, reference_kernels, optimised)
+    # Several outputs: each output's split; the target's own figures are the first output's.
+    split = {name: _split(session.for_output(name), reference_kernels, optimised)
+             for name in session.output_names}
+    return {**split[session.output_names[0]], "output": session.output_names[0],
+            "outputs": split}
+
+
+def _split(session: Session, reference_kernels: np.ndarray, optimised: np.ndarray
+           ) -> dict[str, Any]:
     count = len(reference_kernels)
+    reference_kernels = np.asarray(session.select(reference_kernels))
+    optimised = np.asarray(session.select(optimised[:count]))
     floats = np.asarray(session.references.get("evaluation")[:count])
     measure = drift_measure(session.output)
-    quantization = measure(floats, np.asarray(reference_kernels)).mean
-    kernels = measure(np.asarray(reference_kernels), np.asarray(optimised[:count])).mean
+    quantization = measure(floats, reference_kernels).mean
+    kernels = measure(reference_kernels, optimised).mean
     visible = kernels >= _VISIBLE * measure.floor
     return {"images": count, "measure": measure.name,
             "quantization": round(quantization, 6), "kernels": round(kernels, 6),

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from qcheck.memory import resident_bytes
+from qcheck.named import batch_length, batch_rows, concat_batches, sample_rows
 from qcheck.runners import runner_for
 from qcheck.types import Format
 
@@ -31,8 +32,7 @@ def profile_artifact(fmt: Format, content: bytes, batches: Any, outputs: Path
                      ) -> dict[str, Any]:
     """Latency, memory and the reference kernels' outputs (written to ``outputs``)."""
     budget = float(os.environ.get("QCHECK_PROFILE_SECONDS") or _BUDGET)
-    first = next(iter(batches))
-    sample = np.ascontiguousarray(first[:1])
+    sample = batch_rows(next(iter(batches)), slice(0, 1))
     latency: dict[str, Any] = {}
     memory = None
     for threads in THREADS:
@@ -43,11 +43,11 @@ def profile_artifact(fmt: Format, content: bytes, batches: Any, outputs: Path
             if memory is None:
                 memory = max(_resident_mb() - before, 0.0)
             latency[str(threads)] = _timed(lambda: runner.infer(sample), budget)
-    images = np.concatenate(list(batches))[:REFERENCE_IMAGES]
+    images = batch_rows(concat_batches(list(batches)), slice(0, REFERENCE_IMAGES))
     with runner_for(fmt, content, reference=True) as runner:
-        np.save(outputs, runner.infer_all([images[i : i + 1] for i in range(len(images))]))
+        np.save(outputs, runner.infer_all(list(sample_rows(images))))
     return {"latency_ms": latency, "memory_mb": round(memory or 0.0, 2),
-            "reference_images": len(images)}
+            "reference_images": batch_length(images)}
 
 
 def _timed(run: Any, budget: float) -> dict[str, Any]:

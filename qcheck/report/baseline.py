@@ -67,8 +67,8 @@ def save_baseline(path: Path, model_sha: str, images: list[str],
         "schema": BASELINE_SCHEMA,
         "model_sha256": model_sha,
         "images": images,
-        "targets": {t.name: {"metrics": _tracked(t.metrics), "outputs": digests.get(t.name, [])}
-                    for t in targets if t.error is None},
+        "targets": {name: {"metrics": _tracked(metrics), "outputs": digests.get(name, [])}
+                    for name, metrics, error in judged(targets) if error is None},
     }
     atomic_write(path, json.dumps(document, indent=2) + "\n")
 
@@ -95,15 +95,16 @@ def compare_baseline(path: Path, targets: list[TargetResult], digests: dict[str,
         notes.append("the evaluation images differ from the baseline's; outputs are compared "
                      "only where the image names match")
     stored = document.get("targets", {})
-    for target in targets:
-        before = stored.get(target.name)
+    entries = judged(targets)
+    for name, metrics, error in entries:
+        before = stored.get(name)
         if before is None:
-            notes.append(f"{target.name}: not in the baseline (new target)")
+            notes.append(f"{name}: not in the baseline (new target)")
             continue
-        if target.error is not None:
-            regressions.append(BaselineRegression(target.name, "error", 0.0, 1.0))
+        if error is not None:
+            regressions.append(BaselineRegression(name, "error", 0.0, 1.0))
             continue
-        now = _tracked(target.metrics)
+        now = _tracked(metrics)
         for metric, (lower_is_better, _) in TRACKED.items():
             if metric not in now or metric not in before["metrics"]:
                 continue
@@ -111,16 +112,34 @@ def compare_baseline(path: Path, targets: list[TargetResult], digests: dict[str,
             margin = tolerances.allowed(metric, old)
             worse = new > old + margin if lower_is_better else new < old - margin
             if worse:
-                regressions.append(BaselineRegression(target.name, metric, old, new))
-        changed = _changed_outputs(before.get("outputs", []), digests.get(target.name, []),
+                regressions.append(BaselineRegression(name, metric, old, new))
+        changed = _changed_outputs(before.get("outputs", []), digests.get(name, []),
                                    document.get("images", []), images)
-        if changed and not any(r.target == target.name for r in regressions):
-            notes.append(f"{target.name}: {changed} evaluation output(s) changed while the "
+        if changed and not any(r.target == name for r in regressions):
+            notes.append(f"{name}: {changed} evaluation output(s) changed while the "
                          "metrics stayed within tolerance")
     for name in stored:
-        if name not in {t.name for t in targets}:
+        if name not in {entry[0] for entry in entries}:
             notes.append(f"{name}: in the baseline but not checked this time")
     return BaselineResult(str(path), tuple(regressions), tuple(notes))
+
+
+def judged_name(target: str, output: str | None) -> str:
+    """How a baseline (and JUnit) names one output of a target with several:
+    ``tflite-int8[depth]``."""
+    return target if output is None else f"{target}[{output}]"
+
+
+def judged(targets: list[TargetResult]) -> list[tuple[str, Metrics, str | None]]:
+    """What a baseline tracks: each target, or each output of a target with several."""
+    entries: list[tuple[str, Metrics, str | None]] = []
+    for target in targets:
+        if target.outputs and target.error is None:
+            entries.extend((judged_name(target.name, o.name), o.metrics, None)
+                           for o in target.outputs)
+        else:
+            entries.append((target.name, target.metrics, target.error))
+    return entries
 
 
 def _changed_outputs(before: list[str], now: list[str], old_images: list[str],

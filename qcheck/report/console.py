@@ -70,7 +70,11 @@ def print_summary(report: ReportData, console: Console | None = None, *,
     console = console or Console(highlight=False, width=_width())
     title = f"qcheck · {report.model.path}" + (f" · {stage}" if stage else "")
     table = Table(title=title, title_justify="left")
+    headers: tuple[str, ...]
     headers, figures = _FIGURES[_kind(report)]
+    several = any(t.outputs for t in report.targets)
+    if several:  # each output has its own kind and figures: in the outputs table below
+        headers = ()
     for column in ("target", "verdict", *headers, "artifacts", "size", "s"):
         table.add_column(column, justify="left" if column in ("target", "artifacts") else "right",
                          no_wrap=column != "artifacts")
@@ -80,10 +84,12 @@ def print_summary(report: ReportData, console: Console | None = None, *,
         else:
             verdict = "[green]pass[/]" if target.passed else "[bold red]FAIL[/]"
         size = f"{target.size_bytes / 1024:.0f} KiB" if target.size_bytes else "–"
-        table.add_row(target.name, verdict, *figures(target.metrics),
+        table.add_row(target.name, verdict, *(figures(target.metrics) if not several else ()),
                       ", ".join(a.value for a in target.artifacts_seen) or "–",
                       size, f"{target.seconds:.1f}")
     console.print(table)
+    if several:
+        _print_outputs(report, console)
     _print_readiness(report, console)
     for target in report.targets:
         if target.error:
@@ -92,6 +98,8 @@ def print_summary(report: ReportData, console: Console | None = None, *,
         elif target.failures:
             console.print(f"[red]{target.name}[/]: " + "; ".join(target.failures))
         analysis = target.analysis or {}
+        if analysis.get("output") and target.attribution:
+            console.print(f"  {target.name}: attributed through output {analysis['output']}")
         on = analysis.get("target_on_attribution_images")
         for item in ranked_by_relief(target.attribution)[:3]:
             unit = item.unit
@@ -113,6 +121,29 @@ def print_summary(report: ReportData, console: Console | None = None, *,
         verdict = f"{stage.upper()}: {verdict}"
     console.print(f"{verdict}  ({report.images.evaluation} evaluation images, "
                   f"{report.images.calibration} calibration, source: {report.images.source})")
+
+
+def _output_kind(metrics: Metrics, kind: str) -> str:
+    if kind == "image":
+        return "colour" if metrics.is_colour else "lightness"
+    if kind == "classes":
+        return "class map" if metrics.class_agreement is not None else "classifier"
+    return "tensor"
+
+
+def _print_outputs(report: ReportData, console: Console) -> None:
+    """Each output of each target, judged by its own kind's figures."""
+    table = Table(title="outputs", title_justify="left")
+    for column in ("target", "output", "kind", "verdict", "figures"):
+        table.add_column(column, justify="left", no_wrap=column != "figures")
+    for target in report.targets:
+        for output in target.outputs:
+            headers, figures = _FIGURES[_output_kind(output.metrics, output.spec.kind.value)]
+            shown = "  ".join(f"{h} {v}" for h, v in zip(headers, figures(output.metrics),
+                                                          strict=True) if h != "–")
+            table.add_row(target.name, output.name, output.spec.kind.value,
+                          "[green]pass[/]" if output.passed else "[bold red]FAIL[/]", shown)
+    console.print(table)
 
 
 def _print_readiness(report: ReportData, console: Console) -> None:

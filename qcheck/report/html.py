@@ -15,7 +15,7 @@ from qcheck.report import charts
 from qcheck.report.data import ReportData
 from qcheck.report.explorer import layer_drift, strip_colour
 from qcheck.report.text import number_text
-from qcheck.results import Attribution
+from qcheck.results import Attribution, output_key
 
 __all__ = ["render_html"]
 
@@ -59,6 +59,13 @@ def _target_charts(report: ReportData) -> dict[str, dict[str, Any]]:
             entry["histogram"] = charts.histogram_chart(visuals, limits.max_delta_e)
             if not target.passed:
                 entry["images"] = charts.image_rows(visuals)
+        outputs = {}
+        for output in target.outputs:  # a model with several: each output's worst images
+            seen = report.visuals.get(output_key(target.name, output.name))
+            if seen is not None and not output.passed:
+                outputs[output.name] = charts.image_rows(seen)
+        if outputs:
+            entry["output_images"] = outputs
         if target.attribution:
             entry["attribution"] = charts.attribution_chart(target.attribution,
                                                             limits.max_delta_e)

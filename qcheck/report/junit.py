@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
+from qcheck.report.baseline import judged_name
 from qcheck.report.data import ReportData
+from qcheck.results import Metrics, TargetResult
 
 __all__ = ["render_junit"]
 
 
 def render_junit(report: ReportData) -> str:
-    failures = sum(1 for t in report.targets if not t.passed and t.error is None)
-    errors = sum(1 for t in report.targets if t.error is not None)
+    """A test case per target; per target and output (``tflite-int8[depth]``) for a model
+    with several outputs."""
+    cases = [case for target in report.targets for case in _cases(target)]
     suite = ET.Element("testsuite", {
         "name": "qcheck",
-        "tests": str(len(report.targets)),
-        "failures": str(failures),
-        "errors": str(errors),
+        "tests": str(len(cases)),
+        "failures": str(sum(1 for c in cases if not c.passed and c.error is None)),
+        "errors": str(sum(1 for c in cases if c.error is not None)),
         "time": f"{sum(t.seconds for t in report.targets):.3f}",
     })
-    for target in report.targets:
+    for target in cases:
         case = ET.SubElement(suite, "testcase", {
             "classname": f"qcheck.{report.model.path}",
             "name": target.name,
@@ -39,3 +43,22 @@ def render_junit(report: ReportData) -> str:
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+@dataclass(frozen=True)
+class _Case:
+    name: str
+    passed: bool
+    error: str | None
+    failures: tuple[str, ...]
+    metrics: Metrics
+    seconds: float
+
+
+def _cases(target: TargetResult) -> list[_Case]:
+    if not target.outputs or target.error is not None:
+        return [_Case(target.name, target.passed, target.error, target.failures, target.metrics,
+                      target.seconds)]
+    share = target.seconds / len(target.outputs)
+    return [_Case(judged_name(target.name, o.name), o.passed, None, o.failures, o.metrics,
+                  share) for o in target.outputs]

@@ -34,7 +34,7 @@ class KerasRunner(BaseRunner):
         if self._function is None:
             import tensorflow as tf
 
-            model = self.model  # functional or subclassed: traced per batch shape
+            model: Any = self.model  # functional or subclassed: traced per batch shape
             if len(self.input_names) > 1:
                 self._function = tf.function(lambda *inputs: model(list(inputs),
                                                                    training=False))
@@ -46,7 +46,7 @@ class KerasRunner(BaseRunner):
         if self._input_names is not None:
             return self._input_names
         try:
-            return [t._keras_history[0].name for t in self.model.inputs]
+            return [t._keras_history[0].name for t in self.model.inputs]  # type: ignore[union-attr]
         except (AttributeError, TypeError, ValueError):  # subclassed: one image input
             return ["image"]
 
