@@ -18,7 +18,7 @@ from converters.naming import belongs_to
 from converters.options import ConversionOptions
 from converters.quiet import native_quiet
 from converters.signature import SIGNATURE
-from converters.source import INPUT_NAME, CalibrationSamples, ConversionSource
+from converters.source import CalibrationSamples, ConversionSource
 from converters.types import TargetSpec
 
 __all__ = ["ALGORITHM", "aeq_recipe", "convert_with_aeq", "layer_outputs", "op_config"]
@@ -37,12 +37,13 @@ def convert_with_aeq(spec: TargetSpec, source: ConversionSource,
             f"{spec.name}: per-layer int16 needs ai-edge-quantizer "
             "(pip install 'qcheck[plan]')") from None
     float_model = source.tflite_float_signed
+    first = source.input_names[0]
     recipe = aeq_recipe(float_model, spec.per_channel, options, source.output_layer)
     try:
         with native_quiet():
             engine = quantizer.Quantizer(float_model, recipe)
             ranges = engine.calibrate(
-                {SIGNATURE: [dict(sample) if isinstance(sample, dict) else {INPUT_NAME: sample}
+                {SIGNATURE: [dict(sample) if isinstance(sample, dict) else {first: sample}
                             for sample in calibration()]}, num_threads=1)
             return bytes(engine.quantize(ranges).quantized_model)
     except Exception as exc:  # ai-edge-quantizer raises many types; all are a failed conversion

@@ -65,15 +65,16 @@ def _to_float16(spec: TargetSpec, float_model: bytes) -> bytes:
 class _SampleReader:
     """ONNX Runtime's CalibrationDataReader protocol over qcheck's shared samples."""
 
-    def __init__(self, samples: Iterator[Any]):
+    def __init__(self, samples: Iterator[Any], input_name: str = INPUT_NAME):
         self._samples = samples
+        self._input_name = input_name  # a one-input model's input, however the export names it
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         sample = next(self._samples, None)
         if sample is None:
             return None
         # A model with several inputs is fed by the names its export keeps.
-        return dict(sample) if isinstance(sample, dict) else {INPUT_NAME: sample}
+        return dict(sample) if isinstance(sample, dict) else {self._input_name: sample}
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         return iter(self.get_next, None)
@@ -105,7 +106,8 @@ def _quantize_qdq(spec: TargetSpec, float_model: bytes, calibration: Calibration
         try:
             with native_quiet():
                 quantize_static(
-                    str(source_path), str(target_path), _SampleReader(calibration()),
+                    str(source_path), str(target_path),
+                    _SampleReader(calibration(), _first_input(proto)),
                     quant_format=QuantFormat.QDQ, per_channel=spec.per_channel,
                     activation_type=activation, weight_type=QuantType.QInt8,
                     nodes_to_exclude=excluded,
@@ -117,6 +119,11 @@ def _quantize_qdq(spec: TargetSpec, float_model: bytes, calibration: Calibration
             raise ConversionError(f"{spec.name}: ONNX Runtime quantization failed: "
                                   f"{first_line(exc)}") from None
         return target_path.read_bytes()
+
+
+def _first_input(model: Any) -> str:
+    constants = {init.name for init in model.graph.initializer}
+    return next(i.name for i in model.graph.input if i.name not in constants)
 
 
 def _calibration_cache(float_model: bytes, calibration: CalibrationSamples,

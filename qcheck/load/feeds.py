@@ -22,8 +22,10 @@ from qcheck.types import InputRange, ModelInfo, TensorInfo
 
 __all__ = ["FeedValue", "attach_feeds", "describe_inputs", "parse_feed"]
 
-# A folder (path), a constant (number), one array for every image, or arrays by image stem.
-FeedValue = str | os.PathLike[str] | float | np.ndarray | Mapping[str, np.ndarray]
+# A folder (path), a constant (number), one array for every image, arrays by image stem, or
+# (from the API) a pair of stacks aligned with the calibration and evaluation images.
+FeedValue = (str | os.PathLike[str] | float | np.ndarray | Mapping[str, np.ndarray]
+             | tuple[np.ndarray, np.ndarray])
 _HOW = "--feed {name}=DIR (a PNG or .npy per image, named like it) or --feed {name}=VALUE"
 
 
@@ -70,11 +72,36 @@ def attach_feeds(calibration: ImageSet, evaluation: ImageSet, info: ModelInfo,
         return calibration, evaluation
     height, width = (int(n) for n in calibration.pixels.shape[1:3])
     attached = []
-    for images in (calibration, evaluation):
-        extras = {t.name: _values(t, feeds[t.name], images, (height, width), input_range)
+    for half, images in enumerate((calibration, evaluation)):
+        extras = {t.name: _values(t, _half(feeds[t.name], half, t, images), images,
+                                  (height, width), input_range)
                   for t in info.extra_inputs}
         attached.append(replace(images, extras=extras, image_input=info.image_input.name))
     return attached[0], attached[1]
+
+
+def _half(value: FeedValue, half: int, tensor: TensorInfo, images: ImageSet) -> Any:
+    """A pair of stacks: the one for this half, row for row with its images (as a mapping by
+    image name)."""
+    if not isinstance(value, tuple):
+        return value
+    if len(value) != 2:
+        raise UsageError(f"feed for {tensor.name!r}: give a pair of stacks (calibration, "
+                         f"evaluation), not {len(value)}")
+    stack = np.asarray(value[half], np.float32)
+    # Arrays given as images are named "<source>[i]": row i of the stack, even where an
+    # evaluation image equal to a calibration image was dropped.
+    rows = [_row(name) for name in images.names]
+    if any(row is None or row >= len(stack) for row in rows):
+        which = ("calibration", "evaluation")[half]
+        raise UsageError(f"feed for {tensor.name!r}: the pair of stacks goes with images given "
+                         f"as arrays, one row per {which} image ({len(stack)} rows given)")
+    return {name: stack[row] for name, row in zip(images.names, rows, strict=True)}
+
+
+def _row(name: str) -> int | None:
+    head, _, tail = name.rpartition("[")
+    return int(tail[:-1]) if head and tail.endswith("]") and tail[:-1].isdigit() else None
 
 
 def _shape(tensor: TensorInfo) -> str:

@@ -1,0 +1,242 @@
+"""Models with several inputs or outputs, checked the way a user checks them
+(``qcheck check --analyze-all`` on both formats, extra inputs fed from folders), with every
+metric recomputed here from the artifacts qcheck wrote: run on LiteRT and ONNX Runtime by this
+file's own code (inputs and outputs found by name, integer I/O quantized here) and scored
+with scikit-image against the Keras model's own outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import color
+
+from qcheck.cli import main
+from tests import tiny_models
+from tests.field_models import multi_io
+
+TARGETS = ("tflite-int8", "onnx-int8")
+
+
+def _write_images(folder: Path, pixels: np.ndarray, prefix: str) -> list[str]:
+    folder.mkdir(parents=True)
+    stems = []
+    for index, image in enumerate(pixels):
+        stem = f"{prefix}{index:02d}"
+        Image.fromarray(np.round(image * 255).astype(np.uint8)).save(folder / f"{stem}.png")
+        stems.append(stem)
+    return stems
+
+
+def _read_images(folder: Path) -> np.ndarray:
+    return np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32) / 255.0
+                     for p in sorted(folder.glob("*.png"))])
+
+
+class _Setup:
+    """Calibration and evaluation folders of 32×32 photographs (written as PNG, so what
+    qcheck reads is exactly what this file reads)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.calib, self.eval = root / "calib", root / "eval"
+        self.calib_stems = _write_images(self.calib, tiny_models.training_images(12, seed=7),
+                                         "c")
+        self.eval_stems = _write_images(self.eval, tiny_models.training_images(8, seed=8), "e")
+
+
+def _feed_masks(setup: _Setup) -> tuple[list[str], dict[str, np.ndarray]]:
+    """One binary mask PNG per image (white: known pixel), in a folder of its own."""
+    folder = setup.root / "masks"
+    folder.mkdir()
+    stems = setup.calib_stems + setup.eval_stems
+    for stem, mask in zip(stems, multi_io.masks(len(stems), seed=11), strict=True):
+        Image.fromarray((mask[..., 0] * 255).astype(np.uint8), mode="L").save(
+            folder / f"{stem}.png")
+    return ["--feed", f"mask={folder}"], {"mask": np.stack(
+        [np.asarray(Image.open(folder / f"{s}.png"), np.float32)[..., None] / 255.0
+         for s in setup.eval_stems])}
+
+
+def _feed_noise(setup: _Setup) -> tuple[list[str], dict[str, np.ndarray]]:
+    """A noise-level map per image as ``.npy`` (exact values)."""
+    folder = setup.root / "sigma"
+    folder.mkdir()
+    stems = setup.calib_stems + setup.eval_stems
+    levels = multi_io.noise_levels(len(stems), seed=12)
+    for stem, level in zip(stems, levels, strict=True):
+        np.save(folder / f"{stem}.npy", level)
+    return ["--feed", f"noise_level={folder}"], {"noise_level": levels[len(setup.calib_stems):]}
+
+
+def _no_feed(setup: _Setup) -> tuple[list[str], dict[str, np.ndarray]]:
+    return [], {}
+
+
+def _outlier_two_head() -> Any:
+    return multi_io.two_head(outlier=300.0)
+
+
+CASES = [
+    pytest.param(multi_io.inpainting_net, _feed_masks, id="inpainting"),
+    pytest.param(multi_io.ffdnet_denoiser, _feed_noise, id="ffdnet"),
+    pytest.param(_outlier_two_head, _no_feed, id="two-head-outlier"),
+]
+
+
+def _quantized(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    scale, zero = detail["quantization"]
+    if not scale:
+        return values.astype(np.float32)
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(values / scale) + zero, info.min, info.max).astype(detail["dtype"])
+
+
+def _run_tflite(content: bytes, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    count = len(next(iter(feeds.values())))
+    for detail in interpreter.get_input_details():
+        interpreter.resize_tensor_input(detail["index"], [count, *detail["shape"][1:]])
+    interpreter.allocate_tensors()
+    for detail in interpreter.get_input_details():
+        interpreter.set_tensor(detail["index"], _quantized(feeds[detail["name"]], detail))
+    interpreter.invoke()
+    found = {}
+    for detail in interpreter.get_output_details():
+        raw = interpreter.get_tensor(detail["index"]).astype(np.float32)
+        scale, zero = detail["quantization"]
+        found[detail["name"]] = (raw - zero) * scale if scale else raw
+    return found
+
+
+def _run_onnx(content: bytes, feeds: dict[str, np.ndarray], names: list[str]
+              ) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(content, providers=["CPUExecutionProvider"])
+    fed = {i.name: feeds[i.name].astype(np.float32) for i in session.get_inputs()}
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, fed),
+                    strict=True))
+
+
+def _colour_delta_e(reference: np.ndarray, produced: np.ndarray) -> float:
+    lab = [color.rgb2lab(np.clip(v, 0, 1).astype(np.float64)) for v in (reference, produced)]
+    return float(np.mean(color.deltaE_ciede2000(lab[0], lab[1])))
+
+
+def _lightness_delta(reference: np.ndarray, produced: np.ndarray) -> float:
+    grey = [color.rgb2lab(np.repeat(np.clip(v, 0, 1).astype(np.float64), 3, axis=-1))[..., 0]
+            for v in (reference, produced)]
+    return float(np.mean(np.abs(grey[0] - grey[1])))
+
+
+def _recomputed(reference: np.ndarray, produced: np.ndarray) -> tuple[str, float]:
+    if reference.shape[-1] == 3:
+        return "delta_e_mean", _colour_delta_e(reference, produced)
+    return "delta_l_mean", _lightness_delta(reference, produced)
+
+
+@pytest.mark.parametrize(("build", "feed"), CASES)
+def test_several_inputs_or_outputs_are_checked_and_every_metric_recomputes_from_the_artifacts(
+        tmp_path: Path, build: Callable[[], Any],
+        feed: Callable[[_Setup], tuple[list[str], dict[str, np.ndarray]]]) -> None:
+    import keras
+
+    setup = _Setup(tmp_path)
+    model = build()
+    path = tmp_path / f"{model.name}.keras"
+    model.save(path)
+    flags, extra = feed(setup)
+    out = tmp_path / "out"
+    code = main(["check", str(path), "--calib", str(setup.calib), "--eval", str(setup.eval),
+                 "--targets", ",".join(TARGETS), "--analyze-all", "--no-cache", "--quiet",
+                 "-o", str(out), *flags])
+    report = json.loads((out / "report.json").read_text())
+    assert code == (0 if report["passed"] else 1)
+    inputs = [t["name"] for t in report["model"]["inputs"]]
+    outputs = [t["name"] for t in report["model"]["outputs"]]
+    assert inputs == [t._keras_history[0].name for t in model.inputs]
+    assert outputs == list(model.output_names)
+
+    images = _read_images(setup.eval)
+    feeds = {inputs[0]: images, **extra}
+    fed = [feeds[n] for n in inputs]
+    floats = keras.models.load_model(path).predict(fed if len(fed) > 1 else fed[0], verbose=0)
+    floats = dict(zip(outputs, floats if len(outputs) > 1 else [floats], strict=True))
+    for target in report["targets"]:
+        assert target["error"] is None, target["error"]
+        content = (out / target["artifact"]).read_bytes()
+        produced = _run_tflite(content, feeds) if target["format"] == "tflite" \
+            else _run_onnx(content, feeds, outputs)
+        assert sorted(produced) == sorted(outputs), "the artifact keeps the Keras output names"
+        judged = target.get("outputs") or [{**target, "name": outputs[0]}]
+        assert [o["name"] for o in judged] == outputs
+        for entry in judged:
+            metric, figure = _recomputed(floats[entry["name"]], produced[entry["name"]])
+            assert entry["metrics"][metric] == pytest.approx(figure, rel=0.02, abs=0.01), (
+                target["name"], entry["name"], metric)
+        assert target["passed"] == all(o["passed"] for o in judged)
+        io = target["readiness"]["io"]
+        assert [t["name"] for t in io["inputs"]] == inputs
+        assert [t["name"] for t in io["outputs"]] == outputs
+        assert target["attribution"], "--analyze-all attributes every target"
+    junit = (out / "junit.xml").read_text()
+    for target in report["targets"]:
+        names = [f"{target['name']}[{o}]" for o in outputs] if len(outputs) > 1 \
+            else [target["name"]]
+        assert all(f'name="{name}"' in junit for name in names)
+
+
+def test_an_outlier_in_one_heads_branch_fails_that_head_alone_and_is_attributed_there(
+        tmp_path: Path) -> None:
+    """The confidence branch's convolution carries a planted outlier channel: the confidence
+    head fails, the RGB head passes, and attribution runs through the confidence output and
+    names the branch's layers, on both formats."""
+    setup = _Setup(tmp_path)
+    path = tmp_path / "two_head.keras"
+    _outlier_two_head().save(path)
+    out = tmp_path / "out"
+    code = main(["check", str(path), "--calib", str(setup.calib), "--eval", str(setup.eval),
+                 "--targets", ",".join(TARGETS), "--no-cache", "--no-readiness", "--quiet",
+                 "-o", str(out)])
+    assert code == 1
+    report = json.loads((out / "report.json").read_text())
+    branch = {"conf_conv", "confidence"}
+    for target in report["targets"]:
+        verdicts = {o["name"]: o["passed"] for o in target["outputs"]}
+        assert verdicts == {"enhanced": True, "confidence": False}, target["name"]
+        assert all(f.startswith("confidence: ") for f in target["failures"])
+        assert target["analysis"]["output"] == "confidence"
+        assert target["attribution"][0]["layer"] == "conf_conv"
+        assert target["attribution"][0]["cause"] == "activation_range"
+        assert target["analysis"]["ranking"][0]["layer"] in branch
+        measured = {r["layer"]: r["measured"] for r in target["analysis"]["ranking"]}
+        # Only the planted layer quantized already costs what the whole target does.
+        assert measured["conf_conv"] > 0.8 * target["analysis"]["target_on_attribution_images"]
+        best = next(s for s in target["suggestions"] if s.get("best"))
+        assert best["verified"]["passed"]
+
+
+def test_a_second_input_with_nothing_to_feed_it_is_a_usage_error_naming_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import keras
+
+    image = keras.Input((32, 32, 3))
+    mask = keras.Input((32, 32, 1), name="mask")
+    joined = keras.layers.Concatenate()([image, mask])
+    model = keras.Model([image, mask], keras.layers.Conv2D(3, 1)(joined))
+    path = tmp_path / "two_inputs.keras"
+    model.save(path)
+    assert main(["check", str(path), "-o", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "Traceback" not in error
+    assert error.startswith("error: ")
+    assert "'mask'" in error and "[None, 32, 32, 1]" in error and "--feed mask=" in error
+    assert not (tmp_path / "out" / "report.json").exists()
