@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -41,20 +41,13 @@ def calibration_digest(calibration: CalibrationSamples) -> str:
     return digest.hexdigest()
 
 
-class ConversionSource:
-    """A Keras model with its frozen TensorFlow graph and float ONNX, each built at most once.
+class NamedIO:
+    """How a source names its inputs and outputs: a one-input, one-output model's input is
+    ``image`` in every artifact; a model with several of either keeps every Keras name."""
 
-    Every TFLite variant converts from the same frozen function and every ONNX variant starts
-    from the same float ONNX model, so a check exports the model once per format family.
-    """
-
-    def __init__(self, model: keras.Model, input_shape: tuple[int | None, ...]):
-        self.model = model
-        self.input_shape = (None, *input_shape[1:])
-        # Every input by its Keras name and shape (spatial sizes the model leaves open are the
-        # image input's), and every output's name: a model with several of either keeps them
-        # all, named as in Keras, in both formats.
-        self.inputs, self.output_names = _model_io(model, self.input_shape)
+    input_shape: tuple[int | None, ...]
+    inputs: tuple[tuple[str, tuple[int | None, ...]], ...]
+    output_names: list[str]
 
     @property
     def named_io(self) -> bool:
@@ -71,28 +64,50 @@ class ConversionSource:
         for sample in samples:
             yield [sample[name] for name in names] if isinstance(sample, dict) else [sample]
 
-    @classmethod
-    def from_onnx(cls, float_model: bytes) -> ConversionSource:
-        """A source for the ONNX variants only, from a float ONNX exported elsewhere: no
-        TensorFlow or Keras in this process."""
-        source = cls.__new__(cls)
-        source.__dict__["onnx_float"] = float_model  # what the cached property would hold
-        return source
+    @functools.cached_property
+    def input_spec(self) -> Any:
+        import tensorflow as tf
+
+        return tf.TensorSpec(self.input_shape, tf.float32, name=INPUT_NAME)
+
+    @functools.cached_property
+    def input_specs(self) -> list[Any]:
+        import tensorflow as tf
+
+        if not self.named_io:
+            return [self.input_spec]
+        return [tf.TensorSpec(shape, tf.float32, name=name) for name, shape in self.inputs]
+
+    @property
+    def tflite_output_names(self) -> list[str]:
+        return self.output_names if self.named_io else ["output_0"]
+
+
+class GraphFile:
+    """A source handed over as its frozen graph: a model without the Keras code that built
+    it (an in-memory model no worker could load from a ``.keras`` file)."""
+
+    model: Any
+    frozen_function: Any
+    input_shape: tuple[int | None, ...]
+    inputs: tuple[tuple[str, tuple[int | None, ...]], ...]
+    output_names: list[str]
 
     def save_graph(self, path: Path) -> None:
         """The frozen graph (``path``) and what it needs to be used again (``path`` with
         ``.json``): a model handed over without the Keras code that built it."""
         frozen = self.frozen_function
+        last = self.output_layer  # type: ignore[attr-defined]  # ConversionSource's
         path.write_bytes(frozen.graph.as_graph_def().SerializeToString())
         path.with_suffix(".json").write_text(json.dumps({
             "inputs": [t.name for t in frozen.inputs if t.dtype != "resource"],
             "outputs": [t.name for t in frozen.outputs],
-            "shape": list(self.input_shape), "output_layer": self.output_layer,
+            "shape": list(self.input_shape), "output_layer": last,
             "io": [[name, list(shape)] for name, shape in self.inputs],
             "output_names": self.output_names}))
 
     @classmethod
-    def from_graph(cls, path: Path) -> ConversionSource:
+    def from_graph(cls, path: Path) -> Self:
         """A source from a saved frozen graph: converts and runs like the model it came from,
         but has no Keras layers (nothing to analyse layer by layer)."""
         import tensorflow as tf
@@ -116,19 +131,29 @@ class ConversionSource:
                                output_layer=spec.get("output_layer"))
         return source
 
-    @functools.cached_property
-    def input_spec(self) -> Any:
-        import tensorflow as tf
 
-        return tf.TensorSpec(self.input_shape, tf.float32, name=INPUT_NAME)
+class ConversionSource(NamedIO, GraphFile):
+    """A Keras model with its frozen TensorFlow graph and float ONNX, each built at most once.
 
-    @functools.cached_property
-    def input_specs(self) -> list[Any]:
-        import tensorflow as tf
+    Every TFLite variant converts from the same frozen function and every ONNX variant starts
+    from the same float ONNX model, so a check exports the model once per format family.
+    """
 
-        if not self.named_io:
-            return [self.input_spec]
-        return [tf.TensorSpec(shape, tf.float32, name=name) for name, shape in self.inputs]
+    def __init__(self, model: keras.Model, input_shape: tuple[int | None, ...]):
+        self.model = model
+        self.input_shape = (None, *input_shape[1:])
+        # Every input by its Keras name and shape (spatial sizes the model leaves open are the
+        # image input's), and every output's name: a model with several of either keeps them
+        # all, named as in Keras, in both formats.
+        self.inputs, self.output_names = _model_io(model, self.input_shape)
+
+    @classmethod
+    def from_onnx(cls, float_model: bytes) -> ConversionSource:
+        """A source for the ONNX variants only, from a float ONNX exported elsewhere: no
+        TensorFlow or Keras in this process."""
+        source = cls.__new__(cls)
+        source.__dict__["onnx_float"] = float_model  # what the cached property would hold
+        return source
 
     @functools.cached_property
     def function(self) -> Any:
@@ -205,10 +230,6 @@ class ConversionSource:
         from converters.signature import with_signature
 
         return with_signature(self.tflite_float, self.input_names, self.tflite_output_names)
-
-    @property
-    def tflite_output_names(self) -> list[str]:
-        return self.output_names if self.named_io else ["output_0"]
 
     @functools.cached_property
     def output_layer(self) -> str | None:

@@ -160,7 +160,7 @@ def _reference(state: WorkerState, job: Job) -> JobResult:
         return JobResult(job, error=str(exc), model_error=True)
     paths: dict[str, Path] = {}
     # The converters' traced function: traced once for the reference and every export.
-    with KerasRunner(source.model, source.function) as runner:
+    with KerasRunner(source.model, source.function, source.input_names) as runner:
         for half in ("calibration", "evaluation"):
             target = state.workdir / f"{job.key}-{half}.npy"
             batches = feed(job.images, half)
@@ -184,6 +184,9 @@ def _train_and_convert(state: WorkerState, job: Job) -> JobResult:
 
     assert isinstance(job, QatJob) and job.images is not None
     spec = converters.TARGETS[job.target]
+    if job.images.extras:
+        return JobResult(job, error=f"{job.target}: quantization-aware training here takes "
+                                    "one-input models (this model has several inputs)")
     inputs = np.concatenate(list(feed(job.images, "calibration")))
     trained_key = (job.model_path, job.images.calibration, job.images.input_range)
     try:

@@ -279,7 +279,7 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
     groups: dict[str | None, list[str]] = {}
     for result in results:
         if result.name in produced:
-            groups.setdefault(analysed_output(result), []).append(result.name)
+            groups.setdefault(result.analysed_output, []).append(result.name)
     for output, names in groups.items():
         view = session.for_output(output) if output is not None else session
         chosen = {name: produced[name] for name in names}
@@ -308,7 +308,7 @@ def _advised(session: Session, evidence: ModelEvidence, results: list[TargetResu
     through (the check itself for a model with one output)."""
     groups: dict[str | None, list[TargetResult]] = {}
     for result in results:
-        groups.setdefault(analysed_output(result), []).append(result)
+        groups.setdefault(result.analysed_output, []).append(result)
     if list(groups) == [None]:
         return advise(session, evidence, results, limits, verify=verify, qat=qat)
     advised: dict[str, TargetResult] = {}
@@ -319,14 +319,6 @@ def _advised(session: Session, evidence: ModelEvidence, results: list[TargetResu
         advised.update((r.name, r) for r in done)
         fixes.update(fixed)
     return [advised[r.name] for r in results], fixes
-
-
-def analysed_output(result: TargetResult) -> str | None:
-    """The output a target of a model with several is attributed through: the first that
-    fails, else the first (None: the model has one output)."""
-    if not result.outputs:
-        return None
-    return next((o.name for o in result.outputs if not o.passed), result.outputs[0].name)
 
 
 def _shared_images(session: Session, outcomes: list[JobResult]) -> list[int]:

@@ -252,6 +252,18 @@ class TargetResult:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def analysed_output(self) -> str | None:
+        """The output a target of a model with several is attributed, fixed and planned
+        through: the first that fails, else the first (None: the model has one output)."""
+        if not self.outputs:
+            return None
+        return next((o.name for o in self.outputs if not o.passed), self.outputs[0].name)
+
+    def output_metrics(self, name: str | None) -> Metrics:
+        """The metrics of output ``name`` (None, or a model with one output: the target's)."""
+        return self.output(name).metrics if name is not None and self.outputs else self.metrics
+
     def output(self, name: str) -> OutputResult:
         for output in self.outputs:
             if output.name == name:

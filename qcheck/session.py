@@ -38,59 +38,16 @@ __all__ = ["ONNX_EXPORT", "Session"]
 ONNX_EXPORT = "onnx-fp32"  # the float ONNX every ONNX target starts from
 
 
-@dataclass
-class Session:
+class OutputViews:
+    """A check seen through one output of a model with several: its references, its kind
+    and range, and its part of every runner's packed outputs (``qcheck.named``)."""
+
     handle: ModelHandle
-    images: ImageSets
-    keys: JobKeys
-    references: ReferenceStore
-    store: ArtifactStore
-    lanes: WorkerLanes
-    cache: Cache
-    workdir: Path
     settings: ModelSettings
     layout: OutputLayout
-    # A view of one of several outputs (``for_output``); None: the model's only output, or
-    # all of them packed.
-    output_name: str | None = None
-
-    @classmethod
-    def open(cls, model: Any, calib: ImagesArg, eval: ImagesArg,
-             settings: str | InputRange | ModelSettings, workdir: Path, cache: Cache,
-             lanes: WorkerLanes | None = None, prestart: Sequence[Lane] = ()) -> Session:
-        """``settings`` (or just the input range) say how to read the model; ``prestart``
-        lanes begin loading TensorFlow at once when the model is new to the cache (a cold
-        check), while this process reads the images."""
-        settings = ModelSettings.of(settings)
-        value_range = settings.input_range
-        if not isinstance(model, str | os.PathLike):
-            import_tensorflow()
-        handle = ModelHandle.open(model, workdir, lambda digest: _known_model(cache, digest),
-                                  settings.custom_objects)
-        lanes = lanes or WorkerLanes(workdir)
-        if not handle.outputs_known or not cache.enabled:
-            lanes.prestart(prestart)
-        if handle.outputs_known:
-            cache.put_json(JobKeys.model_info(handle.info.sha256), "model.json",
-                           handle.info.cached())
-        size = _input_size(handle.info, settings.input_size)
-        if settings.feeds or handle.info.extra_inputs:  # before any image is read
-            attach_feeds(_no_images(), _no_images(), handle.info, dict(settings.feeds),
-                         value_range, check_only=True)
-        images = ImageSets.resolve(calib, eval, size, value_range, cache,
-                                   channels=int(handle.info.input_shape[-1] or 3))
-        images.calibration, images.evaluation = attach_feeds(
-            images.calibration, images.evaluation, handle.info, dict(settings.feeds),
-            value_range)
-        keys = JobKeys(handle.info.sha256, images.calibration.digest(),
-                       images.evaluation.digest(), value_range,
-                       code_digest(settings.custom_objects), settings.input_size)
-        references = ReferenceStore(handle, images, keys, cache, workdir)
-        return cls(handle, images, keys, references, ArtifactStore(cache), lanes, cache,
-                   workdir, settings, _layout(handle, images))
-
-    def close(self) -> None:
-        self.lanes.close()
+    output_name: str | None
+    references: ReferenceStore
+    images: ImageSets
 
     @property
     def info(self) -> ModelInfo:
@@ -124,7 +81,8 @@ class Session:
             raise UsageError(f"the model has no output {name!r}; its outputs: "
                              f"{', '.join(self.layout.names)}")
         view = self.references.view(lambda array: self.layout.output(array, name), name)
-        return replace(self, output_name=name, references=view)  # type: ignore[arg-type]
+        this: Any = self  # a Session: the views are its copies
+        return replace(this, output_name=name, references=view)
 
     def output_specs(self) -> dict[str, OutputSpec]:
         """How each output is read, by name."""
@@ -134,9 +92,10 @@ class Session:
 
     def whole(self) -> Session:
         """The check itself, from a view of one output."""
+        this: Any = self
         if self.output_name is None:
-            return self
-        return replace(self, output_name=None,
+            return this
+        return replace(this, output_name=None,
                        references=getattr(self.references, "store", self.references))
 
     def select(self, outputs: Any) -> Any:
@@ -144,6 +103,67 @@ class Session:
         if self.output_name is None or outputs is None:
             return outputs
         return self.layout.output(outputs, self.output_name)
+
+
+@dataclass
+class Session(OutputViews):
+    handle: ModelHandle
+    images: ImageSets
+    keys: JobKeys
+    references: ReferenceStore
+    store: ArtifactStore
+    lanes: WorkerLanes
+    cache: Cache
+    workdir: Path
+    settings: ModelSettings
+    layout: OutputLayout
+    # A view of one of several outputs (``for_output``); None: the model's only output, or
+    # all of them packed.
+    output_name: str | None = None
+
+    @classmethod
+    def open(cls, model: Any, calib: ImagesArg, eval: ImagesArg,
+             settings: str | InputRange | ModelSettings, workdir: Path, cache: Cache,
+             lanes: WorkerLanes | None = None, prestart: Sequence[Lane] = ()) -> Session:
+        """``settings`` (or just the input range) say how to read the model; ``prestart``
+        lanes begin loading TensorFlow at once when the model is new to the cache (a cold
+        check), while this process reads the images."""
+        settings = ModelSettings.of(settings)
+        value_range = settings.input_range
+        if not isinstance(model, str | os.PathLike):
+            import_tensorflow()
+        handle = ModelHandle.open(model, workdir, lambda digest: _known_model(cache, digest),
+                                  settings.custom_objects)
+        lanes = lanes or WorkerLanes(workdir)
+        if not handle.outputs_known or not cache.enabled:
+            lanes.prestart(prestart)
+        if handle.outputs_known:
+            cache.put_json(JobKeys.model_info(handle.info.sha256), "model.json",
+                           handle.info.cached())
+        unknown = [name for name, _ in settings.output_kinds
+                   if name not in {t.name for t in handle.info.outputs}]
+        if unknown:
+            raise UsageError(f"--output-kind {unknown[0]}=…: the model has no output "
+                             f"{unknown[0]!r}; its outputs: "
+                             f"{', '.join(t.name for t in handle.info.outputs)}")
+        size = _input_size(handle.info, settings.input_size)
+        if settings.feeds or handle.info.extra_inputs:  # before any image is read
+            attach_feeds(_no_images(), _no_images(), handle.info, dict(settings.feeds),
+                         value_range, check_only=True)
+        images = ImageSets.resolve(calib, eval, size, value_range, cache,
+                                   channels=int(handle.info.input_shape[-1] or 3))
+        images.calibration, images.evaluation = attach_feeds(
+            images.calibration, images.evaluation, handle.info, dict(settings.feeds),
+            value_range)
+        keys = JobKeys(handle.info.sha256, images.calibration.digest(),
+                       images.evaluation.digest(), value_range,
+                       code_digest(settings.custom_objects), settings.input_size)
+        references = ReferenceStore(handle, images, keys, cache, workdir)
+        return cls(handle, images, keys, references, ArtifactStore(cache), lanes, cache,
+                   workdir, settings, _layout(handle, images))
+
+    def close(self) -> None:
+        self.lanes.close()
 
     def job(self, spec: TargetSpec, *, options: converters.ConversionOptions | None = None,
             model: ModelHandle | None = None, run: bool = True, rows: tuple[int, ...] = ()

@@ -16,7 +16,7 @@ from qcheck.outputs import OutputKind, parse_output_kind
 from qcheck.types import InputRange
 
 __all__ = ["DEFAULT_INPUT_RANGE", "MAX_INPUT_SIDE", "ImageSources", "ModelSettings",
-           "RunSwitches", "parse_input_size"]
+           "RunSwitches", "parse_feed", "parse_input_size"]
 
 # The one place the default is written: the API, every command, the zoo and [tool.qcheck]
 # leave the range unset (None) and get this.
@@ -121,9 +121,20 @@ def _output_kinds(text: str | OutputKind | None
     return None, tuple(named)
 
 
-def _feeds(given: Mapping[str, Any] | Sequence[str] | None) -> tuple[tuple[str, Any], ...]:
-    from qcheck.load.feeds import parse_feed
+def parse_feed(text: str) -> tuple[str, float | str]:
+    """``NAME=DIR`` or ``NAME=VALUE`` as typed on the command line or in ``[tool.qcheck]``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise UsageError(f"--feed {text!r} must be NAME=DIR or NAME=VALUE (e.g. mask=masks/ or "
+                         "strength=0.5)")
+    value = value.strip()
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        return name.strip(), value
 
+
+def _feeds(given: Mapping[str, Any] | Sequence[str] | None) -> tuple[tuple[str, Any], ...]:
     if given is None:
         return ()
     if isinstance(given, Mapping):

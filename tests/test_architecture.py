@@ -52,7 +52,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qcheck.results", "qcheck.outputs", "qcheck.keys", "qcheck.runners", "qcheck.workers"),
     ("qcheck.limits", "qcheck.types", "qcheck.store", "qcheck.quiet"),
     ("qcheck.errors", "qcheck.workdir", "qcheck.version", "qcheck.memory", "qcheck.serialize",
-     "qcheck.cache", "qcheck.jobs", "qcheck.stats", "qcheck.numerics", "qcheck.samples"),
+     "qcheck.cache", "qcheck.jobs", "qcheck.stats", "qcheck.numerics", "qcheck.samples",
+     "qcheck.named"),
     ("converters",),
 )
 ROOTS = ("qcheck", "converters")

@@ -39,9 +39,7 @@ def measure(candidate: Candidate, outcome: JobResult, result: TargetResult, sess
         return Trial(candidate, Suggestion(candidate.action, candidate.layers, candidate.reason,
                                            None, f"could not be verified: {check.error}"))
     # Several outputs: the figures of the output the fix was for; it passes when all do.
-    metrics = check.output(session.output_name).metrics \
-        if session.output_name is not None and check.outputs else check.metrics
-    verification = Verification.of(metrics, check.passed)
+    verification = Verification.of(check.output_metrics(session.output_name), check.passed)
     reason = candidate.reason + _kept_float(candidate, result, outcome, session)
     return Trial(candidate, Suggestion(candidate.action, candidate.layers, reason,
                                        verification,

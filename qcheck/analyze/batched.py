@@ -81,6 +81,20 @@ def shadow_layer(facts: LayerFacts, scheme: Scheme) -> Any:
     return shadow
 
 
+def fed_inputs(inputs: Batch, image_input: str, stats: ActivationStats, quantize: bool
+               ) -> Batch:
+    """The inputs of a configuration: the image input fake-quantized when it asks."""
+    if not quantize:
+        return inputs
+
+    def quantized(images: np.ndarray) -> np.ndarray:
+        return fake_quantize(images, stats.low, stats.high, ActivationKind.UINT8)
+
+    if isinstance(inputs, Mapping):
+        return {**inputs, image_input: quantized(inputs[image_input])}
+    return quantized(inputs)
+
+
 @dataclass
 class ConfigRunner:
     """Runs configurations of ``model`` on ``inputs`` (model-range evaluation images)."""
@@ -148,17 +162,7 @@ class ConfigRunner:
         return np.asarray(outputs)
 
     def _fed(self, config: Config) -> Batch:
-        """The inputs of a configuration: the image input fake-quantized when it asks."""
-        if not config.quantize_input:
-            return self.inputs
-
-        def quantized(images: np.ndarray) -> np.ndarray:
-            return fake_quantize(images, self.input_stats.low, self.input_stats.high,
-                                 ActivationKind.UINT8)
-
-        if isinstance(self.inputs, Mapping):
-            return {**self.inputs, self.image_input: quantized(self.inputs[self.image_input])}
-        return quantized(self.inputs)
+        return fed_inputs(self.inputs, self.image_input, self.input_stats, config.quantize_input)
 
     def _ranges(self, traced: Traced) -> tuple[Any, ...]:
         """Per hooked layer: scale, zero point and clip bounds, as the target calibrated."""

@@ -71,12 +71,11 @@ class Simulation:
     batch_size: int = 16  # samples per forward pass (configurations × images)
     output_layer: str | None = None  # the layer whose output is the model's
     output: OutputSpec | None = None  # what the output is (None: an RGB image in output_range)
-    # Weight-only measurements shared with other targets' simulations on the same images
-    # (``images``: which evaluation images ``inputs`` are).
+    # Weight-only measures shared by targets' simulations on the same ``images`` (indices).
     shared: dict[Any, Measured] | None = None
     images: tuple[int, ...] = ()
-    output_index: int | None = None  # which of several outputs is analysed
-    image_input: str = "image"  # the input the images feed, of several
+    output_index: int | None = None  # of several outputs, the one analysed; of several
+    image_input: str = "image"  # inputs, the one the images feed
     _summary: dict[str, LayerSummary] | None = None
     _strongest: float = 0.0  # the largest drift measure_layers has seen, group or layer
     _prepared: tuple[np.ndarray | None] | None = None
@@ -89,8 +88,7 @@ class Simulation:
     @cached_property
     def runner(self) -> ConfigRunner:
         return ConfigRunner(self.model, self.ranges, self.inputs, self.input_stats,
-                            self.batch_size, output_index=self.output_index,
-                            image_input=self.image_input)
+                            self.batch_size, 0, self.output_index, self.image_input)
 
     @property
     def layers(self) -> dict[str, LayerFacts]:
@@ -184,8 +182,7 @@ class Simulation:
                 return output
 
             for i in range(0, batch_length(self.inputs), self.batch_size):
-                forward(self.model, batch_rows(self.inputs, slice(i, i + self.batch_size)),
-                        record, self.output_index or 0)
+                forward(self.model, batch_rows(self.inputs, slice(i, i + self.batch_size)), record)
             self._summary = summary
         return self._summary
 

@@ -20,26 +20,13 @@ from qcheck.errors import UsageError
 from qcheck.load.images import IMAGE_SUFFIXES, LUMA, ImageSet, decode_image, fit_to_size
 from qcheck.types import InputRange, ModelInfo, TensorInfo
 
-__all__ = ["FeedValue", "attach_feeds", "describe_inputs", "parse_feed"]
+__all__ = ["FeedValue", "attach_feeds", "describe_inputs"]
 
 # A folder (path), a constant (number), one array for every image, arrays by image stem, or
 # (from the API) a pair of stacks aligned with the calibration and evaluation images.
 FeedValue = (str | os.PathLike[str] | float | np.ndarray | Mapping[str, np.ndarray]
              | tuple[np.ndarray, np.ndarray])
 _HOW = "--feed {name}=DIR (a PNG or .npy per image, named like it) or --feed {name}=VALUE"
-
-
-def parse_feed(text: str) -> tuple[str, FeedValue]:
-    """``NAME=DIR`` or ``NAME=VALUE`` as typed on the command line or in ``[tool.qcheck]``."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip() or not value.strip():
-        raise UsageError(f"--feed {text!r} must be NAME=DIR or NAME=VALUE (e.g. mask=masks/ or "
-                         "strength=0.5)")
-    value = value.strip()
-    try:
-        return name.strip(), float(value)
-    except ValueError:
-        return name.strip(), value
 
 
 def describe_inputs(info: ModelInfo) -> str:

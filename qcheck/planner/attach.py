@@ -42,12 +42,14 @@ def attach_plans(session: Session, results: list[TargetResult], fixes: dict[str,
             planned.append(result)
             continue
         say(f"{result.name}: planning mixed precision (budget {request.budget_seconds:.0f} s)")
-        plan = search(session, result, thresholds, input_name, request.budget_seconds,
+        output = result.analysed_output  # several outputs: planned through the one failing
+        view = session.for_output(output) if output is not None else session
+        plan = search(view, result, thresholds, input_name, request.budget_seconds,
                       request.objective)
-        plan = with_latency(session, result, plan)
-        content, toolchains = _best_made(session, result, plan)
+        plan = with_latency(view, result, plan)
+        content, toolchains = _best_made(view, result, plan)
         content = content if plan.chosen is not None else None  # ship only what passed
-        plan = replace(plan, recipe_file=_recipe_file(session, plan, toolchains),
+        plan = replace(plan, recipe_file=_recipe_file(view, plan, toolchains),
                        artifact=content)
         say(f"{result.name}: {plan.summary}")
         suggestion = _suggestion(plan)

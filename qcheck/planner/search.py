@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from converters.types import Format
-from qcheck.assess import assess
+from qcheck.assess import assess_outputs
 from qcheck.jobs import JobResult
 from qcheck.limits import Thresholds
 from qcheck.planner.front import Objective, Plan, PlanPoint
@@ -196,12 +196,15 @@ class _Runs:
         self._measured += len(new)
 
     def _point(self, recipe: Recipe, outcome: JobResult) -> PlanPoint:
-        checked = assess(self.result.spec, outcome, self.session, self.thresholds)
+        # Every output must pass; the figures are those of the output planned through.
+        checked = assess_outputs(self.result.spec, outcome, self.session.whole(),
+                                 self.thresholds)
         if checked.error is not None:
             return PlanPoint(recipe, error=checked.error)
+        metrics = checked.output_metrics(self.session.output_name)
         return PlanPoint(recipe, size_bytes=checked.size_bytes,
-                         verified=Verification.of(checked.metrics, checked.passed),
-                         metrics=checked.metrics.to_dict(), failures=checked.failures)
+                         verified=Verification.of(metrics, checked.passed),
+                         metrics=metrics.to_dict(), failures=checked.failures)
 
     def point(self, recipe: Recipe) -> PlanPoint:
         return self._points[recipe]
