@@ -117,7 +117,11 @@ def _output_kinds(text: str | OutputKind | None
         if not sep or not name.strip():
             raise UsageError(f"--output-kind {text!r}: give KIND, or NAME=KIND for each output "
                              "(e.g. depth=tensor,rgb=image)")
-        named.append((name.strip(), parse_output_kind(kind.strip())))
+        try:
+            named.append((name.strip(), OutputKind(kind.strip())))
+        except ValueError:
+            raise UsageError(f"--output-kind {part!r} is not supported; choose NAME=KIND with "
+                             f"KIND one of {', '.join(k.value for k in OutputKind)}") from None
     return None, tuple(named)
 
 

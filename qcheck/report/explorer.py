@@ -173,9 +173,10 @@ def explorer_files(targets: Sequence[TargetResult], artifacts: dict[str, bytes],
         if not result.attribution or content is None:
             continue
         graph_id, ids = node_ids(result.spec.format, content, layers, output_layer)
+        through = (result.analysis or {}).get("output")  # of several outputs, the one named
         for name, values in overlays(layer_drift(result.attribution)).items():
-            data = node_data(graph_id, _on_input(values, ids, result.attribution), ids,
-                             f"qcheck {result.name}: {name}")
+            title = f"qcheck {result.name}: {name}" + (f" (output {through})" if through else "")
+            data = node_data(graph_id, _on_input(values, ids, result.attribution), ids, title)
             if not next(iter(data.values()))["results"]:
                 continue  # only layers the artifact has no node of (a float target's input)
             files[f"{EXPLORER_DIR}/{result.name}.{name}.json"] = json.dumps(data, indent=1)
