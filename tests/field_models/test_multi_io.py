@@ -242,3 +242,48 @@ def test_a_second_input_with_nothing_to_feed_it_is_a_usage_error_naming_it(
     assert error.startswith("error: ")
     assert "'mask'" in error and "[None, 32, 32, 1]" in error and "--feed mask=" in error
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def strength_two_scales() -> Any:
+    """A strength control (a scalar input) on an enhancer of any input size with two outputs:
+    the image at its own scale and at twice it (a multi-scale super-resolution head)."""
+    import keras
+
+    keras.utils.set_random_seed(6)
+    image = keras.Input((None, None, 3))
+    strength = keras.Input((1,), name="strength")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(image)
+    x = keras.layers.Multiply()([x, keras.layers.Reshape((1, 1, 1))(strength)])
+    same = keras.layers.Conv2D(3, 3, padding="same", name="x1")(x)
+    doubled = keras.layers.Conv2D(3, 3, padding="same", name="x2")(
+        keras.layers.UpSampling2D(2)(x))
+    return keras.Model([image, strength], [same, doubled], name="strength_sr")
+
+
+def test_a_scalar_input_and_outputs_of_two_sizes_through_the_api(tmp_path: Path) -> None:
+    """An in-memory model of any size, its scalar input fed a constant through the API, its
+    outputs at 32² and 64² judged each on its own and recomputed from the artifact."""
+    import qcheck
+    from qcheck.settings import ModelSettings
+
+    model = strength_two_scales()
+    calib = tiny_models.training_images(8, seed=9)
+    evaluation = tiny_models.training_images(6, seed=10)
+    report = qcheck.check(model, calib, evaluation, ["tflite-int8"], readiness=False,
+                          settings=ModelSettings.build(input_size="32x32",
+                                                       feeds={"strength": 0.7}))
+    target = report.target("tflite-int8")
+    assert [(o.name, o.spec.kind.value) for o in target.outputs] == [("x1", "image"),
+                                                                      ("x2", "image")]
+    out = tmp_path / "out"
+    report.write(out)
+    content = (out / target.artifact).read_bytes()
+    inputs = [t._keras_history[0].name for t in model.inputs]
+    fed = {inputs[0]: evaluation, "strength": np.full((6, 1), 0.7, np.float32)}
+    floats = model.predict([fed[name] for name in inputs], verbose=0)
+    produced = _run_tflite(content, fed)
+    assert produced["x2"].shape == (6, 64, 64, 3)
+    for name, reference in zip(("x1", "x2"), floats, strict=True):
+        figure = _colour_delta_e(reference, produced[name])
+        assert target.output(name).metrics.delta_e_mean == pytest.approx(figure, rel=0.02,
+                                                                          abs=0.01)
