@@ -193,6 +193,18 @@ class Verification:
             return 1.0 - agreement - self.others.get("sqnr_db", 0.0) * 1e-6
         return -self.others.get("sqnr_db", 0.0)
 
+    @property
+    def headline(self) -> str:
+        """The figure its gate reads first, as a person reads it: ``ΔE 0.42``."""
+        if self.delta_e_mean is not None:
+            return f"ΔE {self.delta_e_mean:.2f}"
+        if "delta_l_mean" in self.others:
+            return f"ΔL* {self.others['delta_l_mean']:.2f}"
+        agreement = self.others.get("class_agreement", self.others.get("top1_agreement"))
+        if agreement is not None:
+            return f"agreement {agreement:.1%}"
+        return f"SQNR {self.others.get('sqnr_db', float('nan')):.1f} dB"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "delta_e_mean": json_number(self.delta_e_mean),

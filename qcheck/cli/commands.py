@@ -106,7 +106,7 @@ def _how_fixed(report: Report, target: str) -> str:
         return "already passes"
     shipped = report.fixes[target].suggestion
     assert shipped.verified is not None
-    text = f"fixed by {shipped.action.value} (ΔE {shipped.verified.delta_e_mean:.2f})"
+    text = f"fixed by {shipped.action.value} ({shipped.verified.headline})"
     cheaper = next((s for s in result.suggestions if s.best), None)
     if cheaper is not None and cheaper.action is not shipped.action:
         text += (f"; {cheaper.action.value} also passes if your hardware allows it, but it "

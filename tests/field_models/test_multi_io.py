@@ -287,3 +287,20 @@ def test_a_scalar_input_and_outputs_of_two_sizes_through_the_api(tmp_path: Path)
         figure = _colour_delta_e(reference, produced[name])
         assert target.output(name).metrics.delta_e_mean == pytest.approx(figure, rel=0.02,
                                                                           abs=0.01)
+
+
+def test_qcheck_fix_ships_a_fix_measured_on_a_lightness_output_and_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``qcheck fix`` on the two-head model whose confidence head fails: the verified fix is
+    judged on every output, shipped, and named with the figure of the output it was for (a
+    lightness output has no ΔE)."""
+    setup = _Setup(tmp_path)
+    path = tmp_path / "two_head.keras"
+    _outlier_two_head().save(path)
+    out = tmp_path / "fixed"
+    code = main(["fix", str(path), "--target", "tflite-int8", "--calib", str(setup.calib),
+                 "--eval", str(setup.eval), "--no-cache", "-o", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed[-600:]
+    assert (out / "tflite-int8.tflite").is_file()
+    assert "fixed by " in printed and "ΔL* " in printed
