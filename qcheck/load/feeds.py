@@ -54,7 +54,8 @@ def attach_feeds(calibration: ImageSet, evaluation: ImageSet, info: ModelInfo,
         if tensor.name not in feeds:
             raise UsageError(
                 f"the model's input {tensor.name!r} (shape {_shape(tensor)}) has nothing to feed "
-                f"it; give {_HOW.format(name=tensor.name)}")
+                f"it (the images feed {info.image_input.name!r}); give "
+                f"{_HOW.format(name=tensor.name)}")
     if check_only:
         return calibration, evaluation
     height, width = (int(n) for n in calibration.pixels.shape[1:3])

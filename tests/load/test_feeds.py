@@ -58,7 +58,7 @@ def test_folders_match_images_by_stem_and_numbers_fill_every_value(tmp_path: Pat
 
 @pytest.mark.parametrize(("feeds", "message"), [
     ({"strength": 1.0}, "the model's input 'mask' (shape [None, 8, 8, 1]) has nothing to feed "
-                        "it; give --feed mask=DIR"),
+                        "it (the images feed 'photo'); give --feed mask=DIR"),
     ({"mask": 1.0, "strength": 1.0, "guide": 1.0}, "--feed guide: the model has no input "
                                                    "'guide'; its inputs: photo [None, 8, 8, 3]"),
     ({"mask": 1.0, "strength": 1.0, "photo": 1.0}, "--feed photo: that input takes the images"),
