@@ -125,21 +125,33 @@ def _run_onnx(content: bytes, feeds: dict[str, np.ndarray], names: list[str]
                     strict=True))
 
 
-def _colour_delta_e(reference: np.ndarray, produced: np.ndarray) -> float:
-    lab = [color.rgb2lab(np.clip(v, 0, 1).astype(np.float64)) for v in (reference, produced)]
-    return float(np.mean(color.deltaE_ciede2000(lab[0], lab[1])))
-
-
-def _lightness_delta(reference: np.ndarray, produced: np.ndarray) -> float:
-    grey = [color.rgb2lab(np.repeat(np.clip(v, 0, 1).astype(np.float64), 3, axis=-1))[..., 0]
-            for v in (reference, produced)]
-    return float(np.mean(np.abs(grey[0] - grey[1])))
-
-
-def _recomputed(reference: np.ndarray, produced: np.ndarray) -> tuple[str, float]:
+def _recomputed(reference: np.ndarray, produced: np.ndarray) -> dict[str, float]:
+    """The contract's figures from scratch: CIEDE2000 (or |ΔL*| for one channel) mean, p95
+    and max on outputs clipped to 0:1, PSNR on those values, and each colour channel's mean
+    signed error in 8-bit levels."""
+    unit = [np.clip(np.asarray(v, np.float64), 0, 1) for v in (reference, produced)]
+    rgb = [np.repeat(u, 3, axis=-1) if u.shape[-1] == 1 else u for u in unit]
+    lab = [color.rgb2lab(v) for v in rgb]
+    figures: dict[str, float] = {
+        "psnr_db": float(10 * np.log10(1 / np.mean((rgb[1] - rgb[0]) ** 2)))}
     if reference.shape[-1] == 3:
-        return "delta_e_mean", _colour_delta_e(reference, produced)
-    return "delta_l_mean", _lightness_delta(reference, produced)
+        delta = color.deltaE_ciede2000(lab[0], lab[1])
+        figures.update({"delta_e_mean": float(np.mean(delta)),
+                        "delta_e_p95": float(np.percentile(delta, 95)),
+                        "delta_e_max": float(np.max(delta))})
+        bias = (unit[1] - unit[0]).reshape(-1, 3).mean(axis=0) * 255
+        figures.update({f"bias_{c}": float(b) for c, b in zip("rgb", bias, strict=True)})
+    else:
+        delta = np.abs(lab[0][..., 0] - lab[1][..., 0])
+        figures.update({"delta_l_mean": float(np.mean(delta)),
+                        "delta_l_p95": float(np.percentile(delta, 95)),
+                        "delta_l_max": float(np.max(delta))})
+    return figures
+
+
+def _reported(metrics: dict[str, Any], name: str) -> float:
+    return float(metrics["channel_bias"][name[-1]]) if name.startswith("bias_") \
+        else float(metrics[name])
 
 
 @pytest.mark.parametrize(("build", "feed"), CASES)
@@ -186,9 +198,10 @@ def _checked_and_recomputed(tmp_path: Path, build: Callable[[], Any],
         judged = target.get("outputs") or [{**target, "name": outputs[0]}]
         assert [o["name"] for o in judged] == outputs
         for entry in judged:
-            metric, figure = _recomputed(floats[entry["name"]], produced[entry["name"]])
-            assert entry["metrics"][metric] == pytest.approx(figure, rel=0.02, abs=0.01), (
-                target["name"], entry["name"], metric)
+            figures = _recomputed(floats[entry["name"]], produced[entry["name"]])
+            for metric, figure in figures.items():
+                assert _reported(entry["metrics"], metric) == pytest.approx(
+                    figure, rel=0.02, abs=0.02), (target["name"], entry["name"], metric)
         assert target["passed"] == all(o["passed"] for o in judged)
         io = target["readiness"]["io"]
         assert [t["name"] for t in io["inputs"]] == inputs
@@ -284,9 +297,10 @@ def test_a_scalar_input_and_outputs_of_two_sizes_through_the_api(tmp_path: Path)
     produced = _run_tflite(content, fed)
     assert produced["x2"].shape == (6, 64, 64, 3)
     for name, reference in zip(("x1", "x2"), floats, strict=True):
-        figure = _colour_delta_e(reference, produced[name])
-        assert target.output(name).metrics.delta_e_mean == pytest.approx(figure, rel=0.02,
-                                                                          abs=0.01)
+        reported = target.output(name).metrics.to_dict()
+        for metric, figure in _recomputed(reference, produced[name]).items():
+            assert _reported(reported, metric) == pytest.approx(figure, rel=0.02, abs=0.02), (
+                name, metric)
 
 
 def test_qcheck_fix_ships_a_fix_measured_on_a_lightness_output_and_says_so(
