@@ -35,7 +35,9 @@ def _case(build: Callable[[], Any], input_range: str, target: str, *, slow: bool
 @pytest.mark.parametrize(("build", "input_range", "target"), [
     _case(_curve_net, "0:1", "tflite-int8", slow=False),
     _case(_curve_net, "0:1", "onnx-int8"),
-    _case(generators.instance_norm_generator, "-1:1", "tflite-int8", slow=False),
+    # The generator's 34 s case runs in make test-all; make test measures the generator in
+    # test_measured_attribution, and keeps three ranking cases here.
+    _case(generators.instance_norm_generator, "-1:1", "tflite-int8"),
     _case(generators.instance_norm_generator, "-1:1", "onnx-int8"),
     _case(generators.nafnet_denoiser, "0:1", "tflite-int8"),
     _case(generators.nafnet_denoiser, "0:1", "onnx-int8", slow=False),
