@@ -113,3 +113,17 @@ def test_feeds_are_typed_from_the_command_line_the_config_file_and_the_api(
     assert kinds.kind_of("other") is None
     with pytest.raises(UsageError, match="--output-kind 'depth=pixels' is not supported"):
         ModelSettings.build(output_kind="depth=pixels")
+
+
+def test_a_zoo_manifest_takes_feed_per_model_and_in_its_defaults(tmp_path: Path) -> None:
+    from qcheck.zoo.manifest import load_catalogue
+
+    manifest = tmp_path / "qcheck-zoo.toml"
+    manifest.write_text('[defaults]\nfeed = {strength = 0.5}\n\n'
+                        '[[model]]\npath = "inpaint.keras"\nfeed = {mask = "masks"}\n\n'
+                        '[[model]]\npath = "denoise.keras"\n', encoding="utf-8")
+    inpaint, denoise = load_catalogue(manifest)
+    assert inpaint.settings.feed == (f"mask={(tmp_path / 'masks').resolve()}",)
+    assert dict(inpaint.settings.model_settings().feeds) == {
+        "mask": str((tmp_path / "masks").resolve())}
+    assert denoise.settings.feed == ("strength=0.5",)
