@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FlatLayer", "LayerCall", "flatten", "is_graph_model", "nested_model", "output_paths",
-           "run_flat", "takes_training"]
+__all__ = ["FlatLayer", "LayerCall", "flatten", "input_names", "is_graph_model", "nested_model",
+           "output_paths", "run_flat", "takes_training"]
 
 # (path, layer, args, kwargs) -> the layer's output
 LayerCall = Callable[[str, Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -69,6 +69,16 @@ def flatten(model: Any) -> list[FlatLayer]:
     found: list[FlatLayer] = []
     _flatten(nested_model(model), "", None, found)
     return found
+
+
+def input_names(model: Any) -> list[str] | None:
+    """A model's inputs by their InputLayer names (``mask``, ``input_layer_1``: what its
+    config and ``model.summary()`` call them), in its order; None for a model without
+    declared inputs (subclassed)."""
+    try:
+        return [t._keras_history[0].name for t in model.inputs]
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def output_paths(model: Any) -> list[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from converters.errors import UntraceableModel
-from converters.graph import is_graph_model, output_paths, run_flat, takes_training
+from converters.graph import input_names, is_graph_model, output_paths, run_flat, takes_training
 
 if TYPE_CHECKING:
     import keras
@@ -65,17 +65,12 @@ class NamedIO:
             yield [sample[name] for name in names] if isinstance(sample, dict) else [sample]
 
     @functools.cached_property
-    def input_spec(self) -> Any:
-        import tensorflow as tf
-
-        return tf.TensorSpec(self.input_shape, tf.float32, name=INPUT_NAME)
-
-    @functools.cached_property
     def input_specs(self) -> list[Any]:
+        """The traced function's inputs, named as the artifacts name them."""
         import tensorflow as tf
 
         if not self.named_io:
-            return [self.input_spec]
+            return [tf.TensorSpec(self.input_shape, tf.float32, name=INPUT_NAME)]
         return [tf.TensorSpec(shape, tf.float32, name=name) for name, shape in self.inputs]
 
     @property
@@ -164,7 +159,7 @@ class ConversionSource(NamedIO, GraphFile):
         model = self.model
         if not is_graph_model(model):  # a subclassed model: its names stay its own
             return tf.function(lambda image: model(image, training=False),
-                               input_signature=[self.input_spec])
+                               input_signature=self.input_specs)
 
         def scoped(path: str, layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
                    ) -> Any:
@@ -175,7 +170,7 @@ class ConversionSource(NamedIO, GraphFile):
 
         if not self.named_io:
             return tf.function(lambda image: _single(run_flat(model, image, scoped)),
-                               input_signature=[self.input_spec])
+                               input_signature=self.input_specs)
         several = len(self.inputs) > 1
 
         def named(*inputs: Any) -> Any:
@@ -367,21 +362,19 @@ def _model_io(model: Any, image_shape: tuple[int | None, ...]
               ) -> tuple[tuple[tuple[str, tuple[int | None, ...]], ...], list[str]]:
     """The model's inputs (name, shape with a batch axis of None) and output names; a
     subclassed model has one image input and one output."""
-    try:
-        tensors, names = list(model.inputs), list(model.output_names)
-    except (AttributeError, TypeError, ValueError):
+    names = input_names(model)
+    if names is None:
         return (((INPUT_NAME, image_shape),), ["output_0"])
-    if len(tensors) == 1:
-        return (((tensors[0]._keras_history[0].name, image_shape),), names)
+    if len(names) == 1:
+        return (((names[0], image_shape),), list(model.output_names))
     inputs = []
-    for tensor in tensors:
+    for name, tensor in zip(names, model.inputs, strict=True):
         shape = [None, *tuple(tensor.shape)[1:]]
         if len(shape) == 4 and len(image_shape) == 4:  # open sizes: the image input's
             shape[1] = shape[1] if shape[1] is not None else image_shape[1]
             shape[2] = shape[2] if shape[2] is not None else image_shape[2]
-        inputs.append((tensor._keras_history[0].name,
-                       tuple(None if d is None else int(d) for d in shape)))
-    return tuple(inputs), names
+        inputs.append((name, tuple(None if d is None else int(d) for d in shape)))
+    return tuple(inputs), list(model.output_names)
 
 
 def _single(outputs: Any) -> Any:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from converters.graph import input_names
+
 __all__ = ["Batch", "OutputLayout", "batch_length", "batch_rows", "concat_batches",
            "model_input_names", "model_inputs", "ordered", "pack_outputs", "sample_rows"]
 
@@ -60,11 +62,9 @@ def ordered(batch: Batch, names: Sequence[str]) -> list[np.ndarray]:
 
 
 def model_input_names(model: Any) -> list[str]:
-    """A Keras model's inputs by their InputLayer names, in the model's order."""
-    try:
-        return [t._keras_history[0].name for t in model.inputs]
-    except (AttributeError, TypeError, ValueError):  # subclassed: one image input
-        return ["image"]
+    """A Keras model's inputs by their InputLayer names, in the model's order (a subclassed
+    model: its one image input)."""
+    return input_names(model) or ["image"]
 
 
 def model_inputs(model: Any, batch: Batch) -> Any:
@@ -96,24 +96,19 @@ class OutputLayout:
     def packed(self) -> bool:
         return len(self.names) > 1
 
-    def split(self, packed: np.ndarray) -> dict[str, np.ndarray]:
-        """Each output's array (views of ``packed``, which may be memory-mapped)."""
-        if not self.packed:
-            return {self.names[0]: packed}
-        arrays: dict[str, np.ndarray] = {}
-        start = 0
-        count = len(packed)
-        for name, shape in zip(self.names, self.shapes, strict=True):
-            size = int(np.prod(shape))
-            arrays[name] = packed[:, start:start + size].reshape(count, *shape)
-            start += size
-        if start != packed.shape[1]:
-            raise ValueError(f"the outputs hold {packed.shape[1]} values per sample; the "
-                             f"model's {len(self.names)} outputs {self.describe()} hold {start}")
-        return arrays
-
     def output(self, packed: np.ndarray, name: str) -> np.ndarray:
-        return self.split(packed)[name]
+        """One output's array, read from its own columns of ``packed`` (which may be
+        memory-mapped) and no other's."""
+        if not self.packed:
+            return packed
+        sizes = [int(np.prod(shape)) for shape in self.shapes]
+        if sum(sizes) != packed.shape[1]:
+            raise ValueError(f"the outputs hold {packed.shape[1]} values per sample; the "
+                             f"model's {len(self.names)} outputs {self.describe()} hold "
+                             f"{sum(sizes)}")
+        index = self.names.index(name)
+        start = sum(sizes[:index])
+        return packed[:, start:start + sizes[index]].reshape(len(packed), *self.shapes[index])
 
     def describe(self) -> str:
         return ", ".join(f"{n} {'×'.join(str(d) for d in s)}"

@@ -232,8 +232,7 @@ def _baseline(session: Session, specs: Sequence[TargetSpec], jobs: dict[str, Con
     if baseline is None and save_to is None:
         return None
     digests = {}
-    views: list[tuple[str | None, Session]] = [
-        (name, session.for_output(name)) for name in session.output_names] or [(None, session)]
+    views = [(name, session.through(name)) for name in session.output_names or (None,)]
     for spec in specs:
         produced = outcomes[jobs[spec.name].key].output_array()
         if produced is not None:
@@ -281,7 +280,7 @@ def _analyze_and_advise(session: Session, results: list[TargetResult],
         if result.name in produced:
             groups.setdefault(result.analysed_output, []).append(result.name)
     for output, names in groups.items():
-        view = session.for_output(output) if output is not None else session
+        view = session.through(output)
         chosen = {name: produced[name] for name in names}
         images = _shared_images(view, list(chosen.values()))
         results = [_attributed(r, evidence, view, chosen[r.name], images, say)
@@ -309,12 +308,10 @@ def _advised(session: Session, evidence: ModelEvidence, results: list[TargetResu
     groups: dict[str | None, list[TargetResult]] = {}
     for result in results:
         groups.setdefault(result.analysed_output, []).append(result)
-    if list(groups) == [None]:
-        return advise(session, evidence, results, limits, verify=verify, qat=qat)
     advised: dict[str, TargetResult] = {}
     fixes: dict[str, FixedArtifact] = {}
     for output, members in groups.items():
-        view = session.for_output(output) if output is not None else session
+        view = session.through(output)
         done, fixed = advise(view, evidence, members, limits, verify=verify, qat=qat)
         advised.update((r.name, r) for r in done)
         fixes.update(fixed)

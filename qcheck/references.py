@@ -59,10 +59,7 @@ class ReferenceStore:
         """The evaluation half in CIELAB (read in ``output_range``), shared by every target's
         comparison."""
         with self._lock:
-            if self._lab is None or self._lab[0] != output_range:
-                from qcheck.compare.metrics import reference_lab
-
-                self._lab = (output_range, reference_lab(self.get("evaluation"), output_range))
+            self._lab = _in_lab(self._lab, lambda: self.get("evaluation"), output_range)
             return self._lab[1]
 
     def view(self, select: Callable[[np.ndarray], np.ndarray], name: str) -> OutputReferences:
@@ -160,11 +157,18 @@ class OutputReferences:
 
     def lab(self, output_range: InputRange) -> np.ndarray:
         with self._lock:
-            if self._lab is None or self._lab[0] != output_range:
-                from qcheck.compare.metrics import reference_lab
-
-                self._lab = (output_range, reference_lab(self.get("evaluation"), output_range))
+            self._lab = _in_lab(self._lab, lambda: self.get("evaluation"), output_range)
             return self._lab[1]
+
+
+def _in_lab(held: tuple[InputRange, np.ndarray] | None, evaluation: Callable[[], np.ndarray],
+            output_range: InputRange) -> tuple[InputRange, np.ndarray]:
+    """``held`` if it was read in ``output_range``, else the evaluation half in CIELAB now."""
+    if held is not None and held[0] == output_range:
+        return held
+    from qcheck.compare.metrics import reference_lab
+
+    return output_range, reference_lab(evaluation(), output_range)
 
 
 def _readable_stats(path: Path) -> Path:

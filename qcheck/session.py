@@ -20,9 +20,8 @@ from qcheck.errors import ModelLoadError, UsageError
 from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane, ProfileJob
 from qcheck.keys import JobKeys
 from qcheck.load.custom import code_digest
-from qcheck.load.feeds import attach_feeds
+from qcheck.load.feeds import attach_feeds, check_feeds
 from qcheck.load.image_sets import ImagesArg, ImageSets
-from qcheck.load.images import ImageSet
 from qcheck.load.model import ModelHandle
 from qcheck.named import OutputLayout
 from qcheck.outputs import OutputSpec, describe_output
@@ -83,6 +82,10 @@ class OutputViews:
         view = self.references.view(lambda array: self.layout.output(array, name), name)
         this: Any = self  # a Session: the views are its copies
         return replace(this, output_name=name, references=view)
+
+    def through(self, name: str | None) -> Session:
+        """The view of output ``name``; None (a model with one output): the check itself."""
+        return self.for_output(name) if name is not None else self.whole()
 
     def output_specs(self) -> dict[str, OutputSpec]:
         """How each output is read, by name."""
@@ -147,9 +150,7 @@ class Session(OutputViews):
                              f"{unknown[0]!r}; its outputs: "
                              f"{', '.join(t.name for t in handle.info.outputs)}")
         size = _input_size(handle.info, settings.input_size)
-        if settings.feeds or handle.info.extra_inputs:  # before any image is read
-            attach_feeds(_no_images(), _no_images(), handle.info, dict(settings.feeds),
-                         value_range, check_only=True)
+        check_feeds(handle.info, dict(settings.feeds))  # before any image is read
         images = ImageSets.resolve(calib, eval, size, value_range, cache,
                                    channels=int(handle.info.input_shape[-1] or 3))
         images.calibration, images.evaluation = attach_feeds(
@@ -244,12 +245,6 @@ class Session(OutputViews):
             if result.job.key in asked:  # not a base nobody asked for by itself
                 report(results[result.job.key])
         return results
-
-
-def _no_images() -> ImageSet:
-    import numpy as np
-
-    return ImageSet((), np.zeros((0, 1, 1, 3), np.float32), "")
 
 
 def _layout(handle: ModelHandle, images: ImageSets) -> OutputLayout:

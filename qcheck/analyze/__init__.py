@@ -218,7 +218,7 @@ def attribute(evidence: ModelEvidence, session: Session, spec: TargetSpec,
                                       output_path)
         if artifact is not None and spec.precision.is_integer else {},
         stored_complete=spec.format is Format.TFLITE, output_layer=output_path, output=output,
-        shared=evidence.weight_measures if index is None else {}, images=tuple(chosen),
+        shared=evidence.weight_measures, images=tuple(chosen),
         output_index=index, image_input=session.images.evaluation.image_input,
     )
     items: list[Attribution] = []

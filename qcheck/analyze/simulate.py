@@ -214,7 +214,8 @@ def _weights_only_key(sim: Simulation, config: Config) -> tuple[Any, ...] | None
     if sim.shared is None or config.activations or config.clip_only or config.quantize_input:
         return None
     scheme = sim.scheme
-    return sim.images, scheme.weights, scheme.per_channel, scheme.fp16_clamp, config.weights
+    return (sim.images, sim.output_index, scheme.weights, scheme.per_channel, scheme.fp16_clamp,
+            config.weights)
 
 
 def _reusing(shared: dict[Any, Measured] | None, keys: Sequence[tuple[Any, ...] | None],

@@ -20,7 +20,7 @@ from qcheck.errors import UsageError
 from qcheck.load.images import IMAGE_SUFFIXES, LUMA, ImageSet, decode_image, fit_to_size
 from qcheck.types import InputRange, ModelInfo, TensorInfo
 
-__all__ = ["FeedValue", "attach_feeds", "describe_inputs"]
+__all__ = ["FeedValue", "attach_feeds", "check_feeds", "describe_inputs"]
 
 # A folder (path), a constant (number), one array for every image, arrays by image stem, or
 # (from the API) a pair of stacks aligned with the calibration and evaluation images.
@@ -35,11 +35,9 @@ def describe_inputs(info: ModelInfo) -> str:
         for t in info.inputs)
 
 
-def attach_feeds(calibration: ImageSet, evaluation: ImageSet, info: ModelInfo,
-                 feeds: Mapping[str, FeedValue], input_range: InputRange, *,
-                 check_only: bool = False) -> tuple[ImageSet, ImageSet]:
-    """Both halves with every other input's values attached, row by row (``check_only``:
-    just say what is missing or wrong, before any image is read)."""
+def check_feeds(info: ModelInfo, feeds: Mapping[str, FeedValue]) -> None:
+    """Every input beyond the image input has a feed, and every feed an input to go to: said
+    before any image is read."""
     names = {t.name for t in info.inputs}
     for name in feeds:
         if name not in names:
@@ -48,15 +46,20 @@ def attach_feeds(calibration: ImageSet, evaluation: ImageSet, info: ModelInfo,
         if name == info.image_input.name:
             raise UsageError(f"--feed {name}: that input takes the images (--calib/--eval); "
                              "--feed is for the model's other inputs")
-    if not info.extra_inputs:
-        return calibration, evaluation
     for tensor in info.extra_inputs:
         if tensor.name not in feeds:
             raise UsageError(
                 f"the model's input {tensor.name!r} (shape {_shape(tensor)}) has nothing to feed "
                 f"it (the images feed {info.image_input.name!r}); give "
                 f"{_HOW.format(name=tensor.name)}")
-    if check_only:
+
+
+def attach_feeds(calibration: ImageSet, evaluation: ImageSet, info: ModelInfo,
+                 feeds: Mapping[str, FeedValue], input_range: InputRange
+                 ) -> tuple[ImageSet, ImageSet]:
+    """Both halves with every other input's values attached, row by row."""
+    check_feeds(info, feeds)
+    if not info.extra_inputs:
         return calibration, evaluation
     height, width = (int(n) for n in calibration.pixels.shape[1:3])
     attached = []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from converters.graph import flatten, is_graph_model
+from converters.graph import flatten, input_names, is_graph_model
 from qcheck.errors import ModelLoadError
 from qcheck.load.heads import head_of_model
 from qcheck.load.model_file import (
@@ -158,7 +158,8 @@ def _signature(model: Any, path: str) -> tuple[tuple[TensorInfo, ...], tuple[Ten
         names = list(getattr(model, "output_names", None) or [t.name for t in model_outputs])
         # Inputs by their InputLayer's name (``mask``, ``input_layer_1``): what the config
         # and ``model.summary()`` call them, and what ``--feed`` takes.
-        return (tuple(_tensor_info(t, _input_name(t)) for t in model_inputs),
+        named = input_names(model) or [str(t.name) for t in model_inputs]
+        return (tuple(_tensor_info(t, n) for t, n in zip(model_inputs, named, strict=True)),
                 tuple(_tensor_info(t, n) for t, n in zip(model_outputs, names, strict=False)))
     built = (getattr(model, "_build_shapes_dict", None) or {}).get("input_shape")
     if built is None or not getattr(model, "built", False):
@@ -168,11 +169,6 @@ def _signature(model: Any, path: str) -> tuple[tuple[TensorInfo, ...], tuple[Ten
     shape = (None, *tuple(None if d is None else int(d) for d in tuple(built)[1:]))
     return (TensorInfo("image", shape, "float32"),), (TensorInfo(model.name, (None,),
                                                                   "float32"),)
-
-
-def _input_name(tensor: Any) -> str:
-    history = getattr(tensor, "_keras_history", None)
-    return str(history[0].name) if history is not None else str(tensor.name)
 
 
 def _tensor_info(tensor: Any, name: str | None = None) -> TensorInfo:

@@ -42,8 +42,7 @@ def attach_plans(session: Session, results: list[TargetResult], fixes: dict[str,
             planned.append(result)
             continue
         say(f"{result.name}: planning mixed precision (budget {request.budget_seconds:.0f} s)")
-        output = result.analysed_output  # several outputs: planned through the one failing
-        view = session.for_output(output) if output is not None else session
+        view = session.through(result.analysed_output)  # several outputs: the one failing
         plan = search(view, result, thresholds, input_name, request.budget_seconds,
                       request.objective)
         plan = with_latency(view, result, plan)

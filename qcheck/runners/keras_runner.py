@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qcheck.named import Batch, ordered
+from qcheck.named import Batch, model_input_names, ordered
 from qcheck.runners.base import BaseRunner
 
 if TYPE_CHECKING:
@@ -43,12 +43,7 @@ class KerasRunner(BaseRunner):
 
     @property
     def input_names(self) -> list[str]:
-        if self._input_names is not None:
-            return self._input_names
-        try:
-            return [t._keras_history[0].name for t in self.model.inputs]  # type: ignore[union-attr]
-        except (AttributeError, TypeError, ValueError):  # subclassed: one image input
-            return ["image"]
+        return self._input_names or model_input_names(self.model)
 
     def infer_impl(self, batch: Batch) -> np.ndarray | list[np.ndarray]:
         assert self._function is not None

@@ -24,6 +24,8 @@ class LiteRTRunner(ArtifactRunner):
     name = "litert"
     _interpreter: Any = None
     _batch = 0
+    _inputs: list[dict[str, Any]]
+    _outputs: list[dict[str, Any]]
 
     def __init__(self, model_content: bytes, num_threads: int | None = None, *,
                  reference: bool = False):
@@ -44,6 +46,10 @@ class LiteRTRunner(ArtifactRunner):
         except Exception as exc:
             raise RuntimeFailure(f"LiteRT refused the model: {first_line(exc)}") from None
         self._batch = 0
+        # Names, indices, types and quantization, read once: a resize changes only shapes,
+        # and every invoke (each timed latency run too) reads them.
+        self._inputs = [dict(d) for d in self._interpreter.get_input_details()]
+        self._outputs = [dict(d) for d in self._interpreter.get_output_details()]
 
     def deactivate_impl(self) -> None:
         self._interpreter = None
@@ -89,14 +95,14 @@ class LiteRTRunner(ArtifactRunner):
     def _fed(self, batch: Batch) -> list[tuple[dict[str, Any], np.ndarray]]:
         """Each input's details with its data: one input takes the batch whatever its name,
         several are matched by name."""
-        details = self._interpreter.get_input_details()
+        details = self._inputs
         if not isinstance(batch, Mapping):
-            return [(dict(details[0]), batch)]
+            return [(details[0], batch)]
         missing = [d["name"] for d in details if d["name"] not in batch]
         if missing:
             raise RuntimeFailure(f"LiteRT: the artifact's input {missing[0]!r} is not among "
                                  f"the inputs fed ({', '.join(batch)})")
-        return [(dict(d), np.asarray(batch[d["name"]])) for d in details]
+        return [(d, np.asarray(batch[d["name"]])) for d in details]
 
     def invoke(self) -> None:
         self._interpreter.invoke()
@@ -114,7 +120,7 @@ class LiteRTRunner(ArtifactRunner):
         except Exception as exc:
             raise RuntimeFailure(f"LiteRT failed: {first_line(exc)}") from None
         outputs = []
-        for out, result in zip(self._interpreter.get_output_details(), results, strict=True):
+        for out, result in zip(self._outputs, results, strict=True):
             if out["dtype"] != np.float32:
                 scale, zero_point = out["quantization"]
                 outputs.append(dequantize(result, scale, zero_point))
@@ -131,5 +137,4 @@ class LiteRTRunner(ArtifactRunner):
                 data = quantize(data, scale, zero_point, np.dtype(inp["dtype"]))
             interpreter.set_tensor(inp["index"], data)
         interpreter.invoke()
-        return [np.asarray(interpreter.get_tensor(out["index"]))
-                for out in interpreter.get_output_details()]
+        return [np.asarray(interpreter.get_tensor(out["index"])) for out in self._outputs]
