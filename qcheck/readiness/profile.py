@@ -37,7 +37,7 @@ def profile_artifact(fmt: Format, content: bytes, batches: Any, outputs: Path
     memory = None
     for threads in THREADS:
         before = _resident_mb()
-        with runner_for(fmt, content, threads) as runner:
+        with runner_for(fmt, content, threads, timed=True) as runner:
             for _ in range(WARM_UP):
                 runner.infer(sample)
             if memory is None:

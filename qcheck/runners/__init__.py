@@ -12,9 +12,10 @@ __all__ = ["BaseRunner", "KerasRunner", "LiteRTRunner", "OnnxRuntimeRunner", "ru
 
 
 def runner_for(fmt: Format, content: bytes, num_threads: int | None = None, *,
-               reference: bool = False) -> LiteRTRunner | OnnxRuntimeRunner:
+               reference: bool = False, timed: bool = False) -> LiteRTRunner | OnnxRuntimeRunner:
     """The runtime for an artifact: its default (optimised) kernels, or with ``reference``
-    LiteRT's built-in kernels without delegates / ONNX Runtime without graph optimisation."""
+    LiteRT's built-in kernels without delegates / ONNX Runtime without graph optimisation.
+    ``timed``: a latency measurement, with the runtime's threading as an app gets it."""
     if fmt is Format.TFLITE:
         return LiteRTRunner(content, num_threads, reference=reference)
-    return OnnxRuntimeRunner(content, num_threads, reference=reference)
+    return OnnxRuntimeRunner(content, num_threads, reference=reference, spinning=timed)

@@ -40,3 +40,28 @@ def test_reused_calibration_builds_identical_artifacts(enhancer, target: str,  #
     elif "calibration_cache_path" in inspect.signature(quantize_static).parameters:
         folder = onnx_converter.calibration_folder()
         assert folder is not None and list(folder.glob("*.json")), "no calibration cached"
+
+
+def test_onnx_int8_is_onnx_runtimes_own_artifact(enhancer, tmp_path,  # type: ignore[no-untyped-def]
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """qcheck's calibrator sessions wait without spinning (``_calibration_without_spinning``);
+    the artifact is byte for byte the one ONNX Runtime's ``quantize_static`` makes with its
+    defaults from the same export and images."""
+    import onnxruntime
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    monkeypatch.setattr(onnx_converter, "_calibration_cache", lambda *args: {})
+    spec = converters.TARGETS["onnx-int8"]
+    pixels = tiny_models.training_images(12, seed=3)
+    samples = ModelFeed(ImageSet(tuple(map(str, range(12))), pixels, source="test"),
+                        InputRange(0, 1)).samples
+    source = converters.ConversionSource(enhancer, (None, *enhancer.input_shape[1:]))
+    runtime_options = onnxruntime.SessionOptions
+    made = converters.convert(spec, source, samples)
+    assert onnxruntime.SessionOptions is runtime_options  # put back after the conversion
+    (tmp_path / "float.onnx").write_bytes(source.onnx_float)
+    quantize_static(str(tmp_path / "float.onnx"), str(tmp_path / "int8.onnx"),
+                    onnx_converter._SampleReader(samples(), "image"),
+                    quant_format=QuantFormat.QDQ, per_channel=spec.per_channel,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    assert made == (tmp_path / "int8.onnx").read_bytes()

@@ -98,3 +98,22 @@ def test_the_keras_runner_matches_calling_the_model(enhancer) -> None:  # type: 
     with KerasRunner(enhancer) as runner:
         np.testing.assert_allclose(runner.infer(images), np.asarray(enhancer(images)),
                                    atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["onnx-fp32", "onnx-int8"])
+def test_onnx_runtime_without_spinning_gives_the_same_outputs(artifacts, name: str) -> None:  # type: ignore[no-untyped-def]
+    """qcheck's own runs wait without spinning; the latency runs keep ONNX Runtime's default.
+    The outputs are bit-identical either way, and to a session made with every default."""
+    import onnxruntime as ort
+
+    images, _expected, built = artifacts
+    spec = converters.TARGETS[name]
+    with runner_for(spec.format, built[name]) as quiet, \
+            runner_for(spec.format, built[name], timed=True) as spinning:
+        assert not quiet.spinning and spinning.spinning
+        produced = quiet.infer(images)
+        np.testing.assert_array_equal(produced, spinning.infer(images))
+    session = ort.InferenceSession(built[name], providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0]
+    raw = session.run(None, {feed.name: images.astype(np.float32)})[0]
+    np.testing.assert_array_equal(produced, raw)
