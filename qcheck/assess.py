@@ -49,7 +49,8 @@ def assess(spec: TargetSpec, outcome: JobResult, session: Session, thresholds: T
         try:
             comparison = compare_outputs(
                 reference, outputs, output,
-                clipped_fraction=clipped_fraction(spec, session, outcome.content),
+                clipped_fraction=clipped_fraction(spec, session, outcome.content,
+                                                  outcome.notes),
                 lab_reference=session.references.lab(output.range)
                 if output.kind is OutputKind.IMAGE else None)
         except ValueError as exc:
@@ -106,8 +107,8 @@ def combined(spec: TargetSpec, session: Session, judged: list[tuple[str, TargetR
                    seconds=max(r.seconds for _n, r in judged))
 
 
-def clipped_fraction(spec: TargetSpec, session: Session, content: bytes | None = None
-                     ) -> float:
+def clipped_fraction(spec: TargetSpec, session: Session, content: bytes | None = None,
+                     notes: dict[str, Any] | None = None) -> float:
     """Share of evaluation outputs beyond what the target can represent.
 
     An integer artifact stores its output in the range its own calibration gave it (read
@@ -117,7 +118,7 @@ def clipped_fraction(spec: TargetSpec, session: Session, content: bytes | None =
     """
     evaluation = session.references.get("evaluation")
     if spec.precision.needs_calibration:
-        stored = output_range(spec.format, content, session.output_name)
+        stored = output_range(spec.format, content, session.output_name, notes)
         if stored is None:
             calibration = session.references.get("calibration")
             stored = float(calibration.min()), float(calibration.max())

@@ -24,6 +24,7 @@ from qcheck.jobs import (
     ReferenceJob,
 )
 from qcheck.memory import CycleCollector
+from qcheck.runners.io import io_notes
 from qcheck.types import Format
 
 __all__ = ["HANDLERS", "WorkerState"]
@@ -123,6 +124,8 @@ def _convert_and_run(state: WorkerState, job: Job) -> JobResult:
             runner.infer_to_file(batches, len(batches.images), outputs)
         if runner.refused:
             notes["refused"] = runner.refused
+        # Read here, where the runtime is loaded, so the check need not load ONNX for them.
+        notes.update(io_notes(spec.format, content))
         return JobResult(job, artifact=artifact, outputs=outputs, notes=notes)
     except (QcheckError, converters.ConversionError) as exc:
         return JobResult(job, error=str(exc))

@@ -38,12 +38,13 @@ def _tensor(tensor: TensorIO) -> dict[str, Any]:
 
 
 def io_contract(fmt: Format, content: bytes, input_range: InputRange,
-                output: OutputSpec | Mapping[str, OutputSpec], image_input: str | None = None
-                ) -> dict[str, Any]:
+                output: OutputSpec | Mapping[str, OutputSpec], image_input: str | None = None,
+                notes: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every input and output tensor; ``output`` is how the output is read, or by name how
     each of several is; ``image_input`` names the input the images feed when there are
-    several (the others take what ``--feed`` gave them)."""
-    inputs, outputs = artifact_io(fmt, content)
+    several (the others take what ``--feed`` gave them); ``notes``, the run job's, may carry
+    the tensors already read."""
+    inputs, outputs = artifact_io(fmt, content, notes)
     specs = output if isinstance(output, Mapping) else {"": output}
     fed = []
     for tensor in inputs:

@@ -98,7 +98,7 @@ def _readiness(result: TargetResult, outcome: JobResult, profile: JobResult,
         "memory_mb": notes["memory_mb"],
         "size_kb": round(len(content) / 1024, 1),
         "io": io_contract(fmt, content, session.input_range, session.output_specs(),
-                          session.images.evaluation.image_input),
+                          session.images.evaluation.image_input, outcome.notes),
         "coverage": {
             "float_ops": sum(i["kind"] == "float_op" for i in issues),
             "gpu_incompatible_ops": sum(i["kind"] == "gpu" for i in issues) if

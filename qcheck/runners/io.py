@@ -3,7 +3,7 @@ read from the artifact itself (not from what qcheck asked the converter for)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from qcheck.quiet import native_quiet
 from qcheck.types import Format
 
-__all__ = ["TensorIO", "artifact_io", "output_range"]
+__all__ = ["TensorIO", "artifact_io", "io_notes", "output_range"]
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,37 @@ class TensorIO:
         return (info.min - zero) * scale, (info.max - zero) * scale
 
 
-def artifact_io(fmt: Format, content: bytes) -> tuple[list[TensorIO], list[TensorIO]]:
-    """(inputs, outputs) of a ``.tflite`` or ``.onnx`` artifact."""
+def artifact_io(fmt: Format, content: bytes, notes: dict[str, Any] | None = None
+                ) -> tuple[list[TensorIO], list[TensorIO]]:
+    """(inputs, outputs) of a ``.tflite`` or ``.onnx`` artifact; from ``notes`` (a run job's,
+    see ``io_notes``) when the worker that ran it read them already, so this process need not
+    load ONNX or an interpreter to read them again."""
+    known = (notes or {}).get("io")
+    if known is not None:
+        return ([TensorIO(**_typed(t)) for t in known["inputs"]],
+                [TensorIO(**_typed(t)) for t in known["outputs"]])
     return _tflite_io(content) if fmt is Format.TFLITE else _onnx_io(content)
 
 
-def output_range(fmt: Format, content: bytes | None, name: str | None = None
-                 ) -> tuple[float, float] | None:
+def io_notes(fmt: Format, content: bytes) -> dict[str, Any]:
+    """The artifact's I/O as a job's notes carry it (JSON), read where the artifact is run."""
+    inputs, outputs = artifact_io(fmt, content)
+    return {"io": {"inputs": [asdict(t) for t in inputs],
+                   "outputs": [asdict(t) for t in outputs]}}
+
+
+def _typed(stored: dict[str, Any]) -> dict[str, Any]:
+    return {**stored, "shape": tuple(stored["shape"])}
+
+
+def output_range(fmt: Format, content: bytes | None, name: str | None = None,
+                 notes: dict[str, Any] | None = None) -> tuple[float, float] | None:
     """The real values the artifact's output (``name``; None: the first) can take, if it is
     integer-quantized."""
     if content is None:
         return None
     try:
-        outputs = artifact_io(fmt, content)[1]
+        outputs = artifact_io(fmt, content, notes)[1]
         chosen = outputs[0] if name is None else next(o for o in outputs if o.name == name)
         return chosen.representable
     except Exception:  # an artifact qcheck cannot read has no range to offer
@@ -94,7 +112,8 @@ def _onnx_io(content: bytes) -> tuple[list[TensorIO], list[TensorIO]]:
     from onnx import helper, numpy_helper
 
     graph = onnx.load_from_string(content).graph
-    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    # Only the scales and zero points of dequantized outputs are read: no weight is copied.
+    constants = {i.name: i for i in graph.initializer}
     producers = {out: node for node in graph.node for out in node.output}
 
     def described(value: Any) -> TensorIO:
@@ -106,9 +125,9 @@ def _onnx_io(content: bytes) -> tuple[list[TensorIO], list[TensorIO]]:
             node = producers.get(node.input[0])
         if node is None or node.op_type != "DequantizeLinear" or node.input[1] not in constants:
             return TensorIO(value.name, dtype, shape)
-        scale = np.asarray(constants[node.input[1]])
-        zero = np.asarray(constants.get(node.input[2], np.uint8(0))) if len(node.input) > 2 \
-            else np.asarray(np.uint8(0))
+        scale = numpy_helper.to_array(constants[node.input[1]])
+        zero = numpy_helper.to_array(constants[node.input[2]]) if len(node.input) > 2 \
+            and node.input[2] in constants else np.asarray(np.uint8(0))
         if scale.size != 1:
             return TensorIO(value.name, dtype, shape)
         return TensorIO(value.name, dtype, shape, inner_scale=float(scale),

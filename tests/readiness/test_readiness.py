@@ -268,7 +268,8 @@ def test_qcheck_feeds_with_the_rounding_of_the_runtimes_own_quantize(tmp_path: P
 def test_a_warm_check_answers_readiness_from_the_cache(tmp_path: Path) -> None:
     """Everything cached: the I/O contract and the kernel split come from the cache with the
     rest, so the warm run reads no artifact's signature and imports neither onnx nor
-    TensorFlow; the figures are the cold run's."""
+    TensorFlow; the figures are the cold run's. The cold run's process imports neither
+    either: the workers that ran the artifacts read their I/O."""
     import subprocess
     import sys
 
@@ -290,6 +291,7 @@ def test_a_warm_check_answers_readiness_from_the_cache(tmp_path: Path) -> None:
     assert json.loads(warm[-2]) == json.loads(cold[-2])
     assert all(r["io"]["inputs"] for r in json.loads(warm[-2]))
     assert warm[-1] == "False False"
+    assert cold[-1] == "False False"
 
 
 def test_timing_stops_once_the_runs_agree_and_not_before() -> None:
