@@ -283,11 +283,19 @@ def _input_size(info: ModelInfo, chosen: tuple[int, int] | None
     return chosen
 
 
-def _urgency(job: Job) -> int:
-    """The float ONNX export unblocks the runtime lane, the reference every comparison."""
+def _urgency(job: Job) -> tuple[int, int]:
+    """The float ONNX export unblocks the runtime lane, the reference every comparison; then
+    the costliest work first (a calibrated conversion, another conversion, a run), so no lane
+    ends on a long job that could have started while the other lane was busy."""
     if job.target == ONNX_EXPORT and not getattr(job, "run", True):
-        return 0
-    return 1 if job.kind in (JobKind.REFERENCE, JobKind.QAT) else 2
+        return 0, 0
+    if job.kind in (JobKind.REFERENCE, JobKind.QAT):
+        return 1, 0
+    if job.base is not None and job.base.target == job.target:  # runs what its base made
+        return 2, 0
+    calibrated = job.target in converters.TARGETS and \
+        converters.TARGETS[job.target].precision.needs_calibration
+    return 2, -2 if calibrated else -1
 
 
 def _known_model(cache: Cache, digest: str) -> ModelInfo | None:

@@ -42,6 +42,30 @@ def test_jobs_split_work_between_the_lanes(open_session) -> None:  # type: ignor
     assert session.job(converters.TARGETS["onnx-fp16"]).base == onnx.base
 
 
+def test_each_lane_takes_its_costliest_work_first(open_session) -> None:  # type: ignore[no-untyped-def]
+    """The export and the reference unblock others; then a calibrated conversion, another
+    conversion, and last the runs of what the other lane converted (cheap, and they can
+    wait for it)."""
+    from qcheck.session import _urgency
+
+    session = open_session(ModelSettings())
+    jobs = {name: session.job(converters.TARGETS[name]) for name in
+            ("tflite-fp16", "tflite-int8", "onnx-fp16", "onnx-int8")}
+    queued = [*jobs.values(), *(job.base for job in jobs.values() if job.base is not None)]
+    reference = session.references.job()
+    assert reference is not None
+    unique = {job.key: job for job in [*queued, reference]}
+    order = sorted(unique.values(), key=_urgency)
+
+    def lane(name: Lane) -> list[str]:
+        return [f"{j.target}{'' if getattr(j, 'run', True) else ' (convert)'}"
+                for j in order if j.lane == name]
+
+    assert lane(Lane.TENSORFLOW) == ["onnx-fp32 (convert)", "reference",
+                                     "tflite-int8 (convert)", "tflite-fp16 (convert)"]
+    assert lane(Lane.RUNTIME) == ["onnx-int8", "onnx-fp16", "tflite-fp16", "tflite-int8"]
+
+
 def test_job_keys_follow_what_the_result_depends_on(open_session) -> None:  # type: ignore[no-untyped-def]
     spec = converters.TARGETS["tflite-int8"]
     first = open_session(ModelSettings(), "a").job(spec)
