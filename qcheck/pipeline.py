@@ -187,6 +187,8 @@ class _Comparisons:
                                        thread_name_prefix="qcheck-compare")
         self.waiting: list[JobResult] = []
         self.futures: dict[str, Future[TargetResult]] = {}
+        if waits:  # the first comparison is seconds away, and a core is idle until then
+            self.pool.submit(_load_comparison_code)
 
     def __enter__(self) -> _Comparisons:
         return self
@@ -221,6 +223,20 @@ class _Comparisons:
         release_free_memory()
         self.say(f"{spec.name}: {_verdict(result)}")
         return result
+
+
+def _load_comparison_code() -> None:
+    """Import what comparing and drawing will need (scikit-image's lazily loaded colour and
+    metrics code, SciPy's filters, matplotlib: half a second of processor time) while the
+    workers import TensorFlow, so it is not paid later while every core converts."""
+    import importlib
+
+    from skimage import color, metrics
+
+    for module in ("matplotlib.figure", "matplotlib.backends.backend_agg", "scipy.ndimage"):
+        importlib.import_module(module)
+
+    _ = color.rgb2lab, color.deltaE_ciede2000, metrics.structural_similarity
 
 
 def _baseline(session: Session, specs: Sequence[TargetSpec], jobs: dict[str, ConvertJob],
