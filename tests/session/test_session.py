@@ -42,10 +42,11 @@ def test_jobs_split_work_between_the_lanes(open_session) -> None:  # type: ignor
     assert session.job(converters.TARGETS["onnx-fp16"]).base == onnx.base
 
 
-def test_each_lane_takes_its_costliest_work_first(open_session) -> None:  # type: ignore[no-untyped-def]
-    """The export and the reference unblock others; then a calibrated conversion, another
-    conversion, and last the runs of what the other lane converted (cheap, and they can
-    wait for it)."""
+def test_the_lanes_order_work_so_neither_ends_on_a_long_job(open_session) -> None:  # type: ignore[no-untyped-def]
+    """The export and the reference unblock others. The TensorFlow lane then converts the
+    quick TFLite variant before the calibrated one (the runtime lane runs it meanwhile); the
+    runtime lane takes its calibrated conversion first, then the other, then the runs of what
+    the TensorFlow lane converted."""
     from qcheck.session import _urgency
 
     session = open_session(ModelSettings())
@@ -62,7 +63,7 @@ def test_each_lane_takes_its_costliest_work_first(open_session) -> None:  # type
                 for j in order if j.lane == name]
 
     assert lane(Lane.TENSORFLOW) == ["onnx-fp32 (convert)", "reference",
-                                     "tflite-int8 (convert)", "tflite-fp16 (convert)"]
+                                     "tflite-fp16 (convert)", "tflite-int8 (convert)"]
     assert lane(Lane.RUNTIME) == ["onnx-int8", "onnx-fp16", "tflite-fp16", "tflite-int8"]
 
 
