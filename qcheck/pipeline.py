@@ -161,6 +161,7 @@ def _convert_and_compare(session: Session, jobs: dict[str, ConvertJob], limits: 
     reference = session.references.job(stats=analysis)
     if reference is not None or not all(session.store.is_cached(j) for j in jobs.values()):
         session.lanes.prestart([Lane.TENSORFLOW, Lane.RUNTIME])
+        _load_comparison_code()
     comparisons = _Comparisons(session, limits, visuals, say, waits=reference is not None)
     say(f"converting and running {len(jobs)} target(s) in worker processes")
     with comparisons:
@@ -187,8 +188,6 @@ class _Comparisons:
                                        thread_name_prefix="qcheck-compare")
         self.waiting: list[JobResult] = []
         self.futures: dict[str, Future[TargetResult]] = {}
-        if waits:  # the first comparison is seconds away, and a core is idle until then
-            self.pool.submit(_load_comparison_code)
 
     def __enter__(self) -> _Comparisons:
         return self
@@ -228,7 +227,12 @@ class _Comparisons:
 def _load_comparison_code() -> None:
     """Import what comparing and drawing will need (scikit-image's lazily loaded colour and
     metrics code, SciPy's filters, matplotlib: half a second of processor time) while the
-    workers import TensorFlow, so it is not paid later while every core converts."""
+    workers import TensorFlow, so it is not paid later while every core converts.
+
+    Here, before any comparison thread starts: scikit-image's lazy loader parses its stubs
+    with ``ast.parse``, and on CPython 3.11 a parse on one thread while another thread's
+    ``np.load`` parses an array header can fail with "SystemError: AST constructor recursion
+    depth mismatch" (python/cpython#106905), as one test run here did."""
     import importlib
 
     from skimage import color, metrics
