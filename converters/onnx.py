@@ -27,7 +27,7 @@ from converters.source import (
 )
 from converters.types import Precision, TargetSpec
 
-__all__ = ["convert_onnx", "onnx_recipe"]
+__all__ = ["convert_onnx", "onnx_recipe", "waiting_without_spinning"]
 
 
 def convert_onnx(spec: TargetSpec, source: ConversionSource,
@@ -137,15 +137,21 @@ def _calibration_without_spinning() -> Iterator[None]:
         return
 
     def options() -> Any:
-        made = original()
-        made.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return made
+        return waiting_without_spinning(original())
 
     runtime.SessionOptions = options
     try:
         yield
     finally:
         runtime.SessionOptions = original
+
+
+def waiting_without_spinning(options: Any) -> Any:
+    """ONNX Runtime ``SessionOptions`` whose worker threads sleep while they wait instead of
+    spinning (its default): qcheck's two workers share the cores, and a spinning pool takes
+    the one the other worker's conversion needs. The outputs are the same either way."""
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def _first_input(model: Any) -> str:

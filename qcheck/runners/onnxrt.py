@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.onnx import waiting_without_spinning
 from qcheck.errors import RuntimeFailure, first_line
 from qcheck.named import Batch
 from qcheck.runners.base import ArtifactRunner
@@ -38,7 +39,7 @@ class OnnxRuntimeRunner(ArtifactRunner):
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if not self.spinning:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options = waiting_without_spinning(options)
         if self.reference:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if self.num_threads:
