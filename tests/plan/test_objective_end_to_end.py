@@ -50,7 +50,12 @@ def planted() -> Any:
 
 
 def test_balanced_takes_the_faster_recipe_in_the_size_margin_and_size_the_smaller(
-        planted: Any) -> None:
+        planted: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The choice rests on measured latency (about 1.5 against 2.8 ms here), so time each
+    # artifact for the product's default budget, not the suite's 0.02 s: five runs in 20 ms
+    # shared the processor with the other test worker once and measured the float recipe
+    # above the int16 one.
+    monkeypatch.setenv("QCHECK_PROFILE_SECONDS", "0.12")
     images = bundled_crops(40, SIZE, 5)
     limits = qcheck.Thresholds(max_delta_e=0.15, max_delta_e_p95=0.65)
     plans = {objective: qcheck.plan(planted, "tflite-int8", calib=images[:24],
