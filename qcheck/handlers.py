@@ -19,6 +19,7 @@ from qcheck.jobs import (
     Job,
     JobKind,
     JobResult,
+    KernelsJob,
     ProfileJob,
     QatJob,
     ReferenceJob,
@@ -215,16 +216,28 @@ def _profile(state: WorkerState, job: Job) -> JobResult:
     assert isinstance(job, ProfileJob) and job.base_artifact is not None
     spec = converters.TARGETS[job.target]
     content = Path(job.base_artifact).read_bytes()
-    outputs = state.workdir / f"{job.key}-reference.npy"
     try:
-        figures = profile_artifact(spec.format, content, feed(job.images, "evaluation"),
-                                   outputs)
+        figures = profile_artifact(spec.format, content, feed(job.images, "evaluation"))
         issues = inspect(spec.format, content, job.layers, refused=job.refused,
                          quantized=spec.precision.is_integer)
     except QcheckError as exc:
         return JobResult(job, error=str(exc))
     figures["issues"] = [issue.to_dict() for issue in issues]
-    return JobResult(job, artifact=Path(job.base_artifact), outputs=outputs, notes=figures)
+    return JobResult(job, artifact=Path(job.base_artifact), notes=figures)
+
+
+def _reference_kernels(state: WorkerState, job: Job) -> JobResult:
+    from qcheck.readiness.profile import run_reference_kernels
+
+    assert isinstance(job, KernelsJob) and job.base_artifact is not None
+    outputs = state.workdir / f"{job.key}-reference.npy"
+    try:
+        notes = run_reference_kernels(converters.TARGETS[job.target].format,
+                                      Path(job.base_artifact).read_bytes(),
+                                      feed(job.images, "evaluation"), outputs)
+    except QcheckError as exc:
+        return JobResult(job, error=str(exc))
+    return JobResult(job, artifact=Path(job.base_artifact), outputs=outputs, notes=notes)
 
 
 HANDLERS: dict[JobKind, Callable[[WorkerState, Job], JobResult]] = {
@@ -232,5 +245,6 @@ HANDLERS: dict[JobKind, Callable[[WorkerState, Job], JobResult]] = {
     JobKind.REFERENCE: _reference,
     JobKind.QAT: _train_and_convert,
     JobKind.PROFILE: _profile,
+    JobKind.KERNELS: _reference_kernels,
 }
 

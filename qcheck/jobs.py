@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["ConvertJob", "ImageFiles", "Job", "JobKind", "JobResult", "Lane", "ProfileJob",
-           "QatJob", "ReferenceJob"]
+__all__ = ["ConvertJob", "ImageFiles", "Job", "JobKind", "JobResult", "KernelsJob", "Lane",
+           "ProfileJob", "QatJob", "ReferenceJob"]
 
 
 class Lane(StrEnum):
@@ -35,6 +35,7 @@ class JobKind(StrEnum):
     REFERENCE = "reference"
     QAT = "qat"
     PROFILE = "profile"
+    KERNELS = "kernels"
 
 
 @dataclass(frozen=True)
@@ -105,14 +106,22 @@ class QatJob(Job):
 
 @dataclass(frozen=True)
 class ProfileJob(Job):
-    """Measure the base's artifact on this machine: latency, memory, and its outputs on the
-    reference kernels, and which of its ops a phone's runtime may treat differently
+    """Measure the base's artifact on this machine: latency and memory (timed, so it runs
+    once nothing else does), and which of its ops a phone's runtime may treat differently
     (``qcheck.readiness``)."""
 
     kind: ClassVar[JobKind] = JobKind.PROFILE
 
     layers: tuple[str, ...] = ()  # the model's layer paths, to name ops by
     refused: str | None = None  # what the default kernels said when they refused the artifact
+
+
+@dataclass(frozen=True)
+class KernelsJob(Job):
+    """Run the base's artifact on the runtime's reference kernels, on the first evaluation
+    images. Untimed: it goes with the conversions, into the runtime lane's gaps."""
+
+    kind: ClassVar[JobKind] = JobKind.KERNELS
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,9 @@ class JobResult:
 
     @property
     def ok(self) -> bool:
-        made = self.outputs if self.job.kind is JobKind.PROFILE else self.artifact
+        if self.job.kind is JobKind.PROFILE:  # figures only
+            return self.error is None and bool(self.notes)
+        made = self.outputs if self.job.kind is JobKind.KERNELS else self.artifact
         return self.error is None and made is not None
 
     @functools.cached_property

@@ -90,15 +90,21 @@ class JobKeys:
                          output=read_as)
 
     def profile(self, job_key: str, layers: Sequence[str]) -> str:
-        """Latency, memory and the reference kernels' outputs of one run's artifact, measured
-        on this machine (``layers``: the paths its ops are named by)."""
+        """Latency, memory and op coverage of one run's artifact, measured on this machine
+        (``layers``: the paths its ops are named by)."""
         return Cache.key(kind="profile", job=job_key, layers=list(layers), machine=_machine(),
                          budget=os.environ.get("QCHECK_PROFILE_SECONDS"))
 
-    def readiness(self, profile_key: str, run_key: str, output: str) -> str:
-        """An artifact's readiness as reported: its profile, its outputs against these
-        references (the kernel split) and its I/O contract for this input range and output."""
-        return Cache.key(kind="readiness", profile=profile_key, run=run_key,
+    def kernels(self, job_key: str) -> str:
+        """One run's artifact on the reference kernels, on this machine's processor."""
+        return Cache.key(kind="kernels", job=job_key, machine=_machine())
+
+    def readiness(self, profile_key: str, kernels_key: str, run_key: str, output: str) -> str:
+        """An artifact's readiness as reported: its profile, its outputs on both kernel sets
+        against these references (the kernel split) and its I/O contract for this input range
+        and output."""
+        return Cache.key(kind="readiness", profile=profile_key, kernels=kernels_key,
+                         run=run_key,
                          references=self.references(), input_range=self.input_range,
                          output=output)
 

@@ -26,7 +26,7 @@ from qcheck.analyze.evidence import ModelEvidence
 from qcheck.assess import assess_outputs
 from qcheck.cache import Cache
 from qcheck.compare.visuals import TargetVisuals
-from qcheck.jobs import ConvertJob, JobResult, Lane
+from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane
 from qcheck.limits import Thresholds, Tolerances
 from qcheck.load.image_sets import ImagesArg
 from qcheck.memory import release_free_memory
@@ -119,11 +119,10 @@ def _checked(model: Any, specs: Sequence[TargetSpec], settings: ModelSettings,
                                lanes, prestart=[Lane.TENSORFLOW, Lane.RUNTIME])  # TF loads
         _announce(session, say)
         jobs = {spec.name: session.job(spec) for spec in specs}
-        if switches.readiness:
-            start_profiling(session, jobs)
+        untimed = start_profiling(session, jobs) if switches.readiness else []
         visuals: dict[str, TargetVisuals] = {}
         outcomes, results = _convert_and_compare(session, jobs, limits, visuals,
-                                                 switches.analysis, say)
+                                                 switches.analysis, say, untimed)
         compared = _baseline(session, specs, jobs, outcomes, results, baseline.compare_to,
                              baseline.save_to, baseline.tolerances, say)
         findings: tuple[Finding, ...] = ()
@@ -154,10 +153,12 @@ def _artifacts(jobs: dict[str, ConvertJob], outcomes: dict[str, JobResult]) -> d
 
 
 def _convert_and_compare(session: Session, jobs: dict[str, ConvertJob], limits: Thresholds,
-                         visuals: dict[str, TargetVisuals], analysis: bool, say: ProgressFn
+                         visuals: dict[str, TargetVisuals], analysis: bool, say: ProgressFn,
+                         also: Sequence[Job] = ()
                          ) -> tuple[dict[str, JobResult], list[TargetResult]]:
     """Convert and run every target in the workers, comparing each as soon as it and the
-    float reference are there."""
+    float reference are there; ``also`` runs in the same batch (its results join the
+    outcomes)."""
     reference = session.references.job(stats=analysis)
     if reference is not None or not all(session.store.is_cached(j) for j in jobs.values()):
         session.lanes.prestart([Lane.TENSORFLOW, Lane.RUNTIME])
@@ -165,8 +166,8 @@ def _convert_and_compare(session: Session, jobs: dict[str, ConvertJob], limits: 
     comparisons = _Comparisons(session, limits, visuals, say, waits=reference is not None)
     say(f"converting and running {len(jobs)} target(s) in worker processes")
     with comparisons:
-        outcomes = session.run_jobs(([reference] if reference else []) + list(jobs.values()),
-                                    comparisons.arrived)
+        outcomes = session.run_jobs([*([reference] if reference else []), *jobs.values(),
+                                     *also], comparisons.arrived)
         session.references.get("evaluation")  # from the workers or the cache; else made here
         if any(converters.TARGETS[name].precision.needs_calibration for name in jobs):
             session.references.get("calibration")
@@ -196,6 +197,8 @@ class _Comparisons:
         self.pool.shutdown(wait=True)
 
     def arrived(self, outcome: JobResult) -> None:
+        if outcome.job.kind is not JobKind.CONVERT:
+            return
         self.waiting.append(outcome)
         if not self.waits or self.session.references.ready:
             self._drain()

@@ -17,7 +17,7 @@ from typing import Any
 import converters
 from qcheck.cache import Cache
 from qcheck.errors import ModelLoadError, UsageError
-from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, Lane, ProfileJob
+from qcheck.jobs import ConvertJob, Job, JobKind, JobResult, KernelsJob, Lane, ProfileJob
 from qcheck.keys import JobKeys
 from qcheck.load.custom import code_digest
 from qcheck.load.feeds import attach_feeds, check_feeds
@@ -198,14 +198,20 @@ class Session(OutputViews):
                           input_size=self.settings.input_size, rows=rows)
 
     def profile_job(self, job: ConvertJob, refused: str | None = None) -> ProfileJob:
-        """Measure what ``job`` ran on this machine: latency, memory, the reference kernels'
-        outputs and the ops a phone's runtime may treat differently (``refused``: what the
-        default kernels said when they would not take the artifact)."""
+        """Measure what ``job`` ran on this machine: latency, memory and the ops a phone's
+        runtime may treat differently (``refused``: what the default kernels said when they
+        would not take the artifact)."""
         layers = self.info.layers
         return ProfileJob(key=self.keys.profile(job.key, layers), target=job.target,
                           model_path=job.model_path, signed_io=job.signed_io,
                           lane=Lane.RUNTIME, base=job, layers=layers, refused=refused,
                           custom_objects=job.custom_objects)
+
+    def kernels_job(self, job: ConvertJob) -> KernelsJob:
+        """Run what ``job`` ran again on the reference kernels (the kernel split's half)."""
+        return KernelsJob(key=self.keys.kernels(job.key), target=job.target,
+                          model_path=job.model_path, signed_io=job.signed_io,
+                          lane=Lane.RUNTIME, base=job, custom_objects=job.custom_objects)
 
     def run_jobs(self, jobs: Sequence[Job], on_result: Callable[[JobResult], None] | None = None
                  ) -> dict[str, JobResult]:
@@ -289,11 +295,15 @@ def _urgency(job: Job) -> tuple[int, int]:
     runtime lane runs them while the long calibration goes on (a MIRNet-style model's
     ``tflite-fp16`` run took 3 s after ``tflite-int8``'s 23 s conversion when it went
     second); the runtime lane starts its calibrated conversion first and runs artifacts last,
-    so it does not end on the long conversion either (Johnson's rule for two stages)."""
+    so it does not end on the long conversion either (Johnson's rule for two stages). Last
+    of all, the runs on the reference kernels: untimed, and wanted only at the end, they fill
+    the runtime lane's waits for the TensorFlow lane."""
     if job.target == ONNX_EXPORT and not getattr(job, "run", True):
         return 0, 0
     if job.kind in (JobKind.REFERENCE, JobKind.QAT):
         return 1, 0
+    if job.kind is JobKind.KERNELS:  # untimed, needed only at the end: the lane's gaps
+        return 3, 0
     if job.base is not None and job.base.target == job.target:  # runs what its base made
         return 2, 0
     calibrated = job.target in converters.TARGETS and \

@@ -35,11 +35,14 @@ class ArtifactStore:
     def _entry(self, job: Job) -> JobResult | None:
         if job.kind is JobKind.REFERENCE:
             return None
-        if job.kind is JobKind.PROFILE:  # its figures and reference outputs, not an artifact
+        if job.kind is JobKind.PROFILE:  # its figures, not an artifact
             notes = self.cache.get_json(job.key, "notes.json")
+            return None if notes is None else JobResult(job, cached=True, notes=notes)
+        if job.kind is JobKind.KERNELS:  # the reference kernels' outputs
             outputs = self.cache.read(job.key, "outputs.npy", _readable_array)
-            return None if notes is None or outputs is None else JobResult(
-                job, outputs=outputs, cached=True, notes=notes)
+            return None if outputs is None else JobResult(
+                job, outputs=outputs, cached=True,
+                notes=self.cache.get_json(job.key, "notes.json") or {})
         artifact = self.cache.get_file(job.key, "artifact")
         runs = getattr(job, "run", False)
         # Both files are checked (and a damaged one named) before either is trusted.
@@ -54,7 +57,7 @@ class ArtifactStore:
         if not result.ok:
             return replace(result, error=result.error or "no artifact", artifact=None,
                            outputs=None)
-        if result.job.kind is not JobKind.PROFILE:
+        if result.job.kind not in (JobKind.PROFILE, JobKind.KERNELS):
             assert result.artifact is not None
             self._produced[result.job.key] = result.artifact
             self.cache.put_file(result.job.key, "artifact", result.artifact)

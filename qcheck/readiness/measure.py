@@ -2,8 +2,9 @@
 quantization and kernels), latency, memory and size, delegate and op coverage, and the I/O
 contract an app codes against.
 
-Each artifact is profiled in the runtime worker once every conversion is done (so the timings
-do not share the processor with a converter) and cached per machine.
+Each artifact is timed in the runtime worker once every conversion and comparison is done (so
+the timings do not share the processor with a converter) and cached per machine; its untimed
+run on the reference kernels goes with the conversions, in the runtime lane's gaps.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from qcheck.compare.drift import drift_measure
-from qcheck.jobs import ConvertJob, JobResult, Lane
+from qcheck.jobs import ConvertJob, JobResult, KernelsJob, Lane
 from qcheck.limits import Thresholds
 from qcheck.readiness.contract import io_change, io_contract
 from qcheck.results import TargetResult
@@ -33,32 +34,39 @@ _REFERENCE = {Format.TFLITE: "LiteRT built-in kernels, no delegate",
               Format.ONNX: "ONNX Runtime, graph optimisation off"}
 
 
-def start_profiling(session: Session, jobs: dict[str, ConvertJob]) -> None:
-    """Start the runtime worker now when any profile is not cached: it gets ready while the
-    conversions and comparisons run."""
+def start_profiling(session: Session, jobs: dict[str, ConvertJob]) -> list[KernelsJob]:
+    """The reference-kernel runs, to go with the conversions: they are not timed, so the
+    runtime lane runs them in its gaps rather than in the timed tail. Starts the runtime
+    worker now when any profile is not cached: it gets ready while the conversions and
+    comparisons run."""
     if not all(session.store.is_cached(session.profile_job(job)) for job in jobs.values()):
         session.lanes.prestart([Lane.RUNTIME])
+    return [session.kernels_job(job) for job in jobs.values()]
 
 
 def measure_readiness(session: Session, jobs: dict[str, ConvertJob],
                       outcomes: dict[str, JobResult], results: list[TargetResult],
                       limits: Thresholds, say: Callable[[str], None]) -> list[TargetResult]:
     """Profile every converted target and add its readiness (and the latency and size gates)
-    to its result."""
+    to its result. ``outcomes`` may hold the reference-kernel runs already (see
+    ``start_profiling``); the rest run here."""
     profiles = {name: session.profile_job(job, outcomes[job.key].notes.get("refused"))
                 for name, job in jobs.items() if outcomes[job.key].ok}
     if not profiles:
         return results
-    say(f"measuring latency, memory and reference kernels of {len(profiles)} target(s)")
-    made = session.run_jobs(list(profiles.values()))
+    kernels = {name: session.kernels_job(jobs[name]) for name in profiles}
+    say(f"measuring latency and memory of {len(profiles)} target(s)")
+    made = session.run_jobs([*profiles.values(),
+                             *(job for job in kernels.values() if job.key not in outcomes)])
+    made.update(outcomes)
     found = []
     for result in results:
-        profile = made.get(profiles[result.name].key) if result.name in profiles else None
-        if profile is None or result.error is not None:
+        if result.name not in profiles or result.error is not None:
             found.append(result)
             continue
         outcome = outcomes[jobs[result.name].key]
-        readiness = target_readiness(result, outcome, profile, session)
+        readiness = target_readiness(result, outcome, made[profiles[result.name].key],
+                                     made[kernels[result.name].key], session)
         readiness["gate_failures"] = gated = readiness_gates(readiness, limits)
         found.append(replace(result, readiness=readiness, failures=result.failures + tuple(gated),
                              passed=result.passed and not gated))
@@ -66,22 +74,23 @@ def measure_readiness(session: Session, jobs: dict[str, ConvertJob],
 
 
 def target_readiness(result: TargetResult, outcome: JobResult, profile: JobResult,
-                     session: Session) -> dict[str, Any]:
+                     kernels: JobResult, session: Session) -> dict[str, Any]:
     """The readiness of one artifact: from the cache when this artifact was profiled and read
     before (a warm run reads no artifact and imports no ``onnx`` for its I/O contract)."""
-    if not profile.ok:
-        return {"error": profile.error}
-    key = session.keys.readiness(profile.job.key, outcome.job.key, repr(session.output))
+    if not profile.ok or not kernels.ok:
+        return {"error": profile.error or kernels.error}
+    key = session.keys.readiness(profile.job.key, kernels.job.key, outcome.job.key,
+                                 repr(session.output))
     cached = session.cache.get_json(key, "readiness.json")
     if isinstance(cached, dict):
         return cached
-    readiness = _readiness(result, outcome, profile, session)
+    readiness = _readiness(result, outcome, profile, kernels, session)
     session.cache.put_json(key, "readiness.json", readiness)
     return readiness
 
 
 def _readiness(result: TargetResult, outcome: JobResult, profile: JobResult,
-               session: Session) -> dict[str, Any]:
+               kernels: JobResult, session: Session) -> dict[str, Any]:
     fmt = result.spec.format
     content = outcome.content or b""
     notes = profile.notes
@@ -92,7 +101,7 @@ def _readiness(result: TargetResult, outcome: JobResult, profile: JobResult,
             "optimised": _REFERENCE[fmt] + " (XNNPACK refused the artifact)" if refused
             else _OPTIMISED[fmt],
             "reference": _REFERENCE[fmt],
-            **kernel_split(session, outcome, profile),
+            **kernel_split(session, outcome, kernels),
         },
         "latency_ms": notes["latency_ms"],
         "memory_mb": notes["memory_mb"],
@@ -109,10 +118,10 @@ def _readiness(result: TargetResult, outcome: JobResult, profile: JobResult,
     }
 
 
-def kernel_split(session: Session, outcome: JobResult, profile: JobResult) -> dict[str, Any]:
+def kernel_split(session: Session, outcome: JobResult, kernels: JobResult) -> dict[str, Any]:
     """The drift of the first images on the reference kernels (the quantization's own) and
     between those and the optimised kernels (what fusion and fast kernels add)."""
-    reference_kernels = profile.output_array()
+    reference_kernels = kernels.output_array()
     optimised = outcome.output_array()
     if reference_kernels is None or optimised is None:
         return {}

@@ -1,6 +1,6 @@
 """What a worker measures of an artifact on this machine: latency per image (1 and 2 threads,
-warm-up excluded, as many runs as a time budget allows), the memory the runtime adds, and the
-outputs of the reference kernels on a few evaluation images."""
+warm-up excluded, as many runs as a time budget allows) and the memory the runtime adds; and,
+untimed, the outputs of the reference kernels on a few evaluation images."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from qcheck.named import batch_length, batch_rows, concat_batches, sample_rows
 from qcheck.runners import runner_for
 from qcheck.types import Format
 
-__all__ = ["REFERENCE_IMAGES", "THREADS", "profile_artifact"]
+__all__ = ["REFERENCE_IMAGES", "THREADS", "profile_artifact", "run_reference_kernels"]
 
 THREADS = (1, 2)
 WARM_UP = 2
@@ -28,9 +28,8 @@ REFERENCE_IMAGES = 8  # evaluation images run on the reference kernels too
 _BUDGET = 0.12  # seconds of timed runs per thread count (QCHECK_PROFILE_SECONDS)
 
 
-def profile_artifact(fmt: Format, content: bytes, batches: Any, outputs: Path
-                     ) -> dict[str, Any]:
-    """Latency, memory and the reference kernels' outputs (written to ``outputs``)."""
+def profile_artifact(fmt: Format, content: bytes, batches: Any) -> dict[str, Any]:
+    """Latency and memory: timed, so the caller runs it with the processor to itself."""
     budget = float(os.environ.get("QCHECK_PROFILE_SECONDS") or _BUDGET)
     sample = batch_rows(next(iter(batches)), slice(0, 1))
     latency: dict[str, Any] = {}
@@ -43,11 +42,17 @@ def profile_artifact(fmt: Format, content: bytes, batches: Any, outputs: Path
             if memory is None:
                 memory = max(_resident_mb() - before, 0.0)
             latency[str(threads)] = _timed(lambda: runner.infer(sample), budget)
+    return {"latency_ms": latency, "memory_mb": round(memory or 0.0, 2)}
+
+
+def run_reference_kernels(fmt: Format, content: bytes, batches: Any, outputs: Path
+                          ) -> dict[str, Any]:
+    """The first evaluation images' outputs on the reference kernels (written to
+    ``outputs``): untimed, so this may share the processor with anything."""
     images = batch_rows(concat_batches(list(batches)), slice(0, REFERENCE_IMAGES))
     with runner_for(fmt, content, reference=True) as runner:
         np.save(outputs, runner.infer_all(list(sample_rows(images))))
-    return {"latency_ms": latency, "memory_mb": round(memory or 0.0, 2),
-            "reference_images": batch_length(images)}
+    return {"reference_images": batch_length(images)}
 
 
 def _timed(run: Any, budget: float) -> dict[str, Any]:

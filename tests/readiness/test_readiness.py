@@ -304,3 +304,27 @@ def test_timing_stops_once_the_runs_agree_and_not_before() -> None:
     assert _steady([*steady, 0.00401])
     noisy = [0.004, 0.006] * STEADY_RUNS  # p90 50 % above the median: keep timing
     assert not _steady(noisy)
+
+
+def test_only_the_timed_profile_waits_for_the_comparisons(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """A check hands the workers the reference-kernel runs with the conversions (they are
+    untimed, so they fill the lanes' gaps); the batch after the comparisons holds only the
+    timed profiles, which share the processor with nothing."""
+    import qcheck
+    from qcheck.jobs import JobKind
+    from qcheck.session import Session
+
+    batches: list[list[JobKind]] = []
+    run_jobs = Session.run_jobs
+
+    def recorded(self: Session, jobs: Any, on_result: Any = None) -> Any:
+        batches.append([job.kind for job in jobs])
+        return run_jobs(self, jobs, on_result)
+
+    monkeypatch.setattr(Session, "run_jobs", recorded)
+    report = qcheck.check(SAMPLE["healthy"].path, targets=["tflite-int8", "onnx-int8"],
+                          analysis=False)
+    assert batches[0].count(JobKind.KERNELS) == 2 and JobKind.PROFILE not in batches[0]
+    assert batches[-1] == [JobKind.PROFILE, JobKind.PROFILE]
+    assert [t.readiness["kernels"]["images"] for t in report.targets] == [8, 8]

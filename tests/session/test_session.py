@@ -65,6 +65,10 @@ def test_the_lanes_order_work_so_neither_ends_on_a_long_job(open_session) -> Non
     assert lane(Lane.TENSORFLOW) == ["onnx-fp32 (convert)", "reference",
                                      "tflite-fp16 (convert)", "tflite-int8 (convert)"]
     assert lane(Lane.RUNTIME) == ["onnx-int8", "onnx-fp16", "tflite-fp16", "tflite-int8"]
+    # The untimed runs on the reference kernels come after all of it, in the runtime lane.
+    kernels = [session.kernels_job(job) for job in jobs.values()]
+    last = sorted([*kernels, *unique.values()], key=_urgency)[-len(kernels):]
+    assert last == kernels and all(job.lane == Lane.RUNTIME for job in last)
 
 
 def test_job_keys_follow_what_the_result_depends_on(open_session) -> None:  # type: ignore[no-untyped-def]
