@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -311,7 +312,9 @@ def _protos_written_once() -> Iterator[None]:
     """tf2onnx writes every node's protobuf after each of its ~36 optimizer passes, though
     the passes read only its own node objects and ``make_graph`` writes them all again at the
     end: with a model's weights held as constant attributes that is the weights copied 36 times
-    (ConvNeXt-Tiny: 1.4 s of a 6 s export). During the passes the writes are skipped.
+    (ConvNeXt-Tiny: 1.4 s of a 6 s export). During the passes the writes are skipped, and so
+    are the op counts each pass takes before and after itself only to log the difference
+    (75 walks of the graph: 0.04 s of a MIRNet-style model's 0.46 s export).
 
     The one write left starts each node from a new message: the protobuf runtime (upb) keeps
     replaced attributes in the message's arena until the message dies, so rewriting in place
@@ -322,6 +325,7 @@ def _protos_written_once() -> Iterator[None]:
 
     write_node, write_graph, optimize = Node.update_proto, Graph.update_proto, \
         optimizer.optimize_graph
+    count = Graph.dump_node_statistics
 
     def fresh_write(node: Any, external_tensor_storage: Any = None) -> None:
         old = node._op
@@ -332,10 +336,11 @@ def _protos_written_once() -> Iterator[None]:
 
     def optimize_unwritten(graph: Any, *args: Any, **kwargs: Any) -> Any:
         Graph.update_proto = lambda *_args, **_kwargs: None
+        Graph.dump_node_statistics = _uncounted
         try:
             return optimize(graph, *args, **kwargs)
         finally:
-            Graph.update_proto = write_graph
+            Graph.update_proto, Graph.dump_node_statistics = write_graph, count
 
     Node.update_proto = fresh_write
     optimizer.optimize_graph = optimize_unwritten
@@ -344,6 +349,12 @@ def _protos_written_once() -> Iterator[None]:
     finally:
         Node.update_proto, Graph.update_proto = write_node, write_graph
         optimizer.optimize_graph = optimize
+
+
+def _uncounted(_graph: Any, include_attrs: bool = False, include_subgraphs: bool = True
+               ) -> Any:
+    empty: collections.Counter[str] = collections.Counter()
+    return (empty, collections.Counter()) if include_attrs else empty
 
 
 def _erfc_as_one_minus_erf(graph: Any, node: Any, name: str, args: list[Any]) -> None:
