@@ -223,7 +223,7 @@ def _profile(state: WorkerState, job: Job) -> JobResult:
     except QcheckError as exc:
         return JobResult(job, error=str(exc))
     figures["issues"] = [issue.to_dict() for issue in issues]
-    return JobResult(job, artifact=Path(job.base_artifact), notes=figures)
+    return JobResult(job, notes=figures)
 
 
 def _reference_kernels(state: WorkerState, job: Job) -> JobResult:
@@ -232,12 +232,12 @@ def _reference_kernels(state: WorkerState, job: Job) -> JobResult:
     assert isinstance(job, KernelsJob) and job.base_artifact is not None
     outputs = state.workdir / f"{job.key}-reference.npy"
     try:
-        notes = run_reference_kernels(converters.TARGETS[job.target].format,
-                                      Path(job.base_artifact).read_bytes(),
-                                      feed(job.images, "evaluation"), outputs)
+        run_reference_kernels(converters.TARGETS[job.target].format,
+                              Path(job.base_artifact).read_bytes(),
+                              feed(job.images, "evaluation"), outputs)
     except QcheckError as exc:
         return JobResult(job, error=str(exc))
-    return JobResult(job, artifact=Path(job.base_artifact), outputs=outputs, notes=notes)
+    return JobResult(job, outputs=outputs)
 
 
 HANDLERS: dict[JobKind, Callable[[WorkerState, Job], JobResult]] = {

@@ -31,7 +31,7 @@ from qcheck.limits import Thresholds, Tolerances
 from qcheck.load.image_sets import ImagesArg
 from qcheck.memory import release_free_memory
 from qcheck.planner.attach import PlanRequest, attach_plans
-from qcheck.readiness.measure import measure_readiness, start_profiling
+from qcheck.readiness.measure import measure_readiness, untimed_jobs
 from qcheck.report import charts
 from qcheck.report.baseline import (
     compare_baseline,
@@ -119,7 +119,7 @@ def _checked(model: Any, specs: Sequence[TargetSpec], settings: ModelSettings,
                                lanes, prestart=[Lane.TENSORFLOW, Lane.RUNTIME])  # TF loads
         _announce(session, say)
         jobs = {spec.name: session.job(spec) for spec in specs}
-        untimed = start_profiling(session, jobs) if switches.readiness else []
+        untimed = untimed_jobs(session, jobs) if switches.readiness else []
         visuals: dict[str, TargetVisuals] = {}
         outcomes, results = _convert_and_compare(session, jobs, limits, visuals,
                                                  switches.analysis, say, untimed)

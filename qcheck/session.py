@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import converters
 from qcheck.cache import Cache
@@ -202,16 +202,12 @@ class Session(OutputViews):
         runtime may treat differently (``refused``: what the default kernels said when they
         would not take the artifact)."""
         layers = self.info.layers
-        return ProfileJob(key=self.keys.profile(job.key, layers), target=job.target,
-                          model_path=job.model_path, signed_io=job.signed_io,
-                          lane=Lane.RUNTIME, base=job, layers=layers, refused=refused,
-                          custom_objects=job.custom_objects)
+        return _on_artifact(ProfileJob, self.keys.profile(job.key, layers), job,
+                            layers=layers, refused=refused)
 
     def kernels_job(self, job: ConvertJob) -> KernelsJob:
         """Run what ``job`` ran again on the reference kernels (the kernel split's half)."""
-        return KernelsJob(key=self.keys.kernels(job.key), target=job.target,
-                          model_path=job.model_path, signed_io=job.signed_io,
-                          lane=Lane.RUNTIME, base=job, custom_objects=job.custom_objects)
+        return _on_artifact(KernelsJob, self.keys.kernels(job.key), job)
 
     def run_jobs(self, jobs: Sequence[Job], on_result: Callable[[JobResult], None] | None = None
                  ) -> dict[str, JobResult]:
@@ -251,6 +247,16 @@ class Session(OutputViews):
             if result.job.key in asked:  # not a base nobody asked for by itself
                 report(results[result.job.key])
         return results
+
+
+_MeasureJob = TypeVar("_MeasureJob", ProfileJob, KernelsJob)
+
+
+def _on_artifact(kind: type[_MeasureJob], key: str, job: ConvertJob, **fields: Any
+                 ) -> _MeasureJob:
+    """A runtime-lane job on what ``job`` made, for the same model."""
+    return kind(key=key, target=job.target, model_path=job.model_path, signed_io=job.signed_io,
+                lane=Lane.RUNTIME, base=job, custom_objects=job.custom_objects, **fields)
 
 
 def _layout(handle: ModelHandle, images: ImageSets) -> OutputLayout:

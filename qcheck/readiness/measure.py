@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from qcheck.compare.drift import drift_measure
-from qcheck.jobs import ConvertJob, JobResult, KernelsJob, Lane
+from qcheck.jobs import ConvertJob, JobResult, KernelsJob
 from qcheck.limits import Thresholds
 from qcheck.readiness.contract import io_change, io_contract
 from qcheck.results import TargetResult
@@ -24,7 +24,7 @@ from qcheck.session import Session
 from qcheck.types import Format
 
 __all__ = ["io_change", "kernel_split", "measure_readiness", "readiness_gates",
-           "start_profiling", "target_readiness"]
+           "target_readiness", "untimed_jobs"]
 
 _OPTIMISED = {Format.TFLITE: "LiteRT with XNNPACK (its default)",
               Format.ONNX: "ONNX Runtime, every graph optimisation (its default)"}
@@ -34,13 +34,9 @@ _REFERENCE = {Format.TFLITE: "LiteRT built-in kernels, no delegate",
               Format.ONNX: "ONNX Runtime, graph optimisation off"}
 
 
-def start_profiling(session: Session, jobs: dict[str, ConvertJob]) -> list[KernelsJob]:
-    """The reference-kernel runs, to go with the conversions: they are not timed, so the
-    runtime lane runs them in its gaps rather than in the timed tail. Starts the runtime
-    worker now when any profile is not cached: it gets ready while the conversions and
-    comparisons run."""
-    if not all(session.store.is_cached(session.profile_job(job)) for job in jobs.values()):
-        session.lanes.prestart([Lane.RUNTIME])
+def untimed_jobs(session: Session, jobs: dict[str, ConvertJob]) -> list[KernelsJob]:
+    """The reference-kernel runs, to go in the conversions' batch: they are not timed, so the
+    runtime lane runs them in its gaps rather than in the timed tail."""
     return [session.kernels_job(job) for job in jobs.values()]
 
 
@@ -48,25 +44,22 @@ def measure_readiness(session: Session, jobs: dict[str, ConvertJob],
                       outcomes: dict[str, JobResult], results: list[TargetResult],
                       limits: Thresholds, say: Callable[[str], None]) -> list[TargetResult]:
     """Profile every converted target and add its readiness (and the latency and size gates)
-    to its result. ``outcomes`` may hold the reference-kernel runs already (see
-    ``start_profiling``); the rest run here."""
+    to its result. ``outcomes`` holds the reference-kernel runs too (``untimed_jobs``)."""
     profiles = {name: session.profile_job(job, outcomes[job.key].notes.get("refused"))
                 for name, job in jobs.items() if outcomes[job.key].ok}
     if not profiles:
         return results
-    kernels = {name: session.kernels_job(jobs[name]) for name in profiles}
     say(f"measuring latency and memory of {len(profiles)} target(s)")
-    made = session.run_jobs([*profiles.values(),
-                             *(job for job in kernels.values() if job.key not in outcomes)])
-    made.update(outcomes)
+    made = session.run_jobs(list(profiles.values()))
     found = []
     for result in results:
         if result.name not in profiles or result.error is not None:
             found.append(result)
             continue
         outcome = outcomes[jobs[result.name].key]
+        kernels = outcomes[session.kernels_job(jobs[result.name]).key]
         readiness = target_readiness(result, outcome, made[profiles[result.name].key],
-                                     made[kernels[result.name].key], session)
+                                     kernels, session)
         readiness["gate_failures"] = gated = readiness_gates(readiness, limits)
         found.append(replace(result, readiness=readiness, failures=result.failures + tuple(gated),
                              passed=result.passed and not gated))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from qcheck.memory import resident_bytes
-from qcheck.named import batch_length, batch_rows, concat_batches, sample_rows
+from qcheck.named import batch_rows, concat_batches, sample_rows
 from qcheck.runners import runner_for
 from qcheck.types import Format
 
@@ -45,14 +45,12 @@ def profile_artifact(fmt: Format, content: bytes, batches: Any) -> dict[str, Any
     return {"latency_ms": latency, "memory_mb": round(memory or 0.0, 2)}
 
 
-def run_reference_kernels(fmt: Format, content: bytes, batches: Any, outputs: Path
-                          ) -> dict[str, Any]:
+def run_reference_kernels(fmt: Format, content: bytes, batches: Any, outputs: Path) -> None:
     """The first evaluation images' outputs on the reference kernels (written to
     ``outputs``): untimed, so this may share the processor with anything."""
     images = batch_rows(concat_batches(list(batches)), slice(0, REFERENCE_IMAGES))
     with runner_for(fmt, content, reference=True) as runner:
         np.save(outputs, runner.infer_all(list(sample_rows(images))))
-    return {"reference_images": batch_length(images)}
 
 
 def _timed(run: Any, budget: float) -> dict[str, Any]:
