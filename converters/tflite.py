@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from converters.aeq import layer_outputs
+from converters.calibration import ranges_as_tflite_calibrates
 from converters.errors import ConversionError, first_line
 from converters.naming import matching_names
 from converters.options import AI_EDGE_QUANTIZER, ConversionOptions
@@ -64,7 +65,7 @@ def convert_tflite(spec: TargetSpec, source: ConversionSource,
         # The converter's own switch for per-tensor weights (what many NPUs and DSPs need).
         converter._experimental_disable_per_channel = True
     try:
-        with native_quiet():
+        with native_quiet(), ranges_as_tflite_calibrates():
             return bytes(converter.convert())
     except Exception as exc:  # The converter raises many types; all are a failed conversion.
         raise ConversionError(f"{spec.name}: TFLite conversion failed: {first_line(exc)}") from None
@@ -114,7 +115,8 @@ def _calibrated(source: ConversionSource, calibration: CalibrationSamples) -> by
         converter.representative_dataset = lambda: source.calibration_lists(calibration())
         converter.experimental_mlir_quantizer = True
         converter._experimental_calibrate_only = True
-        memo[key] = bytes(converter.convert())
+        with ranges_as_tflite_calibrates():
+            memo[key] = bytes(converter.convert())
     return memo[key]
 
 
