@@ -72,6 +72,9 @@ class Job:
     custom_objects: str | None = None  # the user's own code, when they opted in to it
     # (height, width) to convert a model with no fixed input size at (None: as it is).
     input_size: tuple[int, int] | None = None
+    # A lane that may take this job when its worker is idle with nothing of its own ready (a
+    # TFLite artifact runs in either worker: LiteRT loads in both).
+    spare_lane: Lane | None = None
 
 
 @dataclass(frozen=True)

@@ -171,10 +171,12 @@ class Session(OutputViews):
             ) -> ConvertJob:
         """The job that converts (and with ``run``, runs) ``spec``.
 
-        Work is split so the TensorFlow lane does only what needs TensorFlow: it converts the
-        TFLite variants and exports the float ONNX; the runtime lane converts the ONNX variants
-        from that export and runs every artifact (LiteRT and ONNX Runtime). A job that runs
-        what another job converts names that job as its ``base``.
+        Work is split so the runtime lane never loads TensorFlow: the TensorFlow lane converts
+        the TFLite variants, exports the float ONNX and runs the TFLite artifacts it made
+        (LiteRT), which the runtime lane takes instead when it is idle (a plan's many TFLite
+        candidates); the runtime lane converts the ONNX variants from that export and runs
+        them (ONNX Runtime). A job that runs what another job converts names that job as its
+        ``base``.
         """
         handle = model or self.handle
         options = options or converters.ConversionOptions()
@@ -183,11 +185,12 @@ class Session(OutputViews):
                                  rows=rows)
         base: ConvertJob | None = None
         lane = Lane.RUNTIME
+        spare: Lane | None = None
         if spec.format is Format.TFLITE:
+            lane = Lane.TENSORFLOW
             if run:
                 base = self.job(spec, options=options, model=handle, run=False)
-            else:
-                lane = Lane.TENSORFLOW
+                spare = Lane.RUNTIME
         elif spec.name == ONNX_EXPORT and not run:
             lane = Lane.TENSORFLOW
         else:
@@ -195,7 +198,7 @@ class Session(OutputViews):
         return ConvertJob(key=key, target=spec.name, model_path=str(handle.path.resolve()),
                           signed_io=self.keys.signed_io, lane=lane, options=options.to_dict(),
                           run=run, base=base, custom_objects=handle.custom_objects,
-                          input_size=self.settings.input_size, rows=rows)
+                          input_size=self.settings.input_size, rows=rows, spare_lane=spare)
 
     def profile_job(self, job: ConvertJob, refused: str | None = None) -> ProfileJob:
         """Measure what ``job`` ran on this machine: latency, memory and the ops a phone's
@@ -206,8 +209,10 @@ class Session(OutputViews):
                             layers=layers, refused=refused)
 
     def kernels_job(self, job: ConvertJob) -> KernelsJob:
-        """Run what ``job`` ran again on the reference kernels (the kernel split's half)."""
-        return _on_artifact(KernelsJob, self.keys.kernels(job.key), job)
+        """Run what ``job`` ran again on the reference kernels (the kernel split's half), in
+        the lanes that ran it."""
+        return _on_artifact(KernelsJob, self.keys.kernels(job.key), job, lane=job.lane,
+                            spare_lane=job.spare_lane)
 
     def run_jobs(self, jobs: Sequence[Job], on_result: Callable[[JobResult], None] | None = None
                  ) -> dict[str, JobResult]:
@@ -252,11 +257,11 @@ class Session(OutputViews):
 _MeasureJob = TypeVar("_MeasureJob", ProfileJob, KernelsJob)
 
 
-def _on_artifact(kind: type[_MeasureJob], key: str, job: ConvertJob, **fields: Any
-                 ) -> _MeasureJob:
-    """A runtime-lane job on what ``job`` made, for the same model."""
+def _on_artifact(kind: type[_MeasureJob], key: str, job: ConvertJob, *,
+                 lane: Lane = Lane.RUNTIME, **fields: Any) -> _MeasureJob:
+    """A job on what ``job`` made, for the same model (in the runtime lane unless said)."""
     return kind(key=key, target=job.target, model_path=job.model_path, signed_io=job.signed_io,
-                lane=Lane.RUNTIME, base=job, custom_objects=job.custom_objects, **fields)
+                lane=lane, base=job, custom_objects=job.custom_objects, **fields)
 
 
 def _layout(handle: ModelHandle, images: ImageSets) -> OutputLayout:
@@ -297,13 +302,12 @@ def _input_size(info: ModelInfo, chosen: tuple[int, int] | None
 
 def _urgency(job: Job) -> tuple[int, int]:
     """The float ONNX export unblocks the runtime lane, the reference every comparison. Then
-    the TensorFlow lane converts the quick TFLite variants before the calibrated one, so the
-    runtime lane runs them while the long calibration goes on (a MIRNet-style model's
-    ``tflite-fp16`` run took 3 s after ``tflite-int8``'s 23 s conversion when it went
-    second); the runtime lane starts its calibrated conversion first and runs artifacts last,
-    so it does not end on the long conversion either (Johnson's rule for two stages). Last
-    of all, the runs on the reference kernels: untimed, and wanted only at the end, they fill
-    the runtime lane's waits for the TensorFlow lane."""
+    the TensorFlow lane converts the quick TFLite variants before the calibrated one and runs
+    each as soon as it is made, so its comparison overlaps the calibration (a MIRNet-style
+    model's ``tflite-fp16`` run took 3 s after ``tflite-int8``'s conversion when it went
+    second); the runtime lane starts its calibrated conversion first, so it does not end on
+    it (Johnson's rule for two stages). Last of all, the runs on the reference kernels:
+    untimed, and wanted only at the end, they fill each lane's waits."""
     if job.target == ONNX_EXPORT and not getattr(job, "run", True):
         return 0, 0
     if job.kind in (JobKind.REFERENCE, JobKind.QAT):

@@ -6,8 +6,9 @@ becomes that target's ``error`` here, and the other targets still finish.
 
 Jobs are grouped into *lanes* (``Lane``), each one long-lived worker taking its jobs in turn, in
 parallel on the machine's two cores. A job with a ``base`` waits in its lane until that job has
-finished. A worker that dies or overruns its step timeout is replaced, and its lane carries on
-with the jobs left.
+finished; a job with a ``spare_lane`` may go to that lane's worker when it is idle with nothing
+of its own ready. A worker that dies or overruns its step timeout is replaced, and its lane
+carries on with the jobs left.
 """
 
 from __future__ import annotations
@@ -68,15 +69,16 @@ class WorkerLanes:
     def run(self, jobs: Sequence[Job]) -> Iterator[JobResult]:
         active: list[_Lane] = []
         for job in jobs:
-            lane = self._lane(Lane(job.lane))
-            lane.queue.append(replace(job, images=self.files))
-            if lane not in active:
-                active.append(lane)
+            self._lane(Lane(job.lane)).queue.append(replace(job, images=self.files))
+            for name in (job.lane, job.spare_lane):
+                if name is not None and self._lane(Lane(name)) not in active:
+                    active.append(self._lane(Lane(name)))
         try:
             while True:
-                for lane in active:
-                    if not lane.busy:
-                        yield from self._dispatch(lane)
+                for own in (True, False):  # a lane's own jobs before any it may take over
+                    for lane in active:
+                        if not lane.busy:
+                            yield from self._dispatch(lane, own=own)
                 busy = [lane for lane in active if lane.busy]
                 if not busy:
                     break
@@ -113,26 +115,37 @@ class WorkerLanes:
     def _lane(self, name: Lane) -> _Lane:
         return self._lanes.setdefault(name, _Lane(name))
 
-    def _dispatch(self, lane: _Lane) -> Iterator[JobResult]:
-        """Send the lane's first job whose base is ready (jobs still waiting keep their place);
-        yields the jobs that cannot run because their base failed."""
-        for job in list(lane.queue):
+    def _dispatch(self, lane: _Lane, *, own: bool) -> Iterator[JobResult]:
+        """Send the lane's first job whose base is ready (jobs still waiting keep their place),
+        or without ``own`` the first ready job another lane spares it; yields the jobs that
+        cannot run because their base failed."""
+        for owner, job in self._candidates(lane, own=own):
             if job.base is not None and job.base_artifact is None:
                 done = self._finished.get(job.base.key)
                 if done is None:
                     continue  # its base is still to come
-                lane.queue.remove(job)
+                owner.queue.remove(job)
                 if not done.ok:
                     base_error = (done.error or "no artifact").split(": ", 1)[-1]
                     yield JobResult(job, error=f"{job.target}: {base_error}")
                     continue
                 job = replace(job, base_artifact=str(done.artifact))
             else:
-                lane.queue.remove(job)
+                owner.queue.remove(job)
             if lane.worker is None or not lane.worker.alive:
                 lane.worker = Worker(lane.name, self.workdir, preload=False)
             lane.worker.send(job)
             return
+
+    def _candidates(self, lane: _Lane, *, own: bool) -> Iterator[tuple[_Lane, Job]]:
+        """The lane's own jobs in order, or those other lanes spare it."""
+        if own:
+            yield from ((lane, job) for job in list(lane.queue))
+            return
+        for other in list(self._lanes.values()):
+            if other is not lane:
+                yield from ((other, job) for job in list(other.queue)
+                            if job.spare_lane == lane.name)
 
     def _collect(self, busy: list[_Lane]) -> list[JobResult]:
         """Wait for at least one busy lane to answer or overrun; those lanes become idle."""

@@ -33,10 +33,12 @@ def test_jobs_split_work_between_the_lanes(open_session) -> None:  # type: ignor
     session = open_session(ModelSettings())
     tflite = session.job(converters.TARGETS["tflite-int8"])
     onnx = session.job(converters.TARGETS["onnx-int8"])
-    # TensorFlow converts TFLite and exports the float ONNX; the runtime lane does the rest.
-    assert tflite.lane == Lane.RUNTIME and tflite.base is not None
-    assert tflite.base.lane == Lane.TENSORFLOW and not tflite.base.run
-    assert onnx.lane == Lane.RUNTIME and onnx.base is not None
+    # TensorFlow converts TFLite, runs it (unless the runtime lane is idle first) and exports
+    # the float ONNX; the runtime lane converts and runs the ONNX variants.
+    assert tflite.lane == Lane.TENSORFLOW and tflite.spare_lane == Lane.RUNTIME
+    assert tflite.base is not None and tflite.base.lane == Lane.TENSORFLOW
+    assert not tflite.base.run and tflite.base.spare_lane is None
+    assert onnx.lane == Lane.RUNTIME and onnx.spare_lane is None and onnx.base is not None
     assert onnx.base.target == "onnx-fp32" and onnx.base.lane == Lane.TENSORFLOW
     # Every ONNX target starts from the one float export.
     assert session.job(converters.TARGETS["onnx-fp16"]).base == onnx.base
@@ -44,9 +46,9 @@ def test_jobs_split_work_between_the_lanes(open_session) -> None:  # type: ignor
 
 def test_the_lanes_order_work_so_neither_ends_on_a_long_job(open_session) -> None:  # type: ignore[no-untyped-def]
     """The export and the reference unblock others. The TensorFlow lane then converts the
-    quick TFLite variant before the calibrated one (the runtime lane runs it meanwhile); the
-    runtime lane takes its calibrated conversion first, then the other, then the runs of what
-    the TensorFlow lane converted."""
+    quick TFLite variant and runs it before it converts the calibrated one; the runtime lane
+    takes its calibrated conversion first, then the other. Each lane is walked as its
+    scheduler walks it: the first job whose base (in the same lane) is done."""
     from qcheck.session import _urgency
 
     session = open_session(ModelSettings())
@@ -59,16 +61,28 @@ def test_the_lanes_order_work_so_neither_ends_on_a_long_job(open_session) -> Non
     order = sorted(unique.values(), key=_urgency)
 
     def lane(name: Lane) -> list[str]:
-        return [f"{j.target}{'' if getattr(j, 'run', True) else ' (convert)'}"
-                for j in order if j.lane == name]
+        waiting = [j for j in order if j.lane == name]
+        done: set[str] = set()
+        walked = []
+        while waiting:
+            job = next(j for j in waiting if j.base is None or j.base.key in done
+                       or j.base.lane != name)
+            waiting.remove(job)
+            done.add(job.key)
+            walked.append(f"{job.target}{'' if getattr(job, 'run', True) else ' (convert)'}")
+        return walked
 
     assert lane(Lane.TENSORFLOW) == ["onnx-fp32 (convert)", "reference",
-                                     "tflite-fp16 (convert)", "tflite-int8 (convert)"]
-    assert lane(Lane.RUNTIME) == ["onnx-int8", "onnx-fp16", "tflite-fp16", "tflite-int8"]
-    # The untimed runs on the reference kernels come after all of it, in the runtime lane.
+                                     "tflite-fp16 (convert)", "tflite-fp16",
+                                     "tflite-int8 (convert)", "tflite-int8"]
+    assert lane(Lane.RUNTIME) == ["onnx-int8", "onnx-fp16"]
+    # The untimed runs on the reference kernels come after all of it, each in the lanes that
+    # ran its artifact.
     kernels = [session.kernels_job(job) for job in jobs.values()]
     last = sorted([*kernels, *unique.values()], key=_urgency)[-len(kernels):]
-    assert last == kernels and all(job.lane == Lane.RUNTIME for job in last)
+    assert last == kernels
+    assert all((k.lane, k.spare_lane) == (j.lane, j.spare_lane)
+               for k, j in zip(kernels, jobs.values(), strict=True))
 
 
 def test_job_keys_follow_what_the_result_depends_on(open_session) -> None:  # type: ignore[no-untyped-def]
