@@ -35,7 +35,7 @@ def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool,
     elif preload:
         from qcheck.quiet import import_tensorflow
 
-        import_tensorflow()
+        import_tensorflow(plotting=False)
     state = importlib.import_module(handlers).WorkerState(Path(workdir))
     while True:
         try:

@@ -113,3 +113,18 @@ def test_a_job_whose_base_failed_reports_that_failure(enhancer_path: Path, tmp_p
     for name in ("onnx-fp16", "onnx-int8"):
         assert by_name[name]["error"].startswith(f"{name}: the converter or runtime crashed")
     assert by_name["tflite-fp16"]["passed"]
+
+
+def test_the_tensorflow_worker_starts_without_matplotlib() -> None:
+    """Keras imports pyplot for its image galleries (0.4 s of the TensorFlow worker's start);
+    the worker draws nothing, so it loads Keras without it, and can still import it after."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from qcheck.quiet import import_tensorflow; "
+             "import_tensorflow(plotting=False); import keras; "
+             "print('matplotlib' in sys.modules, 'keras' in sys.modules); "
+             "import matplotlib.pyplot; print('matplotlib.pyplot' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["False", "True", "True"]
