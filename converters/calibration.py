@@ -94,11 +94,14 @@ def tflite_calibration_ranges(model: bytes, samples: Callable[[], Iterator[Any]]
             _prepare(kept, inputs, shapes)
         if [tuple(np.shape(part)) for part in sample] != shapes:
             raise _Unmatched
-        for index, part in zip(inputs, sample, strict=True):
-            if not isinstance(part, np.ndarray) or part.dtype != np.float32:
-                raise _Unmatched
-            kept.SetTensor(index, part)
-        kept.Invoke()
+        if any(not isinstance(part, np.ndarray) or part.dtype != np.float32 for part in sample):
+            raise _Unmatched
+        try:
+            for index, part in zip(inputs, sample, strict=True):
+                kept.SetTensor(index, part)
+            kept.Invoke()
+        except Exception as exc:  # TensorFlow's calibrator reports what fails, in its words
+            raise _Unmatched from exc
         _fold(ranges, ops, kept)
     return _with_ranges(root, ranges)
 
@@ -152,10 +155,15 @@ def _interpreter(model: bytes, *, keep_every_tensor: bool) -> Any:
 
 
 def _prepare(interpreter: Any, inputs: list[int], shapes: list[tuple[int, ...]]) -> None:
-    for index, shape in zip(inputs, shapes, strict=True):
-        interpreter.ResizeInputTensor(index, np.array(shape, np.int32), False)
-    interpreter.AllocateTensors()
-    interpreter.ResetVariableTensors()
+    """Sized for the samples as the calibrator sizes its interpreter (strictly: only the
+    dimensions the model leaves open)."""
+    try:
+        for index, shape in zip(inputs, shapes, strict=True):
+            interpreter.ResizeInputTensor(index, np.array(shape, np.int32), True)
+        interpreter.AllocateTensors()
+        interpreter.ResetVariableTensors()
+    except Exception as exc:  # TensorFlow's calibrator reports what fails, in its words
+        raise _Unmatched from exc
 
 
 def _mark_overwritten(ops: list[_LoggedOp], plain: Any,
@@ -167,6 +175,8 @@ def _mark_overwritten(ops: list[_LoggedOp], plain: Any,
     if not isinstance(first, list):
         raise _Unmatched
     inputs = list(plain.InputIndices())
+    if len(first) != len(inputs):
+        raise _Unmatched
     _prepare(plain, inputs, [tuple(np.shape(part)) for part in first])
     try:
         for index, part in zip(inputs, first, strict=True):
@@ -178,7 +188,7 @@ def _mark_overwritten(ops: list[_LoggedOp], plain: Any,
     def span(index: int) -> tuple[int, int]:
         try:
             view = plain.tensor(plain, index)
-        except ValueError as exc:  # no memory of its own (a shape only known elsewhere)
+        except Exception as exc:  # no memory to read: let TensorFlow's calibrator decide
             raise _Unmatched from exc
         return view.ctypes.data, view.nbytes
 

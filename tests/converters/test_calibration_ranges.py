@@ -176,3 +176,30 @@ def test_nan_goes_to_tensorflows_calibrator(monkeypatch: pytest.MonkeyPatch,
     tensorflows, qchecks, fallbacks = _both(model, monkeypatch, calibrator_calls)
     assert fallbacks == 1
     assert qchecks == tensorflows
+
+
+def test_samples_the_model_cannot_take_fail_in_tensorflows_words(
+        monkeypatch: pytest.MonkeyPatch, calibrator_calls: list[int]) -> None:
+    """Samples larger than the model's fixed input: TensorFlow's calibrator refuses to resize
+    it, and qcheck's conversion fails with that same message."""
+    from qcheck.quiet import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+    spec = converters.TARGETS["tflite-int8"]
+    samples = lambda: (np.zeros((1, 16, 16, 3), np.float32) for _ in range(3))  # noqa: E731
+    failures = []
+    for patched in (False, True):
+        with monkeypatch.context() as patch:
+            if not patched:
+                patch.setattr(tflite_converter, "ranges_as_tflite_calibrates",
+                              contextlib.nullcontext)
+            with pytest.raises(converters.ConversionError) as raised:
+                converters.convert(spec, converters.ConversionSource(model, (None, 8, 8, 3)),
+                                   samples)
+        failures.append(str(raised.value))
+    assert "resize" in failures[0].lower()
+    assert failures[1] == failures[0] and calibrator_calls == [1, 1]
