@@ -56,15 +56,21 @@ class WorkerLanes:
         self.files: ImageFiles | None = None
         self._lanes: dict[Lane, _Lane] = {}
         self._finished: dict[str, JobResult] = {}
+        # Closing is final: the thread that runs the lanes may still be dispatching when the
+        # caller closes them (SIGTERM unwinding a check), and must not start a worker then,
+        # which would outlive the run and write into its removed work folder.
+        self._closed = False
+        self._starting = threading.Lock()
 
     def images(self, calibration: Path, evaluation: Path, input_range: str) -> None:
         self.files = ImageFiles(str(calibration), str(evaluation), input_range)
 
     def prestart(self, names: Sequence[Lane]) -> None:
         for name in names:
-            lane = self._lane(name)
-            if lane.worker is None:
-                lane.worker = Worker(name, self.workdir, preload=True)
+            with self._starting:
+                lane = self._lane(name)
+                if lane.worker is None and not self._closed:
+                    lane.worker = Worker(name, self.workdir, preload=True)
 
     def run(self, jobs: Sequence[Job]) -> Iterator[JobResult]:
         active: list[_Lane] = []
@@ -89,8 +95,9 @@ class WorkerLanes:
                 while lane.queue:
                     job = lane.queue.popleft()
                     base = job.base.target if job.base else "?"
-                    yield JobResult(job, error=f"{job.target}: internal error: its base {base} "
-                                               "never ran")
+                    yield JobResult(job, error=f"{job.target}: not run: the workers were stopped"
+                                    if self._closed else f"{job.target}: internal error: its "
+                                    f"base {base} never ran")
         except BaseException:
             self.close()
             raise
@@ -101,10 +108,12 @@ class WorkerLanes:
         return _pumped(self, jobs)
 
     def close(self) -> None:
-        for lane in self._lanes.values():
-            if lane.worker is not None:
-                lane.worker.stop()
-                lane.worker = None
+        with self._starting:
+            self._closed = True
+            for lane in self._lanes.values():
+                if lane.worker is not None:
+                    lane.worker.stop()
+                    lane.worker = None
 
     def __enter__(self) -> WorkerLanes:
         return self
@@ -132,9 +141,13 @@ class WorkerLanes:
                 job = replace(job, base_artifact=str(done.artifact))
             else:
                 owner.queue.remove(job)
-            if lane.worker is None or not lane.worker.alive:
-                lane.worker = Worker(lane.name, self.workdir, preload=False)
-            lane.worker.send(job)
+            with self._starting:
+                if self._closed:
+                    owner.queue.appendleft(job)  # reported as not run
+                    return
+                if lane.worker is None or not lane.worker.alive:
+                    lane.worker = Worker(lane.name, self.workdir, preload=False)
+                lane.worker.send(job)
             return
 
     def _candidates(self, lane: _Lane, *, own: bool) -> Iterator[tuple[_Lane, Job]]:
@@ -149,13 +162,20 @@ class WorkerLanes:
 
     def _collect(self, busy: list[_Lane]) -> list[JobResult]:
         """Wait for at least one busy lane to answer or overrun; those lanes become idle."""
-        workers = [lane.worker for lane in busy if lane.worker is not None]
-        deadline = max(0.0, self.step_timeout - max(w.elapsed for w in workers))
-        ready = wait([w.conn for w in workers], timeout=deadline)
+        working = [(lane, lane.worker) for lane in busy if lane.worker is not None]
+        if not working:  # closed meanwhile
+            return []
+        deadline = max(0.0, self.step_timeout - max(w.elapsed for _, w in working))
+        try:
+            ready = wait([w.conn for _, w in working], timeout=deadline)
+        except OSError:  # a worker closed meanwhile: the lanes are closing
+            if self._closed:
+                return []
+            raise
         results = []
-        for lane in busy:
-            worker = lane.worker
-            assert worker is not None and worker.current is not None
+        for lane, worker in working:
+            if worker.current is None:  # stopped meanwhile
+                continue
             job, elapsed = worker.current, worker.elapsed
             if worker.conn in ready:
                 try:

@@ -144,10 +144,10 @@ def test_a_killed_run_leaves_no_work_folder_and_the_next_run_works(
     wait_until(lambda: [p for p in processes_with(f"TMPDIR={temp}/") if p != str(run.pid)],
                "a worker process of the run")
     run.send_signal(sig)
-    run.communicate(timeout=60)
+    _, err = run.communicate(timeout=60)
     assert run.returncode != 0
     if sig == signal.SIGTERM:
-        assert run.returncode == 128 + signal.SIGTERM
+        assert run.returncode == 128 + signal.SIGTERM, err
         assert list(temp.glob("qcheck-*")) == []
     assert folder_state(out) == before
     _wait_for_workers_to_go(str(temp))

@@ -128,3 +128,21 @@ def test_the_tensorflow_worker_starts_without_matplotlib() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)
     assert done.stdout.split() == ["False", "True", "True"]
+
+
+def test_closed_lanes_start_no_worker(enhancer_path: Path, tmp_path: Path) -> None:
+    """Closing is final: the thread that runs the lanes may still be dispatching when a check
+    is stopped (SIGTERM unwinds it and closes the lanes), and a worker started then would
+    outlive the run and write into its removed work folder (the check then exited 3, not
+    143)."""
+    from qcheck.jobs import ConvertJob, Lane
+    from qcheck.workers.scheduler import WorkerLanes
+
+    lanes = WorkerLanes(tmp_path)
+    lanes.close()
+    lanes.prestart([Lane.TENSORFLOW, Lane.RUNTIME])
+    job = ConvertJob(key="k", target="tflite-fp16", model_path=str(enhancer_path),
+                     signed_io=False, lane=Lane.TENSORFLOW, spare_lane=Lane.RUNTIME)
+    results = list(lanes.run([job]))
+    assert [r.error for r in results] == ["tflite-fp16: not run: the workers were stopped"]
+    assert all(lane.worker is None for lane in lanes._lanes.values())
