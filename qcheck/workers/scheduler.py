@@ -93,11 +93,7 @@ class WorkerLanes:
                     yield result
             for lane in active:  # only jobs whose base was never run can be left
                 while lane.queue:
-                    job = lane.queue.popleft()
-                    base = job.base.target if job.base else "?"
-                    yield JobResult(job, error=f"{job.target}: not run: the workers were stopped"
-                                    if self._closed else f"{job.target}: internal error: its "
-                                    f"base {base} never ran")
+                    yield _not_run(lane.queue.popleft(), stopped=self._closed)
         except BaseException:
             self.close()
             raise
@@ -128,7 +124,7 @@ class WorkerLanes:
         """Send the lane's first job whose base is ready (jobs still waiting keep their place),
         or without ``own`` the first ready job another lane spares it; yields the jobs that
         cannot run because their base failed."""
-        for owner, job in self._candidates(lane, own=own):
+        for owner, job in _offered(list(self._lanes.values()), lane, own=own):
             if job.base is not None and job.base_artifact is None:
                 done = self._finished.get(job.base.key)
                 if done is None:
@@ -149,16 +145,6 @@ class WorkerLanes:
                     lane.worker = Worker(lane.name, self.workdir, preload=False)
                 lane.worker.send(job)
             return
-
-    def _candidates(self, lane: _Lane, *, own: bool) -> Iterator[tuple[_Lane, Job]]:
-        """The lane's own jobs in order, or those other lanes spare it."""
-        if own:
-            yield from ((lane, job) for job in list(lane.queue))
-            return
-        for other in list(self._lanes.values()):
-            if other is not lane:
-                yield from ((other, job) for job in list(other.queue)
-                            if job.spare_lane == lane.name)
 
     def _collect(self, busy: list[_Lane]) -> list[JobResult]:
         """Wait for at least one busy lane to answer or overrun; those lanes become idle."""
@@ -195,6 +181,25 @@ class WorkerLanes:
         if lane.worker is not None:
             lane.worker.stop()
             lane.worker = None
+
+
+def _offered(lanes: list[_Lane], lane: _Lane, *, own: bool) -> Iterator[tuple[_Lane, Job]]:
+    """The lane's own jobs in order, or those other lanes spare it, each with its queue's
+    lane."""
+    if own:
+        yield from ((lane, job) for job in list(lane.queue))
+        return
+    for other in lanes:
+        if other is not lane:
+            yield from ((other, job) for job in list(other.queue) if job.spare_lane == lane.name)
+
+
+def _not_run(job: Job, *, stopped: bool) -> JobResult:
+    """A job left in its queue: the lanes were closed, or its base never ran."""
+    if stopped:
+        return JobResult(job, error=f"{job.target}: not run: the workers were stopped")
+    base = job.base.target if job.base else "?"
+    return JobResult(job, error=f"{job.target}: internal error: its base {base} never ran")
 
 
 def _pumped(lanes: WorkerLanes, jobs: Sequence[Job]) -> Iterator[JobResult]:
