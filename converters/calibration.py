@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from converters.tflite_edit import edited
+
 __all__ = ["ranges_as_tflite_calibrates", "tflite_calibration_ranges"]
 
 # What TensorFlow's MinMax starts from (std::numeric_limits<float>::max() and ::min()).
@@ -77,33 +79,35 @@ def tflite_calibration_ranges(model: bytes, samples: Callable[[], Iterator[Any]]
     """``model`` with each logged tensor's calibrated min and max recorded, as TensorFlow's
     ``Calibrator.calibrate(samples)`` returns it. Raises ``_Unmatched`` where only TensorFlow's
     calibrator would match."""
-    from tensorflow.lite.python import schema_py_generated as schema
+    from ai_edge_litert import schema_py_generated as schema
 
-    root = schema.Model.GetRootAs(model, 0)
-    ops = _logged_ops(root)
+    ops = _logged_ops(schema.Model.GetRootAs(model, 0))
     kept = _interpreter(model, keep_every_tensor=True)
-    _mark_overwritten(ops, _interpreter(model, keep_every_tensor=False), samples)
     ranges: dict[int, tuple[np.float32, np.float32]] = {}
-    inputs: list[int] = list(kept.InputIndices())
     shapes: list[tuple[int, ...]] | None = None
     for sample in samples():
-        if not isinstance(sample, list) or len(sample) != len(inputs):
+        if shapes is None:  # sized by the first sample, as the calibrator sizes its own
+            shapes = _shapes(sample)
+            plain = _interpreter(model, keep_every_tensor=False)
+            _prepare(plain, shapes)
+            _run(plain, sample)
+            _mark_overwritten(ops, plain)
+            _prepare(kept, shapes)
+        elif _shapes(sample) != shapes:
             raise _Unmatched
-        if shapes is None:
-            shapes = [tuple(np.shape(part)) for part in sample]
-            _prepare(kept, inputs, shapes)
-        if [tuple(np.shape(part)) for part in sample] != shapes:
-            raise _Unmatched
-        if any(not isinstance(part, np.ndarray) or part.dtype != np.float32 for part in sample):
-            raise _Unmatched
-        try:
-            for index, part in zip(inputs, sample, strict=True):
-                kept.SetTensor(index, part)
-            kept.Invoke()
-        except Exception as exc:  # TensorFlow's calibrator reports what fails, in its words
-            raise _Unmatched from exc
+        _run(kept, sample)
         _fold(ranges, ops, kept)
-    return _with_ranges(root, ranges)
+    if shapes is None:
+        raise _Unmatched  # no samples: the calibrator records nothing and fails; let it
+
+    def record(tree: Any) -> None:  # what the calibrator's AddCalibrationToModel writes
+        tensors = tree.subgraphs[0].tensors
+        for index, (low, high) in ranges.items():
+            tensors[index].quantization = schema.QuantizationParametersT()
+            tensors[index].quantization.min = [float(low)]
+            tensors[index].quantization.max = [float(high)]
+
+    return edited(model, record)
 
 
 def _logged_ops(root: Any) -> list[_LoggedOp]:
@@ -154,9 +158,21 @@ def _interpreter(model: bytes, *, keep_every_tensor: bool) -> Any:
         raise _Unmatched from exc
 
 
-def _prepare(interpreter: Any, inputs: list[int], shapes: list[tuple[int, ...]]) -> None:
+def _shapes(sample: Any) -> list[tuple[int, ...]]:
+    """The sample's input shapes, for samples as qcheck hands them over: a list of float32
+    arrays."""
+    if not isinstance(sample, list) or any(
+            not isinstance(part, np.ndarray) or part.dtype != np.float32 for part in sample):
+        raise _Unmatched
+    return [part.shape for part in sample]
+
+
+def _prepare(interpreter: Any, shapes: list[tuple[int, ...]]) -> None:
     """Sized for the samples as the calibrator sizes its interpreter (strictly: only the
     dimensions the model leaves open)."""
+    inputs = list(interpreter.InputIndices())
+    if len(inputs) != len(shapes):
+        raise _Unmatched
     try:
         for index, shape in zip(inputs, shapes, strict=True):
             interpreter.ResizeInputTensor(index, np.array(shape, np.int32), True)
@@ -166,24 +182,19 @@ def _prepare(interpreter: Any, inputs: list[int], shapes: list[tuple[int, ...]])
         raise _Unmatched from exc
 
 
-def _mark_overwritten(ops: list[_LoggedOp], plain: Any,
-                      samples: Callable[[], Iterator[Any]]) -> None:
+def _run(interpreter: Any, sample: list[np.ndarray]) -> None:
+    try:
+        for index, part in zip(interpreter.InputIndices(), sample, strict=True):
+            interpreter.SetTensor(index, part)
+        interpreter.Invoke()
+    except Exception as exc:  # TensorFlow's calibrator reports what fails, in its words
+        raise _Unmatched from exc
+
+
+def _mark_overwritten(ops: list[_LoggedOp], plain: Any) -> None:
     """Which inputs an op overwrites with its output, read from where an interpreter that
     keeps only live tensors (as the calibrator's does) placed them once it ran (a tensor
     whose shape is known only then is placed then)."""
-    first = next(iter(samples()), None)
-    if not isinstance(first, list):
-        raise _Unmatched
-    inputs = list(plain.InputIndices())
-    if len(first) != len(inputs):
-        raise _Unmatched
-    _prepare(plain, inputs, [tuple(np.shape(part)) for part in first])
-    try:
-        for index, part in zip(inputs, first, strict=True):
-            plain.SetTensor(index, part)
-        plain.Invoke()
-    except Exception as exc:  # TensorFlow's calibrator reports what fails, in its words
-        raise _Unmatched from exc
 
     def span(index: int) -> tuple[int, int]:
         try:
@@ -240,21 +251,3 @@ def _extremes(values: np.ndarray) -> tuple[np.float32, np.float32]:
     if low == 0:
         low = flat[int(np.argmin(flat))]
     return np.float32(low), np.float32(high)
-
-
-def _with_ranges(root: Any, ranges: dict[int, tuple[np.float32, np.float32]]) -> bytes:
-    """The model with each range as its tensor's only quantization parameters (what the
-    calibrator's ``AddCalibrationToModel`` writes)."""
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromObj(root)
-    tensors = model.subgraphs[0].tensors
-    for index, (low, high) in ranges.items():
-        parameters = schema.QuantizationParametersT()
-        parameters.min = [float(low)]
-        parameters.max = [float(high)]
-        tensors[index].quantization = parameters
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())

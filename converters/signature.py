@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from converters.tflite_edit import edited
+
 __all__ = ["SIGNATURE", "named_io", "with_signature"]
 
 SIGNATURE = "serving_default"
@@ -29,28 +31,25 @@ def named_io(content: bytes, input_names: Sequence[str], output_names: Sequence[
 
 def _rewritten(content: bytes, input_names: Sequence[str], output_names: Sequence[str], *,
                rename: bool) -> bytes:
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(content, 0)
-    graph = model.subgraphs[0]
-    if len(graph.inputs) != len(input_names) or len(graph.outputs) != len(output_names):
-        raise ValueError(f"the TFLite model has {len(graph.inputs)} inputs and "
-                         f"{len(graph.outputs)} outputs; expected {len(input_names)} and "
-                         f"{len(output_names)}")
-    if rename:
-        for index, name in zip(graph.outputs, output_names, strict=True):
-            graph.tensors[int(index)].name = name.encode()
 
     def tensor(name: str, index: int) -> Any:
         mapped = schema.TensorMapT()
         mapped.name, mapped.tensorIndex = name, int(index)
         return mapped
 
-    model.signatureDefs = [schema.SignatureDefT(
-        inputs=[tensor(n, i) for n, i in zip(input_names, graph.inputs, strict=True)],
-        outputs=[tensor(n, i) for n, i in zip(output_names, graph.outputs, strict=True)],
-        signatureKey=SIGNATURE)]
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    def edit(model: Any) -> None:
+        graph = model.subgraphs[0]
+        if len(graph.inputs) != len(input_names) or len(graph.outputs) != len(output_names):
+            raise ValueError(f"the TFLite model has {len(graph.inputs)} inputs and "
+                             f"{len(graph.outputs)} outputs; expected {len(input_names)} and "
+                             f"{len(output_names)}")
+        if rename:
+            for index, name in zip(graph.outputs, output_names, strict=True):
+                graph.tensors[int(index)].name = name.encode()
+        model.signatureDefs = [schema.SignatureDefT(
+            inputs=[tensor(n, i) for n, i in zip(input_names, graph.inputs, strict=True)],
+            outputs=[tensor(n, i) for n, i in zip(output_names, graph.outputs, strict=True)],
+            signatureKey=SIGNATURE)]
+
+    return edited(content, edit)
