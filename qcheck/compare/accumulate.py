@@ -48,9 +48,12 @@ class ColourAccumulator:
     def add(self, reference: np.ndarray, candidate: np.ndarray,
             lab_reference: np.ndarray | None = None) -> ColourPixels:
         # Bias and PSNR from the values as given (float64 stays exact); colour in float32.
-        error = as_rgb(np.asarray(candidate, np.float64)) - as_rgb(np.asarray(reference,
-                                                                             np.float64))
         chunk = colour_pixels(reference, candidate, lab_reference)
+        if np.asarray(candidate).dtype == np.asarray(reference).dtype == np.float32:
+            error = chunk.error  # the same values, also read by the tint rule
+        else:
+            error = as_rgb(np.asarray(candidate, np.float64)) - as_rgb(
+                np.asarray(reference, np.float64))
         delta_e = chunk.delta_e
         self._delta_e_sum += float(np.sum(delta_e, dtype=np.float64))
         self._pixels += delta_e.size

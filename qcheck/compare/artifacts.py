@@ -81,8 +81,7 @@ def decide_artifacts(stats: dict[ArtifactKind, Stats], clipped_fraction: float =
 
 def _tint_stats(c: ColourPixels) -> Stats:
     # Summed in float64, as the reported channel_bias is: the rule and the number agree.
-    error = ((c.candidate.astype(np.float64) - c.reference.astype(np.float64)) * 255.0
-             ).reshape(-1, 3)
+    error = (c.error * 255.0).reshape(-1, 3)
     sums = error.sum(axis=0)
     squares = np.einsum("ij,ij->j", error, error)
     stats = {"n": float(len(error))}

@@ -6,6 +6,7 @@ Outputs are first clipped to the output range and mapped to [0, 1], then read as
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,12 @@ from skimage import color
 from qcheck.types import InputRange
 
 __all__ = ["ColourPixels", "as_rgb", "colour_pixels", "lab_of", "thinned", "to_unit_rgb"]
+
+# The per-pixel colour work (CIELAB, CIEDE2000) runs this many pixels at a time: scikit-image's
+# temporaries then stay in the core's cache, about a tenth less processor time per comparison
+# than whole chunks of images. Every value is computed per pixel, so the results are the same
+# (tested bit for bit).
+BLOCK_PIXELS = 2 * 224 * 224
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,12 @@ class ColourPixels:
     lab_reference: np.ndarray
     lab_candidate: np.ndarray
     delta_e: np.ndarray  # (N, H, W) float32
+
+    @functools.cached_property
+    def error(self) -> np.ndarray:
+        """candidate − reference per pixel and channel in float64 (exact for float32 stacks);
+        the bias, PSNR and tint rule all read it."""
+        return self.candidate.astype(np.float64) - self.reference.astype(np.float64)
 
     @functools.cached_property
     def chroma_error(self) -> np.ndarray:
@@ -45,8 +58,33 @@ def to_unit_rgb(outputs: np.ndarray, output_range: InputRange) -> np.ndarray:
 
 def lab_of(unit_rgb: np.ndarray) -> np.ndarray:
     """CIELAB in float32: half the cost of float64, and within ~1e-4 ΔE of it."""
-    return np.asarray(color.rgb2lab(as_rgb(unit_rgb).astype(np.float32), channel_axis=-1),
-                      dtype=np.float32)
+    rgb = as_rgb(unit_rgb).astype(np.float32)
+    lab = np.empty(rgb.shape, np.float32)
+    rows, into = _rows(rgb), _rows(lab)
+    for block in _blocks(rows):
+        into[block] = color.rgb2lab(rows[block], channel_axis=-1)
+    return lab
+
+
+def _delta_e(lab_reference: np.ndarray, lab_candidate: np.ndarray) -> np.ndarray:
+    delta_e = np.empty(lab_candidate.shape[:-1], np.float32)
+    references, candidates = _rows(lab_reference), _rows(lab_candidate)
+    into = delta_e.reshape(candidates.shape[:-1])
+    for block in _blocks(candidates):
+        into[block] = color.deltaE_ciede2000(references[block], candidates[block],
+                                             channel_axis=-1)
+    return delta_e
+
+
+def _rows(pixels: np.ndarray) -> np.ndarray:
+    """A stack of images (..., W, 3) as its rows of pixels, (rows, W, 3)."""
+    return pixels.reshape(-1, *pixels.shape[-2:]) if pixels.ndim >= 2 else pixels
+
+
+def _blocks(rows: np.ndarray) -> Iterator[slice]:
+    per_block = max(1, BLOCK_PIXELS // max(rows.shape[1] if rows.ndim == 3 else 1, 1))
+    for start in range(0, len(rows), per_block):
+        yield slice(start, start + per_block)
 
 
 def as_rgb(unit: np.ndarray) -> np.ndarray:
@@ -71,5 +109,4 @@ def colour_pixels(reference: np.ndarray, candidate: np.ndarray,
     lab_ref = lab_of(reference) if lab_reference is None else np.asarray(lab_reference,
                                                                          dtype=np.float32)
     lab_cand = lab_of(candidate)
-    delta_e = color.deltaE_ciede2000(lab_ref, lab_cand, channel_axis=-1).astype(np.float32)
-    return ColourPixels(reference, candidate, lab_ref, lab_cand, delta_e)
+    return ColourPixels(reference, candidate, lab_ref, lab_cand, _delta_e(lab_ref, lab_cand))
