@@ -7,6 +7,7 @@ comparisons, the simulation's ΔE and the worst-image ranking all measure throug
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,10 +18,27 @@ from qcheck.compare.pixels import ColourPixels, as_rgb, colour_pixels
 from qcheck.serialize import PSNR_CAP_DB
 from qcheck.types import ArtifactKind
 
-__all__ = ["CHUNK", "ColourAccumulator"]
+__all__ = ["CHUNK", "ChunkSums", "ColourAccumulator"]
 
 CHUNK = 16  # images compared at a time
 _CHANNELS = ("r", "g", "b")
+
+
+@dataclass(frozen=True)
+class ChunkSums:
+    """What one chunk adds to a ``ColourAccumulator``'s totals."""
+
+    delta_e: np.ndarray | None  # every pixel's ΔE and |ΔL*|, when the accumulator keeps them
+    delta_l: np.ndarray | None
+    delta_e_sum: float
+    pixels: int
+    image_delta_e: list[float]
+    error: np.ndarray  # Σ(candidate − reference) per channel, float64
+    squares: float
+    lightness: float
+    chroma: float
+    ssim: list[float]
+    stats: dict[ArtifactKind, Stats] | None
 
 
 class ColourAccumulator:
@@ -47,6 +65,14 @@ class ColourAccumulator:
 
     def add(self, reference: np.ndarray, candidate: np.ndarray,
             lab_reference: np.ndarray | None = None) -> ColourPixels:
+        chunk, sums = self.measure(reference, candidate, lab_reference)
+        self.fold(sums)
+        return chunk
+
+    def measure(self, reference: np.ndarray, candidate: np.ndarray,
+                lab_reference: np.ndarray | None = None) -> tuple[ColourPixels, ChunkSums]:
+        """One chunk's evidence and sums, without touching the totals: chunks can be measured
+        on several threads and folded in order, which gives the totals one thread would."""
         # Bias and PSNR from the values as given (float64 stays exact); colour in float32.
         chunk = colour_pixels(reference, candidate, lab_reference)
         if np.asarray(candidate).dtype == np.asarray(reference).dtype == np.float32:
@@ -55,22 +81,34 @@ class ColourAccumulator:
             error = as_rgb(np.asarray(candidate, np.float64)) - as_rgb(
                 np.asarray(reference, np.float64))
         delta_e = chunk.delta_e
-        self._delta_e_sum += float(np.sum(delta_e, dtype=np.float64))
-        self._pixels += delta_e.size
-        self.image_delta_e.extend(delta_e.reshape(len(delta_e), -1).mean(axis=1).tolist())
-        if self._keep:
-            self._delta_e.append(delta_e)
-            self._delta_l.append(np.abs(chunk.lab_candidate[..., 0] - chunk.lab_reference[..., 0]))
-        self._error += error.sum(axis=(0, 1, 2))
-        self._squares += float(np.sum(error**2))
         diff = chunk.lab_candidate - chunk.lab_reference
-        self._lightness += float(np.sum(diff[..., 0] ** 2, dtype=np.float64))
-        self._chroma += float(np.sum(diff[..., 1:] ** 2, dtype=np.float64))
-        if self._ssim:
-            self.ssim_per_image.extend(_ssim_per_image(chunk.reference, chunk.candidate))
-        if self._artifacts:
-            add_stats(self.stats, artifact_stats(chunk))
-        return chunk
+        return chunk, ChunkSums(
+            delta_e=delta_e if self._keep else None,
+            delta_l=np.abs(chunk.lab_candidate[..., 0] - chunk.lab_reference[..., 0])
+            if self._keep else None,
+            delta_e_sum=float(np.sum(delta_e, dtype=np.float64)), pixels=delta_e.size,
+            image_delta_e=delta_e.reshape(len(delta_e), -1).mean(axis=1).tolist(),
+            error=error.sum(axis=(0, 1, 2)), squares=float(np.sum(error**2)),
+            lightness=float(np.sum(diff[..., 0] ** 2, dtype=np.float64)),
+            chroma=float(np.sum(diff[..., 1:] ** 2, dtype=np.float64)),
+            ssim=_ssim_per_image(chunk.reference, chunk.candidate) if self._ssim else [],
+            stats=artifact_stats(chunk) if self._artifacts else None)
+
+    def fold(self, sums: ChunkSums) -> None:
+        """Add one measured chunk to the totals (chunks in their order)."""
+        self._delta_e_sum += sums.delta_e_sum
+        self._pixels += sums.pixels
+        self.image_delta_e.extend(sums.image_delta_e)
+        if sums.delta_e is not None and sums.delta_l is not None:
+            self._delta_e.append(sums.delta_e)
+            self._delta_l.append(sums.delta_l)
+        self._error += sums.error
+        self._squares += sums.squares
+        self._lightness += sums.lightness
+        self._chroma += sums.chroma
+        self.ssim_per_image.extend(sums.ssim)
+        if sums.stats is not None:
+            add_stats(self.stats, sums.stats)
 
     @property
     def delta_e(self) -> np.ndarray:

@@ -3,11 +3,15 @@ output is (``qcheck.outputs``): colour or lightness images, class maps, classifi
 
 from __future__ import annotations
 
+import functools
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qcheck.compare.accumulate import CHUNK, ColourAccumulator
+from qcheck.compare.accumulate import CHUNK, ChunkSums, ColourAccumulator
 from qcheck.compare.classes import class_map_metrics
 from qcheck.compare.pixels import lab_of, to_unit_rgb
 from qcheck.compare.tensor import tensor_errors, top1_agreement
@@ -16,6 +20,10 @@ from qcheck.results import Metrics
 from qcheck.types import ArtifactKind, InputRange
 
 __all__ = ["OutputComparison", "compare_outputs", "out_of_range_fraction", "reference_lab"]
+
+# Chunks of at most this many pixels are measured two at a time: each holds some 160 bytes of
+# temporaries per pixel, so larger ones go one at a time to bound the memory.
+PARALLEL_CHUNK_PIXELS = CHUNK * 256 * 256
 
 
 @dataclass(frozen=True)
@@ -51,14 +59,42 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, output: Output
     if output.kind is not OutputKind.IMAGE:
         return OutputComparison(tensor, tags, None)
     colour = ColourAccumulator()
-    for start in range(0, len(reference), chunk):
-        stop = min(start + chunk, len(reference))
-        colour.add(to_unit_rgb(np.asarray(reference[start:stop]), output.range),
-                   to_unit_rgb(np.asarray(candidate[start:stop]), output.range),
-                   None if lab_reference is None else lab_reference[start:stop])
+
+    def measured(start: int) -> ChunkSums:
+        part = slice(start, start + chunk)
+        return colour.measure(to_unit_rgb(np.asarray(reference[part]), output.range),
+                              to_unit_rgb(np.asarray(candidate[part]), output.range),
+                              None if lab_reference is None else lab_reference[part])[1]
+
+    ahead = 2 if chunk * int(np.prod(reference.shape[1:3])) <= PARALLEL_CHUNK_PIXELS else 1
+    for sums in _in_order(measured, range(0, len(reference), chunk), ahead):
+        colour.fold(sums)
     found = colour.summary() if output.is_colour else colour.lightness_summary()
     return OutputComparison(replace(tensor, **found), colour.artifacts(clipped_fraction) + tags,
                             colour.delta_e)
+
+
+def _in_order(measure: Callable[[int], ChunkSums], starts: Iterable[int], ahead: int
+              ) -> Iterator[ChunkSums]:
+    """``measure`` of each start, in order, up to ``ahead`` of them at once on the shared
+    chunk threads: the last target still being compared gets both cores."""
+    if ahead <= 1:
+        yield from map(measure, starts)
+        return
+    pending: deque[Future[ChunkSums]] = deque()
+    for start in starts:
+        pending.append(_chunk_threads().submit(measure, start))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+@functools.cache
+def _chunk_threads() -> ThreadPoolExecutor:
+    """Two threads for every comparison in the process: with targets compared two at a time,
+    the colour work still runs on no more threads than there are cores."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="qcheck-chunk")
 
 
 def reference_lab(reference: np.ndarray, output_range: InputRange, chunk: int = CHUNK

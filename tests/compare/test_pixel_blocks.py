@@ -56,3 +56,20 @@ def test_the_metrics_do_not_depend_on_the_block(shape: tuple[int, ...],
     whole = compared()
     monkeypatch.setattr(pixels, "BLOCK_PIXELS", 700)
     assert compared() == whole
+
+
+def test_chunks_measured_two_at_a_time_fold_as_one_thread_would(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from qcheck.compare import metrics
+
+    reference, candidate = _pair((7, 48, 40, 3))
+    output = OutputSpec(OutputKind.IMAGE, InputRange(0.0, 1.0), 4, 3, "out")
+
+    def compared() -> str:
+        result = compare_outputs(reference, candidate, output, clipped_fraction=0.0, chunk=2)
+        assert result.delta_e is not None
+        return repr((result.metrics, result.artifacts_seen, result.delta_e.tobytes()))
+
+    two_at_a_time = compared()
+    monkeypatch.setattr(metrics, "PARALLEL_CHUNK_PIXELS", 0)  # one chunk at a time
+    assert compared() == two_at_a_time
