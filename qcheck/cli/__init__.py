@@ -7,18 +7,20 @@ into one library call each.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from qcheck.cli import commands
 from qcheck.cli.parser import build_parser
 from qcheck.errors import ExitCode, QcheckError, first_line
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 _RANGE_OPTIONS = ("--input-range", "--output-range")
 
@@ -101,5 +103,21 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return int(getattr(commands, f"run_{args.command}")(args))
 
 
+def run() -> NoReturn:
+    """The ``qcheck`` command: ``main`` with the process's arguments, then out at once.
+
+    The interpreter's own teardown (freeing every module, array and figure one by one) took
+    0.16-0.41 s after a check had written its report, a twentieth of a cold check and a third
+    of a warm one; the exit handlers still run and the output is flushed, then the process
+    ends without it.
+    """
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,5 +1,3 @@
-import sys
+from qcheck.cli import run
 
-from qcheck.cli import main
-
-sys.exit(main())
+run()
