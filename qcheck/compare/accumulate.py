@@ -84,8 +84,7 @@ class ColourAccumulator:
         diff = chunk.lab_candidate - chunk.lab_reference
         return chunk, ChunkSums(
             delta_e=delta_e if self._keep else None,
-            delta_l=np.abs(chunk.lab_candidate[..., 0] - chunk.lab_reference[..., 0])
-            if self._keep else None,
+            delta_l=np.abs(diff[..., 0]) if self._keep else None,
             delta_e_sum=float(np.sum(delta_e, dtype=np.float64)), pixels=delta_e.size,
             image_delta_e=delta_e.reshape(len(delta_e), -1).mean(axis=1).tolist(),
             error=error.sum(axis=(0, 1, 2)), squares=float(np.sum(error**2)),

@@ -78,11 +78,11 @@ def _delta_e(lab_reference: np.ndarray, lab_candidate: np.ndarray) -> np.ndarray
 
 def _rows(pixels: np.ndarray) -> np.ndarray:
     """A stack of images (..., W, 3) as its rows of pixels, (rows, W, 3)."""
-    return pixels.reshape(-1, *pixels.shape[-2:]) if pixels.ndim >= 2 else pixels
+    return pixels.reshape(-1, *pixels.shape[-2:])
 
 
 def _blocks(rows: np.ndarray) -> Iterator[slice]:
-    per_block = max(1, BLOCK_PIXELS // max(rows.shape[1] if rows.ndim == 3 else 1, 1))
+    per_block = max(1, BLOCK_PIXELS // max(rows.shape[1], 1))
     for start in range(0, len(rows), per_block):
         yield slice(start, start + per_block)
 
