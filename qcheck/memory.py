@@ -5,6 +5,9 @@ its heap once its adaptive mmap threshold has risen, and keeps them after ``free
 run's resident size would grow with every target although nothing is alive. ``malloc_trim``
 returns those pages; where it does not exist (not glibc) this is a no-op.
 
+The ``qcheck`` command's own process, which does the comparisons, also keeps what it frees for
+reuse (``keep_freed_memory``): see there.
+
 A worker also holds garbage in reference cycles: TensorFlow's converter leaves its graphs in
 them (ConvNeXt-Tiny: 1.1 GB per conversion), to pile up until the collector happens to run.
 A full collection costs 0.2 processor-seconds once TensorFlow is loaded, so it runs only after
@@ -20,7 +23,7 @@ import gc
 import os
 from typing import Any
 
-__all__ = ["CycleCollector", "release_free_memory", "resident_bytes"]
+__all__ = ["CycleCollector", "keep_freed_memory", "release_free_memory", "resident_bytes"]
 
 # Growth since the last collection that makes a full one worth its processor time.
 COLLECT_AFTER_GROWTH = 256 * 1024**2
@@ -36,6 +39,46 @@ def _libc() -> Any:
         return library if hasattr(library, "malloc_trim") else None
     except OSError:
         return None
+
+
+# mallopt's parameters, from glibc's malloc.h
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -2, -3, -8
+_MMAP_THRESHOLD_MAX = 32 * 1024**2  # the largest glibc accepts on 64-bit
+_TOP_PAD = 64 * 1024**2
+_NEVER_TRIM = 2**31 - 1
+
+
+def keep_freed_memory() -> None:
+    """Let this process reuse the memory its arrays free instead of faulting fresh pages in.
+
+    A comparison allocates and frees temporaries of several megabytes per chunk of images, on
+    several threads. With glibc's defaults the threads' frees go back to the kernel and the next
+    chunk faults the pages in again, each zeroed by the kernel; and NumPy asks for transparent
+    huge pages for every array of 4 MB or more, whose faults zero 2 MB at a time. ``perf`` put
+    17 % of the comparisons' processor time in the kernel's ``clear_page_erms``. Here every
+    thread allocates from one heap, blocks under 32 MB come from it, and freed ones stay for
+    the next chunk; ``release_free_memory`` still hands them back between targets, so the
+    resident size does not grow with the number of targets. NumPy's huge-page advice is turned
+    off: with it, reused blocks cost more, not less (measured both ways, in
+    ``benchmarks/README.md``).
+
+    For the command's process only (``qcheck.cli.run``): a library must not retune the
+    allocator of the program that imports it. Without glibc (``mallopt``) only the NumPy part
+    applies."""
+    try:
+        from numpy._core import multiarray
+
+        # NumPy's own switch, the one NUMPY_MADVISE_HUGEPAGE sets when NumPy is imported
+        getattr(multiarray, "_set_madvise_hugepage")(False)
+    except (ImportError, AttributeError):
+        pass
+    library = _libc()
+    if library is None or not hasattr(library, "mallopt"):
+        return
+    library.mallopt(_M_ARENA_MAX, 1)
+    library.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
+    library.mallopt(_M_TRIM_THRESHOLD, _NEVER_TRIM)
+    library.mallopt(_M_TOP_PAD, _TOP_PAD)
 
 
 def release_free_memory() -> None:
