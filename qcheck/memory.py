@@ -69,7 +69,7 @@ def keep_freed_memory() -> None:
         from numpy._core import multiarray
 
         # NumPy's own switch, the one NUMPY_MADVISE_HUGEPAGE sets when NumPy is imported
-        getattr(multiarray, "_set_madvise_hugepage")(False)
+        multiarray._set_madvise_hugepage(False)  # type: ignore[attr-defined]
     except (ImportError, AttributeError):
         pass
     library = _libc()
