@@ -8,10 +8,13 @@ package, which only moves jobs between processes, imports none of it.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -30,13 +33,14 @@ def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool,
         # The TensorFlow lane (conversions, export, reference) is the critical path; this
         # lane has less to do and yields the cores to it.
         os.nice(10)
-    if preload and lane is Lane.RUNTIME:
-        import onnxruntime  # noqa: F401 - loading it is the point
-    elif preload:
-        from qcheck.quiet import import_tensorflow
+    with _modules_frozen():
+        if preload and lane is Lane.RUNTIME:
+            import onnxruntime  # noqa: F401 - loading it is the point
+        elif preload:
+            from qcheck.quiet import import_tensorflow
 
-        import_tensorflow(plotting=False)
-    state = importlib.import_module(handlers).WorkerState(Path(workdir))
+            import_tensorflow(plotting=False)
+        state = importlib.import_module(handlers).WorkerState(Path(workdir))
     while True:
         try:
             job = conn.recv()
@@ -49,6 +53,24 @@ def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool,
             if os.environ.get("QCHECK_DEBUG"):
                 traceback.print_exc()
         conn.send(replace(result, tensorflow_loaded="tensorflow" in sys.modules))
+
+
+@contextlib.contextmanager
+def _modules_frozen() -> Iterator[None]:
+    """Import without the cycle collector, then keep what was imported out of its sight.
+
+    Importing TensorFlow makes about 475k objects that live as long as the worker; the
+    collector, running every 700 allocations, kept walking them: the import took 1.8-2.0 s
+    with it and 1.4-1.5 s without, on the path every cold check waits on. Frozen (moved to the
+    permanent generation), they are not walked again either: a full collection after a job
+    that left cycles behind (``CycleCollector``) took 0.14 s, now under 0.01 s. What the jobs
+    make later is collected as before."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 if __name__ == "__main__":
