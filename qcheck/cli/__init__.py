@@ -16,7 +16,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
-from qcheck.cli import commands
+from qcheck.cli import (
+    _blas,  # noqa: F401 - first: it sets what OpenBLAS reads as it loads
+    commands,
+)
 from qcheck.cli.parser import build_parser
 from qcheck.errors import ExitCode, QcheckError, first_line
 from qcheck.memory import keep_freed_memory
