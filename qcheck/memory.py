@@ -10,8 +10,9 @@ reuse (``keep_freed_memory``): see there.
 
 A worker also holds garbage in reference cycles: TensorFlow's converter leaves its graphs in
 them (ConvNeXt-Tiny: 1.1 GB per conversion), to pile up until the collector happens to run.
-A full collection costs 0.2 processor-seconds once TensorFlow is loaded, so it runs only after
-a job that left the process much larger (``CycleCollector``).
+A full collection cost 0.14-0.2 processor-seconds once TensorFlow was loaded, so it runs only
+after a job that left the process much larger (``CycleCollector``); since workers freeze what
+their imports made (``qcheck.workers.entry``), one right after the import takes under 0.01 s.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ def keep_freed_memory() -> None:
     thread allocates from one heap, blocks under 32 MB come from it, and freed ones stay for
     the next chunk; ``release_free_memory`` still hands them back between targets, so the
     resident size does not grow with the number of targets. NumPy's huge-page advice is turned
-    off: with it, reused blocks cost more, not less (measured both ways, in
-    ``benchmarks/README.md``).
+    off too: both halves are needed (in interleaved pairs each alone was 0.5-0.8 s slower
+    than the two together; ``benchmarks/README.md``).
 
     For the command's process only (``qcheck.cli.run``): a library must not retune the
     allocator of the program that imports it. Without glibc (``mallopt``) only the NumPy part
