@@ -32,6 +32,14 @@ COLLECT_AFTER_GROWTH = 256 * 1024**2
 
 @functools.cache
 def _libc() -> Any:
+    """glibc, where this process has it. The symbols the process already loaded come first:
+    ``find_library`` runs ``ldconfig`` in a child process to look it up."""
+    try:
+        loaded = ctypes.CDLL(None)
+    except OSError:
+        loaded = None
+    if loaded is not None and hasattr(loaded, "malloc_trim"):
+        return loaded
     name = ctypes.util.find_library("c")
     if name is None:
         return None

@@ -59,6 +59,17 @@ def local_run(catalogue: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return zoo(catalogue, out=out, jobs=2), out
 
 
+def _command_of(process: Any) -> list[str]:
+    """A process's command line, or nothing for one that ended (a zombie not yet reaped, as a
+    short-lived child is) between listing the family and reading it."""
+    import psutil
+
+    try:
+        return list(process.cmdline())
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return []
+
+
 def _kill_one_mid_run(candidates: Callable[[], list[Any]]
                       ) -> tuple[list[int], threading.Thread]:
     """A thread that SIGKILLs the first process ``candidates`` finds once its unit's check is
@@ -226,7 +237,7 @@ def test_a_local_worker_killed_mid_run_loses_no_job(catalogue: Path,
 
     def pool_process() -> list[Any]:
         return [child for child in psutil.Process(os.getpid()).children(recursive=False)
-                if "spawn" in " ".join(child.cmdline())]
+                if "spawn" in " ".join(_command_of(child))]
 
     killed, killer = _kill_one_mid_run(pool_process)
     result = zoo(catalogue, jobs=2, cache=False)
@@ -256,7 +267,7 @@ def test_a_terminated_zoo_stops_its_workers_and_leaves_no_work_folder(catalogue:
 
     def converting() -> list[psutil.Process]:  # the units' checks have started their workers
         family = psutil.Process(run.pid).children(recursive=True)
-        lanes = [p for p in family if "qcheck.workers.entry" in " ".join(p.cmdline())]
+        lanes = [p for p in family if "qcheck.workers.entry" in " ".join(_command_of(p))]
         return family if lanes else []
 
     family = wait_until(converting, "the pool's checks start their worker lanes")
