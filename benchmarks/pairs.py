@@ -39,14 +39,9 @@ def _check(checkout: Path, model: Path, images: dict[str, Path], work: Path,
                str(images["calib"]), "--eval", str(images["eval"]), "--targets", TARGETS,
                "--quiet", "--no-analysis", *([] if readiness else ["--no-readiness"]),
                "--out", str(out)]
-    # Run from the checkout: ``-m`` puts the working folder first on the path, and the
-    # workers the check starts inherit it.
-    here = Path.cwd()
-    os.chdir(checkout)
-    try:
-        return measure(command, env)
-    finally:
-        os.chdir(here)
+    # From the checkout: ``-m`` puts the working folder first on the path, and the workers
+    # the check starts inherit it.
+    return measure(command, env, cwd=checkout)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,12 +55,12 @@ def _tree_rss_mb(root: int) -> dict[int, float]:
     return tree
 
 
-def measure(command: list[str], env: dict[str, str], allowed: tuple[int, ...] = (0, 1)
-            ) -> dict[str, float]:
+def measure(command: list[str], env: dict[str, str], allowed: tuple[int, ...] = (0, 1),
+            cwd: Path | None = None) -> dict[str, float]:
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, cwd=cwd)
     peak = [0.0, 0.0, 0.0]  # the tree's, the main process's, the largest single process's
 
     def sample() -> None:
