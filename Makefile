@@ -26,6 +26,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# Bytecode for qcheck's own modules, as pip writes it for a package it installs but not for an
+# editable one: where writing bytecode is turned off (PYTHONDONTWRITEBYTECODE, as in many
+# containers and on this project's machines), each of a check's three processes compiled
+# qcheck's modules again on every run (docs/installing.md).
+SOURCES := $(shell find qcheck converters -name '*.py')
+BYTECODE := $(VENV)/.bytecode
+
+$(BYTECODE): $(STAMP) $(SOURCES)
+	$(BIN)/python -m compileall -q qcheck converters > /dev/null
+	touch $(BYTECODE)
+
 # The oldest stack qcheck supports (constraints-compat.txt), in a virtual environment of its
 # own, running the representative subset marked `compat`.
 COMPAT_VENV := .venv-compat
@@ -37,29 +48,33 @@ $(COMPAT_STAMP): pyproject.toml constraints-compat.txt
 	$(COMPAT_VENV)/bin/python -m pip install --quiet -c constraints-compat.txt -e '.[test]'
 	touch $(COMPAT_STAMP)
 
-check: $(STAMP)
+$(COMPAT_VENV)/.bytecode: $(COMPAT_STAMP) $(SOURCES)
+	$(COMPAT_VENV)/bin/python -m compileall -q qcheck converters > /dev/null
+	touch $(COMPAT_VENV)/.bytecode
+
+check: $(BYTECODE)
 	$(BIN)/qcheck check $(CHECK_ARGS)
 
-test: $(STAMP)
+test: $(BYTECODE)
 	$(BIN)/python -m pytest -m "not slow" -n 2 --dist worksteal --timeout 600 -q
 
-test-compat: $(COMPAT_STAMP)
+test-compat: $(COMPAT_VENV)/.bytecode
 	$(COMPAT_VENV)/bin/python -m pytest -m compat -n 2 --dist worksteal --timeout 900 -q
 
-test-all: $(STAMP)
+test-all: $(BYTECODE)
 	$(BIN)/python -m pytest -n 2 --dist worksteal --timeout 1800 -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check qcheck converters tests sample_models benchmarks
 	$(BIN)/mypy
 
-demo: $(STAMP)
+demo: $(BYTECODE)
 	$(BIN)/python sample_models/demo.py
 
-bench: $(STAMP)
+bench: $(BYTECODE)
 	$(if $(MODELS),MODELS=$(MODELS)) $(BIN)/python benchmarks/run.py
 
-bench-zoo: $(STAMP)
+bench-zoo: $(BYTECODE)
 	$(BIN)/python benchmarks/zoo.py
 
 clean:

@@ -10,7 +10,8 @@ processor seconds of all processes::
     .venv/bin/python benchmarks/pairs.py /tmp/before --pairs 6 [--readiness] [--model mirnet]
 
 Both run with this checkout's virtual environment; ``--no-analysis`` always, and
-``--no-readiness`` unless ``--readiness``.
+``--no-readiness`` unless ``--readiness``. Both checkouts' modules are byte-compiled first, as
+``make`` does for its own, so a pair compares the code and not whether one had bytecode.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -52,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="mobilenet", choices=("mobilenet", "mirnet"))
     args = parser.parse_args(argv)
     checkouts = {"before": args.before.resolve(), "after": HERE.parent}
+    for checkout in checkouts.values():
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "qcheck", "converters"],
+                       cwd=checkout, check=True, stdout=subprocess.DEVNULL)
     work = Path(tempfile.mkdtemp(prefix="qcheck-pairs-"))
     try:
         images = {"calib": write_images(work / "calib", 0, 32, seed=1),
