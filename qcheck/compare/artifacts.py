@@ -147,8 +147,7 @@ def _speckle(stats: Stats) -> bool:
 
 
 def _banding_stats(c: ColourPixels) -> Stats:
-    ref = np.round(c.reference * 255.0)
-    cand = np.round(c.candidate * 255.0)
+    ref, cand = c.levels
     stats = {"region": 0.0, "flats": 0.0, "changes": 0.0, "jumps": 0.0, "tv_ref": 0.0,
              "tv_cand": 0.0, "total": float(2 * ref.size)}
     from scipy import ndimage
@@ -157,15 +156,15 @@ def _banding_stats(c: ColourPixels) -> Stats:
         d_ref = np.abs(np.diff(ref, axis=axis))
         d_cand = np.abs(np.diff(cand, axis=axis))
         # Gently varying: small steps, but the neighbourhood does change.
-        activity = ndimage.uniform_filter1d(d_ref, size=9, axis=axis)
+        activity = ndimage.uniform_filter1d(d_ref, size=9, axis=axis, output=np.float32)
         smooth = (d_ref <= 2) & (activity >= 0.3)
         changing = smooth & (d_ref > 0)
-        stats["region"] += float(smooth.sum())
-        stats["changes"] += float(changing.sum())
-        stats["flats"] += float((changing & (d_cand == 0)).sum())
-        stats["jumps"] += float((smooth & (d_cand >= 2) & (d_cand > d_ref)).sum())
-        stats["tv_ref"] += float(d_ref[smooth].sum())
-        stats["tv_cand"] += float(d_cand[smooth].sum())
+        stats["region"] += float(np.count_nonzero(smooth))
+        stats["changes"] += float(np.count_nonzero(changing))
+        stats["flats"] += float(np.count_nonzero(changing & (d_cand == 0)))
+        stats["jumps"] += float(np.count_nonzero(smooth & (d_cand >= 2) & (d_cand > d_ref)))
+        stats["tv_ref"] += float(np.sum(d_ref * smooth, dtype=np.int64))
+        stats["tv_cand"] += float(np.sum(d_cand * smooth, dtype=np.int64))
     return stats
 
 
@@ -180,10 +179,9 @@ def _banding(stats: Stats) -> bool:
 
 
 def _clip_stats(c: ColourPixels) -> Stats:
-    ref = np.round(c.reference * 255.0)
-    cand = np.round(c.candidate * 255.0)
+    ref, cand = c.levels
     newly = ((cand <= 0) & (ref > 2)) | ((cand >= 255) & (ref < 253))
-    return {"newly": float(newly.sum()), "n": float(newly.size)}
+    return {"newly": float(np.count_nonzero(newly)), "n": float(newly.size)}
 
 
 def _clipping(stats: Stats) -> bool:

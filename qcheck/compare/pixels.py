@@ -40,6 +40,13 @@ class ColourPixels:
         return self.candidate.astype(np.float64) - self.reference.astype(np.float64)
 
     @functools.cached_property
+    def levels(self) -> tuple[np.ndarray, np.ndarray]:
+        """Both stacks in 8-bit levels (0-255, as int16 so differences fit): the banding and
+        clipping rules count on them, exactly, at a third of the cost of float levels."""
+        return (np.round(self.reference * 255.0).astype(np.int16),
+                np.round(self.candidate * 255.0).astype(np.int16))
+
+    @functools.cached_property
     def chroma_error(self) -> np.ndarray:
         """Per-pixel chroma difference sqrt(Δa² + Δb²) in CIELAB units (two rules read it)."""
         return np.hypot(self.lab_candidate[..., 1] - self.lab_reference[..., 1],

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from qcheck.compare.artifacts import detect_artifacts
+from qcheck.compare.artifacts import artifact_stats, detect_artifacts
 from qcheck.compare.color import compare_colour
+from qcheck.compare.pixels import colour_pixels
 from qcheck.load.bundled import bundled_images
 from qcheck.types import ArtifactKind
 
@@ -115,3 +116,54 @@ def test_clipping_fires_when_values_saturate(photos: np.ndarray) -> None:
 def test_clipping_fires_on_out_of_range_evaluation_values(photos: np.ndarray) -> None:
     assert ArtifactKind.CLIPPING in _seen(photos, photos, clipped=0.05)
     assert ArtifactKind.CLIPPING not in _seen(photos, photos, clipped=0.001)
+
+
+def _banding_and_clipping_on_float_levels(reference: np.ndarray, candidate: np.ndarray
+                                          ) -> tuple[dict[str, float], dict[str, float]]:
+    """The two rules' sums as first written, on float32 8-bit levels: the oracle for the
+    integer version, which must count the very same."""
+    ref, cand = np.round(reference * 255.0), np.round(candidate * 255.0)
+    banding = {"region": 0.0, "flats": 0.0, "changes": 0.0, "jumps": 0.0, "tv_ref": 0.0,
+               "tv_cand": 0.0, "total": float(2 * ref.size)}
+    for axis in (1, 2):
+        d_ref, d_cand = np.abs(np.diff(ref, axis=axis)), np.abs(np.diff(cand, axis=axis))
+        activity = ndimage.uniform_filter1d(d_ref, size=9, axis=axis)
+        smooth = (d_ref <= 2) & (activity >= 0.3)
+        changing = smooth & (d_ref > 0)
+        banding["region"] += float(smooth.sum())
+        banding["changes"] += float(changing.sum())
+        banding["flats"] += float((changing & (d_cand == 0)).sum())
+        banding["jumps"] += float((smooth & (d_cand >= 2) & (d_cand > d_ref)).sum())
+        banding["tv_ref"] += float(d_ref[smooth].sum())
+        banding["tv_cand"] += float(d_cand[smooth].sum())
+    newly = ((cand <= 0) & (ref > 2)) | ((cand >= 255) & (ref < 253))
+    return banding, {"newly": float(newly.sum()), "n": float(newly.size)}
+
+
+@pytest.mark.parametrize("case", ["photos", "posterized", "noisy ramps", "saturated", "tiny"])
+def test_banding_and_clipping_count_what_the_float_levels_counted(photos: np.ndarray,
+                                                                  case: str) -> None:
+    rng = np.random.default_rng(7)
+    if case == "photos":
+        reference = photos.astype(np.float32)
+        candidate = reference + rng.normal(0, 2 / 255, reference.shape)
+    elif case == "posterized":
+        reference = _ramps().astype(np.float32)
+        candidate = np.round(reference * 32) / 32
+    elif case == "noisy ramps":
+        reference = _ramps().astype(np.float32)
+        candidate = reference + rng.normal(0, 0.6 / 255, reference.shape)
+    elif case == "saturated":
+        reference = (0.5 + 0.45 * photos).astype(np.float32)
+        candidate = reference * 1.25
+    else:  # lines shorter than the activity window
+        reference = rng.random((3, 3, 5, 3)).astype(np.float32)
+        candidate = reference + rng.normal(0, 1 / 255, reference.shape)
+    reference = reference.astype(np.float32)
+    candidate = np.clip(candidate, 0, 1).astype(np.float32)
+    pixels = colour_pixels(reference, candidate)
+    banding, clipping = _banding_and_clipping_on_float_levels(reference, candidate)
+    assert banding["region"] > 0 or case == "tiny"
+    stats = artifact_stats(pixels)
+    assert repr(stats[ArtifactKind.BANDING]) == repr(banding)  # plain floats, as before
+    assert repr(stats[ArtifactKind.CLIPPING]) == repr(clipping)
