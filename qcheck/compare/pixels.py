@@ -59,8 +59,11 @@ def to_unit_rgb(outputs: np.ndarray, output_range: InputRange) -> np.ndarray:
     fails it through ``nonfinite_fraction`` anyway)."""
     with np.errstate(invalid="ignore"):
         unit = (np.asarray(outputs, np.float32) - output_range.low) / output_range.span
-    return np.clip(np.nan_to_num(unit, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0
-                   ).astype(np.float32)
+    # Clipped in place first (the infinities land on the ends), then the NaNs set: the same
+    # values as ``nan_to_num`` then ``clip``, at a third of the cost.
+    np.clip(unit, 0.0, 1.0, out=unit)
+    unit[np.isnan(unit)] = 0.0
+    return unit.astype(np.float32, copy=False)
 
 
 def lab_of(unit_rgb: np.ndarray) -> np.ndarray:

@@ -73,3 +73,24 @@ def test_chunks_measured_two_at_a_time_fold_as_one_thread_would(
     two_at_a_time = compared()
     monkeypatch.setattr(metrics, "PARALLEL_CHUNK_PIXELS", 0)  # one chunk at a time
     assert compared() == two_at_a_time
+
+
+@pytest.mark.parametrize("output_range", [InputRange(0.0, 1.0), InputRange(-1.0, 1.0),
+                                          InputRange(0.0, 255.0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unit_rgb_maps_broken_values_as_nan_to_num_then_clip(output_range: InputRange,
+                                                             dtype: type) -> None:
+    rng = np.random.default_rng(3)
+    outputs = (rng.random((2, 9, 11, 3)) * 1.4 - 0.2) * output_range.span + output_range.low
+    outputs.flat[:7] = [np.nan, np.inf, -np.inf, -0.0, output_range.low, output_range.high,
+                        np.nan]
+    outputs = outputs.astype(dtype)
+    with np.errstate(invalid="ignore"):
+        scaled = (np.asarray(outputs, np.float32) - output_range.low) / output_range.span
+    expected = np.clip(np.nan_to_num(scaled, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0
+                       ).astype(np.float32)
+    unit = pixels.to_unit_rgb(outputs, output_range)
+    assert unit.dtype == np.float32
+    assert unit.tobytes() == expected.tobytes()
+    assert list(unit.flat[:3]) == [0.0, 1.0, 0.0]  # NaN, +inf, -inf
+    assert np.isfinite(outputs.flat[7:]).all()  # the input is not written to
