@@ -72,7 +72,7 @@ demo: $(BYTECODE)
 	$(BIN)/python sample_models/demo.py
 
 bench: $(BYTECODE)
-	$(if $(MODELS),MODELS=$(MODELS)) $(BIN)/python benchmarks/run.py
+	$(if $(MODELS),MODELS=$(MODELS)) $(if $(REPEATS),REPEATS=$(REPEATS)) $(BIN)/python benchmarks/run.py
 
 bench-zoo: $(BYTECODE)
 	$(BIN)/python benchmarks/zoo.py

@@ -6,8 +6,9 @@ four default targets (``bare.py``) and (b) ``qcheck check`` on the same model, i
 targets: cold cache, warm cache, with attribution of every target, and with 256 evaluation
 images; and (c) what ``onnx-fp16`` costs against ``tflite-fp16`` (``conversion_cost.py``).
 Every run is a fresh process, imports included; peak memory is the whole process tree's
-(qcheck's workers too). ``make bench MODELS=mirnet`` runs one model. Prints every ratio with its
-goal and writes them to ``benchmarks/results/latest.json``.
+(qcheck's workers too). ``make bench MODELS=mirnet`` runs one model; ``make bench REPEATS=3``
+times the bare calls and the cold checks three times each, interleaved, and takes medians.
+Prints every ratio with its goal and writes them to ``benchmarks/results/latest.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 TARGETS = "tflite-fp16,tflite-int8,onnx-fp16,onnx-int8"
+# The runs timed against each other (bare calls, cold checks) are repeated this many times,
+# interleaved, and their medians count (``make bench REPEATS=3``): a shared machine drifts by
+# seconds between minutes, and interleaving puts both sides of a ratio under the same drift.
+REPEATS = max(1, int(os.environ.get("REPEATS") or 1))
 
 
 def _tree_rss_mb(root: int) -> dict[int, float]:
@@ -147,6 +152,14 @@ def _measured(report: Path) -> dict[str, float]:
             "confirmed_layers": analysis.get("confirmed_layers", 0)}
 
 
+def _median_run(measured: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the repeats (a failed exit code wins)."""
+    if len(measured) == 1:
+        return measured[0]
+    return {key: (max(m[key] for m in measured) if key == "exit"
+                  else float(np.median([m[key] for m in measured]))) for key in measured[0]}
+
+
 def bench_model(name: str, work: Path, images: dict[str, Path]) -> dict[str, Any]:
     python = sys.executable
     model = work / f"{name}.keras"
@@ -166,18 +179,29 @@ def bench_model(name: str, work: Path, images: dict[str, Path]) -> dict[str, Any
         return runs[label]
 
     runs: dict[str, dict[str, float]] = {}
-    run("bare", [python, str(HERE / "bare.py"), str(model), str(images["calib"]),
-                 str(images["eval32"])], "unused")
     # The bare calls neither profile nor time anything: readiness is measured on its own.
     fast = ["--eval", str(images["eval32"]), "--no-analysis", "--no-readiness"]
-    run("cold", [*qcheck, *fast, "--out", str(work / f"{name}-cold")], "cache")
+    timed = [("bare", [python, str(HERE / "bare.py"), str(model), str(images["calib"]),
+                       str(images["eval32"])], "unused"),
+             ("cold", [*qcheck, *fast, "--out", str(work / f"{name}-cold")], "cache")]
+    if name == "mobilenet":  # readiness on (the default), from an empty cache
+        timed.append(("cold_readiness", [*qcheck, "--eval", str(images["eval32"]),
+                                         "--no-analysis", "--out",
+                                         str(work / f"{name}-cold-ready")], "cache-ready"))
+    samples: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in timed}
+    for repeat in range(REPEATS):
+        for label, command, cache in timed:
+            shutil.rmtree(work / f"{name}-{cache}", ignore_errors=True)  # cold every time
+            samples[label].append(measure(command, env(cache),
+                                          (0,) if label == "bare" else (0, 1)))
+            if REPEATS > 1:
+                print(f"{label:<11} #{repeat + 1}", samples[label][-1], flush=True)
+    for label, measured_runs in samples.items():
+        runs[label] = _median_run(measured_runs)
+        print(f"{label:<11}", runs[label], flush=True)
     run("warm", [*qcheck, *fast, "--out", str(work / f"{name}-warm")], "cache")
     latency: dict[str, dict[str, float]] = {}
-    if name == "mobilenet":
-        # Readiness on (the default): from an empty cache, then with the conversions cached
-        # and the profiles not yet.
-        run("cold_readiness", [*qcheck, "--eval", str(images["eval32"]), "--no-analysis",
-                               "--out", str(work / f"{name}-cold-ready")], "cache-ready")
+    if name == "mobilenet":  # readiness with the conversions cached and the profiles not yet
         run("readiness", [*qcheck, "--eval", str(images["eval32"]), "--no-analysis",
                           "--out", str(work / f"{name}-ready")], "cache")
         latency = _latency(work / f"{name}-ready" / "report.json")
