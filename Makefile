@@ -31,10 +31,11 @@ $(STAMP): pyproject.toml constraints.txt
 # containers and on this project's machines), each of a check's three processes compiled
 # qcheck's modules again on every run (docs/installing.md).
 SOURCES := $(shell find qcheck converters -name '*.py')
+COMPILE := -m compileall -q qcheck converters > /dev/null
 BYTECODE := $(VENV)/.bytecode
 
 $(BYTECODE): $(STAMP) $(SOURCES)
-	$(BIN)/python -m compileall -q qcheck converters > /dev/null
+	$(BIN)/python $(COMPILE)
 	touch $(BYTECODE)
 
 # The oldest stack qcheck supports (constraints-compat.txt), in a virtual environment of its
@@ -49,7 +50,7 @@ $(COMPAT_STAMP): pyproject.toml constraints-compat.txt
 	touch $(COMPAT_STAMP)
 
 $(COMPAT_VENV)/.bytecode: $(COMPAT_STAMP) $(SOURCES)
-	$(COMPAT_VENV)/bin/python -m compileall -q qcheck converters > /dev/null
+	$(COMPAT_VENV)/bin/python $(COMPILE)
 	touch $(COMPAT_VENV)/.bytecode
 
 check: $(BYTECODE)

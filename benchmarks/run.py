@@ -172,28 +172,30 @@ def bench_model(name: str, work: Path, images: dict[str, Path]) -> dict[str, Any
         return {**os.environ, "QCHECK_CACHE_DIR": str(work / f"{name}-{cache}"),
                 "PYTHONPATH": str(ROOT)}
 
-    def run(label: str, command: list[str], cache: str) -> dict[str, float]:
+    def timed(label: str, command: list[str], cache: str) -> dict[str, float]:
         # The bare calls are the baseline only if they did all the work.
-        runs[label] = measure(command, env(cache), (0,) if label == "bare" else (0, 1))
+        return measure(command, env(cache), (0,) if label == "bare" else (0, 1))
+
+    def run(label: str, command: list[str], cache: str) -> dict[str, float]:
+        runs[label] = timed(label, command, cache)
         print(f"{label:<11}", runs[label], flush=True)
         return runs[label]
 
     runs: dict[str, dict[str, float]] = {}
     # The bare calls neither profile nor time anything: readiness is measured on its own.
     fast = ["--eval", str(images["eval32"]), "--no-analysis", "--no-readiness"]
-    timed = [("bare", [python, str(HERE / "bare.py"), str(model), str(images["calib"]),
-                       str(images["eval32"])], "unused"),
-             ("cold", [*qcheck, *fast, "--out", str(work / f"{name}-cold")], "cache")]
+    against = [("bare", [python, str(HERE / "bare.py"), str(model), str(images["calib"]),
+                         str(images["eval32"])], "unused"),
+               ("cold", [*qcheck, *fast, "--out", str(work / f"{name}-cold")], "cache")]
     if name == "mobilenet":  # readiness on (the default), from an empty cache
-        timed.append(("cold_readiness", [*qcheck, "--eval", str(images["eval32"]),
-                                         "--no-analysis", "--out",
-                                         str(work / f"{name}-cold-ready")], "cache-ready"))
-    samples: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in timed}
+        against.append(("cold_readiness", [*qcheck, "--eval", str(images["eval32"]),
+                                           "--no-analysis", "--out",
+                                           str(work / f"{name}-cold-ready")], "cache-ready"))
+    samples: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in against}
     for repeat in range(REPEATS):
-        for label, command, cache in timed:
+        for label, command, cache in against:
             shutil.rmtree(work / f"{name}-{cache}", ignore_errors=True)  # cold every time
-            samples[label].append(measure(command, env(cache),
-                                          (0,) if label == "bare" else (0, 1)))
+            samples[label].append(timed(label, command, cache))
             if REPEATS > 1:
                 print(f"{label:<11} #{repeat + 1}", samples[label][-1], flush=True)
     for label, measured_runs in samples.items():
