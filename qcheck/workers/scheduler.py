@@ -108,7 +108,11 @@ class WorkerLanes:
             self._closed = True
             for lane in self._lanes.values():
                 if lane.worker is not None:
-                    lane.worker.stop()
+                    lane.worker.kill()
+                    # Reaped on a thread of its own: the kernel takes a twentieth of a second
+                    # to free a TensorFlow worker's memory, which the caller need not wait for.
+                    threading.Thread(target=lane.worker.reap, name="qcheck-reap",
+                                     daemon=True).start()
                     lane.worker = None
 
     def __enter__(self) -> WorkerLanes:
