@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,6 +21,7 @@ from qcheck.jobs import (
     JobKind,
     JobResult,
     KernelsJob,
+    Lane,
     ProfileJob,
     QatJob,
     ReferenceJob,
@@ -29,6 +31,16 @@ from qcheck.runners.io import io_notes
 from qcheck.types import Format
 
 __all__ = ["HANDLERS", "WorkerState"]
+
+
+# What each lane's jobs import on first use (the TensorFlow lane's need TensorFlow itself,
+# which it imports first anyway).
+_LANE_MODULES: dict[Lane, tuple[str, ...]] = {
+    Lane.RUNTIME: ("qcheck.load.images", "onnx", "onnxruntime.quantization",
+                   "onnxconverter_common.float16", "ai_edge_litert.interpreter",
+                   "qcheck.runners.onnxrt", "qcheck.runners.litert", "qcheck.readiness.profile",
+                   "qcheck.readiness.coverage"),
+}
 
 
 class WorkerState:
@@ -41,6 +53,13 @@ class WorkerState:
                             converters.ConversionSource] = {}
         self.trained: dict[tuple[str, str, str], Any] = {}
         self._release_memory = CycleCollector()
+
+    def preload(self, lane: Lane) -> None:
+        """Import what the lane's jobs will import, while it waits for its first job: in a
+        cold check the runtime lane waits seconds for the TensorFlow lane's export, with a
+        core to spare, and these imports (0.1 s) were paid later while both lanes converted."""
+        for name in _LANE_MODULES.get(lane, ()):
+            importlib.import_module(name)
 
     def handle(self, job: Job) -> JobResult:
         started = time.perf_counter()
@@ -154,7 +173,6 @@ def _convert(state: WorkerState, job: ConvertJob, spec: converters.TargetSpec
 def _reference(state: WorkerState, job: Job) -> JobResult:
     """The float outputs of both halves; with ``stats`` the calibration pass also records
     every layer's range (one pass for both)."""
-    from qcheck.analyze.stats import record_stats, save_stats
     from qcheck.runners import KerasRunner
 
     assert isinstance(job, ReferenceJob)
@@ -169,6 +187,10 @@ def _reference(state: WorkerState, job: Job) -> JobResult:
             target = state.workdir / f"{job.key}-{half}.npy"
             batches = feed(job.images, half)
             if half == "calibration" and job.stats and source.model is not None:
+                # Only here: the analysis code (and scikit-image's metrics) is 0.02 s of
+                # imports on the TensorFlow lane, which a check without analysis never needs.
+                from qcheck.analyze.stats import record_stats, save_stats
+
                 outputs, input_stats, stats = record_stats(source.model, batches)
                 paths["stats"] = state.workdir / f"{job.key}-stats.npz"
                 save_stats(paths["stats"], input_stats, stats)

@@ -1,7 +1,8 @@
 """What runs inside a worker process: take jobs from the socket until it closes.
 
 Started as ``python -m qcheck.workers.entry FD WORKDIR LANE preload|lazy HANDLERS`` by the
-supervisor. ``HANDLERS`` names the module whose ``WorkerState`` handles the jobs: the work is
+supervisor. ``HANDLERS`` names the module whose ``WorkerState`` handles the jobs (and, in a
+worker started ahead of its jobs, ``preload``s what they will import): the work is
 registered from above (``qcheck.handlers`` reaches into analysis, fixes and readiness), so this
 package, which only moves jobs between processes, imports none of it.
 """
@@ -41,6 +42,8 @@ def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool,
 
             import_tensorflow(plotting=False)
         state = importlib.import_module(handlers).WorkerState(Path(workdir))
+        if preload:
+            state.preload(lane)
     while True:
         try:
             job = conn.recv()

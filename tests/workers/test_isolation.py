@@ -146,3 +146,75 @@ def test_closed_lanes_start_no_worker(enhancer_path: Path, tmp_path: Path) -> No
     results = list(lanes.run([job]))
     assert [r.error for r in results] == ["tflite-fp16: not run: the workers were stopped"]
     assert all(lane.worker is None for lane in lanes._lanes.values())
+
+
+def _mapped(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/<pid>/maps")
+def test_a_runtime_worker_started_ahead_loads_its_jobs_libraries_before_any_job(
+        tmp_path: Path) -> None:
+    """A cold check starts its workers before it has jobs for them; the runtime worker, which
+    then waits seconds for the TensorFlow lane's export, imports what its jobs will (ONNX,
+    ONNX Runtime's quantizer) meanwhile."""
+    import time
+
+    from qcheck.jobs import Lane
+    from qcheck.workers.scheduler import WorkerLanes
+
+    lanes = WorkerLanes(tmp_path)
+    try:
+        lanes.prestart([Lane.RUNTIME])
+        worker = lanes._lanes[Lane.RUNTIME].worker
+        assert worker is not None
+        deadline = time.monotonic() + 60
+        while "onnx_cpp2py_export" not in _mapped(worker.process.pid) \
+                and time.monotonic() < deadline and worker.alive:
+            time.sleep(0.05)
+        maps = _mapped(worker.process.pid)
+    finally:
+        lanes.close()
+    assert "onnx_cpp2py_export" in maps  # onnx's own library, loaded with no job sent
+
+
+def test_what_the_runtime_lane_loads_ahead_is_all_it_names_and_never_tensorflow(
+        tmp_path: Path) -> None:
+    """The runtime lane never loads TensorFlow (what keeps the process tree small), ahead of
+    its jobs included."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from pathlib import Path; from qcheck.jobs import Lane; "
+             "from qcheck.handlers import WorkerState, _LANE_MODULES; "
+             f"WorkerState(Path({str(tmp_path)!r})).preload(Lane.RUNTIME); "
+             "print(all(m in sys.modules for m in _LANE_MODULES[Lane.RUNTIME]), "
+             "[m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout.split("\n")[-2] == "True []", done.stdout
+
+
+def test_closing_kills_every_worker_and_reaps_it_without_waiting_on_it(tmp_path: Path) -> None:
+    """The kernel frees a killed TensorFlow worker's memory in a twentieth of a second; the
+    check does not wait for it, but no worker is left behind as a zombie."""
+    import signal
+    import time
+
+    from qcheck.jobs import Lane
+    from qcheck.workers.scheduler import WorkerLanes
+
+    lanes = WorkerLanes(tmp_path)
+    lanes.prestart([Lane.TENSORFLOW, Lane.RUNTIME])
+    workers = [lane.worker for lane in lanes._lanes.values() if lane.worker is not None]
+    lanes.close()
+    assert len(workers) == 2
+    assert all(lane.worker is None for lane in lanes._lanes.values())
+    deadline = time.monotonic() + 30
+    # ``returncode`` is set only when the process is waited for: by the reaping thread here.
+    while any(w.process.returncode is None for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [w.process.returncode for w in workers] == [-signal.SIGKILL] * 2
