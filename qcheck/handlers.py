@@ -30,7 +30,7 @@ from qcheck.memory import CycleCollector
 from qcheck.runners.io import io_notes
 from qcheck.types import Format
 
-__all__ = ["HANDLERS", "WorkerState"]
+__all__ = ["HANDLERS", "WorkerState", "preload"]
 
 
 # What each lane's jobs import on first use (the TensorFlow lane's need TensorFlow itself,
@@ -43,6 +43,14 @@ _LANE_MODULES: dict[Lane, tuple[str, ...]] = {
 }
 
 
+def preload(lane: Lane) -> None:
+    """Import what the lane's jobs will import, while it waits for its first job: in a cold
+    check the runtime lane waits seconds for the TensorFlow lane's export, with a core to
+    spare, and these imports (0.1 s) were paid later while both lanes converted."""
+    for name in _LANE_MODULES.get(lane, ()):
+        importlib.import_module(name)
+
+
 class WorkerState:
     """Per-worker memory: one ``ConversionSource`` per model, so each lane exports once, and
     the models quantization-aware training made, trained once."""
@@ -53,13 +61,6 @@ class WorkerState:
                             converters.ConversionSource] = {}
         self.trained: dict[tuple[str, str, str], Any] = {}
         self._release_memory = CycleCollector()
-
-    def preload(self, lane: Lane) -> None:
-        """Import what the lane's jobs will import, while it waits for its first job: in a
-        cold check the runtime lane waits seconds for the TensorFlow lane's export, with a
-        core to spare, and these imports (0.1 s) were paid later while both lanes converted."""
-        for name in _LANE_MODULES.get(lane, ()):
-            importlib.import_module(name)
 
     def handle(self, job: Job) -> JobResult:
         started = time.perf_counter()

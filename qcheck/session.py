@@ -30,7 +30,7 @@ from qcheck.references import ReferenceStore
 from qcheck.settings import ModelSettings
 from qcheck.store import ArtifactStore
 from qcheck.types import Format, InputRange, ModelInfo, TargetSpec
-from qcheck.workers import WorkerLanes
+from qcheck.workers import WorkerLanes, ahead
 
 __all__ = ["ONNX_EXPORT", "Session"]
 
@@ -140,6 +140,8 @@ class Session(OutputViews):
         lanes = lanes or WorkerLanes(workdir)
         if not handle.outputs_known or not cache.enabled:
             lanes.prestart(prestart)
+        else:  # likely answered from the cache: the workers the command started ahead go now
+            ahead.discard()
         if handle.outputs_known:
             cache.put_json(JobKeys.model_info(handle.info.sha256), "model.json",
                            handle.info.cached())

@@ -1,10 +1,11 @@
 """What runs inside a worker process: take jobs from the socket until it closes.
 
-Started as ``python -m qcheck.workers.entry FD WORKDIR LANE preload|lazy HANDLERS`` by the
-supervisor. ``HANDLERS`` names the module whose ``WorkerState`` handles the jobs (and, in a
-worker started ahead of its jobs, ``preload``s what they will import): the work is
-registered from above (``qcheck.handlers`` reaches into analysis, fixes and readiness), so this
-package, which only moves jobs between processes, imports none of it.
+Started as ``python -m qcheck.workers.entry FD WORKDIR LANE preload|lazy HANDLERS`` by
+``qcheck.workers.ahead.spawn`` (WORKDIR ``-``: the folder comes over the socket first, from
+the check that adopts a worker started ahead). ``HANDLERS`` names the module whose
+``WorkerState`` handles the jobs and whose ``preload`` imports what a lane's jobs will: the
+work is registered from above (``qcheck.handlers`` reaches into analysis, fixes and
+readiness), so this package, which only moves jobs between processes, imports none of it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import gc
 import importlib
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,13 +23,15 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from qcheck.jobs import JobResult, Lane
+from qcheck.workers.ahead import PENDING_FOLDER, temp_folder
 
 __all__ = ["worker_main"]
 
 
 def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool,
                 handlers: str) -> None:
-    """One worker: handle jobs until its pipe closes or it is killed."""
+    """One worker: handle jobs until its pipe closes or it is killed. A worker started ahead
+    of its check (``workdir`` is ``PENDING_FOLDER``) imports, then waits for its folder."""
     if lane is Lane.QAT:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
     if lane is Lane.RUNTIME:
@@ -41,9 +45,16 @@ def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool,
             from qcheck.quiet import import_tensorflow
 
             import_tensorflow(plotting=False)
-        state = importlib.import_module(handlers).WorkerState(Path(workdir))
+        module = importlib.import_module(handlers)
         if preload:
-            state.preload(lane)
+            module.preload(lane)
+    if workdir == PENDING_FOLDER:
+        try:
+            workdir = conn.recv()
+        except (EOFError, OSError):  # its check wanted no worker
+            return
+        _use_temp_folder(temp_folder(Path(workdir), str(lane)))
+    state = module.WorkerState(Path(workdir))
     while True:
         try:
             job = conn.recv()
@@ -56,6 +67,12 @@ def worker_main(conn: Connection, workdir: str, lane: Lane, preload: bool,
             if os.environ.get("QCHECK_DEBUG"):
                 traceback.print_exc()
         conn.send(replace(result, tensorflow_loaded="tensorflow" in sys.modules))
+
+
+def _use_temp_folder(folder: Path) -> None:
+    """What a worker started with its folder has from its environment (``TMPDIR``)."""
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = None  # found again from TMPDIR on next use
 
 
 @contextlib.contextmanager

@@ -8,44 +8,36 @@ scheduler's business.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from qcheck.jobs import Job, Lane
+from qcheck.workers import ahead
 
-__all__ = ["HANDLERS_MODULE", "Worker"]
-
-# What workers do with jobs: a module above this package, named rather than imported.
-HANDLERS_MODULE = "qcheck.handlers"
+__all__ = ["Worker"]
 
 
 class Worker:
-    """One worker process of a lane, with the job it is busy with (if any)."""
+    """One worker process of a lane, with the job it is busy with (if any): the one started
+    ahead for the lane (``ahead``) if there is one, else a new one."""
 
     def __init__(self, lane: Lane, workdir: Path, *, preload: bool):
-        ours, theirs = socket.socketpair()
-        command = [sys.executable, "-m", "qcheck.workers.entry", str(theirs.fileno()),
-                   str(workdir), str(lane), "preload" if preload else "lazy", HANDLERS_MODULE]
-        # The workers import qcheck from where this process found it.
-        path = os.pathsep.join(p for p in sys.path if p)
-        # A worker is killed, not asked to exit, so its temporary files (TensorFlow's autograph
-        # sources, say) go in the work folder, which the check removes.
-        temp = workdir / f"tmp-{lane}"
+        temp = ahead.temp_folder(workdir, str(lane))
         temp.mkdir(exist_ok=True)
         self.lane = lane
-        self.process = subprocess.Popen(command, pass_fds=(theirs.fileno(),),
-                                        env={**os.environ, "PYTHONPATH": path,
-                                             "TMPDIR": str(temp)},
-                                        stdin=subprocess.DEVNULL)
-        theirs.close()
+        started = ahead.adopt(str(lane))
+        if started is None:
+            self.process, ours = ahead.spawn(str(lane), str(workdir), preload=preload,
+                                             env={"TMPDIR": str(temp)})
+        else:
+            self.process, ours = started
         self.conn: Connection = Connection(ours.detach())
+        if started is not None:
+            self.conn.send(str(workdir))  # it waits for its work folder before any job
         self.current: Job | None = None
         self.started = 0.0
 

@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 
-# Records the variable at the moment NumPy is first imported, then imports the command.
+# Records the variable at the moment NumPy is first imported, then imports the command (its
+# light front, then the body that loads NumPy, as ``qcheck.cli.run`` does).
 _PROBE = """
 import os, sys
 seen = []
@@ -18,6 +19,7 @@ class Watch:
         return None
 sys.meta_path.insert(0, Watch())
 import qcheck.cli
+import qcheck.cli.app
 print(seen[0])
 """
 

@@ -181,16 +181,15 @@ def test_a_runtime_worker_started_ahead_loads_its_jobs_libraries_before_any_job(
     assert "onnx_cpp2py_export" in maps  # onnx's own library, loaded with no job sent
 
 
-def test_what_the_runtime_lane_loads_ahead_is_all_it_names_and_never_tensorflow(
-        tmp_path: Path) -> None:
+def test_what_the_runtime_lane_loads_ahead_is_all_it_names_and_never_tensorflow() -> None:
     """The runtime lane never loads TensorFlow (what keeps the process tree small), ahead of
     its jobs included."""
     import subprocess
     import sys
 
-    probe = ("import sys; from pathlib import Path; from qcheck.jobs import Lane; "
-             "from qcheck.handlers import WorkerState, _LANE_MODULES; "
-             f"WorkerState(Path({str(tmp_path)!r})).preload(Lane.RUNTIME); "
+    probe = ("import sys; from qcheck.jobs import Lane; "
+             "from qcheck.handlers import _LANE_MODULES, preload; "
+             "preload(Lane.RUNTIME); "
              "print(all(m in sys.modules for m in _LANE_MODULES[Lane.RUNTIME]), "
              "[m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
