@@ -13,6 +13,7 @@ carries on with the jobs left.
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import threading
@@ -40,6 +41,25 @@ class _Lane:
     @property
     def busy(self) -> bool:
         return self.worker is not None and self.worker.current is not None
+
+
+_reapers: list[threading.Thread] = []
+
+
+def _reap_later(worker: Worker) -> None:
+    """Wait for a killed worker on a thread of its own: the kernel takes a twentieth of a
+    second to free a TensorFlow worker's memory, which the caller (writing its report, say)
+    need not wait for. The process waits for them before it exits, so no worker is left
+    unreaped and every worker's processor time counts as the process's children's."""
+    reaper = threading.Thread(target=worker.reap, name="qcheck-reap", daemon=True)
+    reaper.start()
+    _reapers[:] = [*(other for other in _reapers if other.is_alive()), reaper]
+
+
+@atexit.register
+def _join_reapers() -> None:
+    while _reapers:
+        _reapers.pop().join()
 
 
 class WorkerLanes:
@@ -109,10 +129,7 @@ class WorkerLanes:
             for lane in self._lanes.values():
                 if lane.worker is not None:
                     lane.worker.kill()
-                    # Reaped on a thread of its own: the kernel takes a twentieth of a second
-                    # to free a TensorFlow worker's memory, which the caller need not wait for.
-                    threading.Thread(target=lane.worker.reap, name="qcheck-reap",
-                                     daemon=True).start()
+                    _reap_later(lane.worker)
                     lane.worker = None
 
     def __enter__(self) -> WorkerLanes:
