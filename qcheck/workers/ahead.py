@@ -67,8 +67,6 @@ def start_for_command(argv: Sequence[str]) -> None:
 
 def start(lanes: Sequence[str]) -> None:
     """Start a worker for each lane that has none waiting; those not adopted by exit die."""
-    if not _started:
-        atexit.register(discard)
     for lane in lanes:
         if lane not in _started:
             _started[lane] = spawn(lane, PENDING_FOLDER, preload=True)
@@ -84,8 +82,10 @@ def adopt(lane: str) -> tuple[subprocess.Popen[bytes], socket.socket] | None:
     return found
 
 
+@atexit.register
 def discard() -> None:
-    """Kill the workers nobody adopted (a check answered from the cache, a usage error)."""
+    """Kill the workers nobody adopted (a check answered from the cache, a usage error: at
+    exit)."""
     while _started:
         _lane, (process, ours) = _started.popitem()
         ours.close()

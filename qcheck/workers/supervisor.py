@@ -80,8 +80,8 @@ class Worker:
         self.reap()
 
     def kill(self) -> None:
-        """Kill without waiting: the kernel frees a worker's memory (gigabytes with TensorFlow)
-        while the caller kills the next one. A worker has written everything it reported
+        """Kill without waiting (``reap`` waits): the kernel takes a while to free a worker's
+        memory (gigabytes with TensorFlow). A worker has written everything it reported
         before replying, so nothing is lost; a polite exit would spend most of a second
         tearing TensorFlow down."""
         self.conn.close()
