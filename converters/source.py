@@ -284,7 +284,7 @@ def _export_onnx(graph_def: Any, inputs: list[str], outputs: list[str],
     if not copy_per_optimizer:
         os.environ[_CATCH_ERRORS] = "false"
     try:
-        with _protos_written_once(), _transposes_scanned_alone():
+        with _reproducible_names(), _protos_written_once(), _transposes_scanned_alone():
             proto, _ = _from_frozen_graph_def(
                 graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,
                 tensors_to_rename=renamed,
@@ -313,6 +313,40 @@ def _from_frozen_graph_def(graph_def: Any, *, input_names: list[str], output_nam
     return convert._convert_common(optimized, name="unknown", continue_on_error=True,
                                    input_names=input_names, output_names=output_names,
                                    initialized_tables=None, **options)
+
+
+@contextlib.contextmanager
+def _reproducible_names() -> Iterator[None]:
+    """tf2onnx numbers the nodes it adds from a counter that lives as long as the process, and
+    keeps nodes in sets, whose order follows their memory addresses: the same graph exported
+    twice gave different names, a different node order, even a different node count (ConvNeXt:
+    919 and 920). Each export here numbers from the same start, and its nodes hash in the order
+    they were made. (The order of sets of names follows the string hash: the workers run with
+    one seed, ``qcheck.workers.ahead``.)"""
+    import itertools
+
+    from tf2onnx import utils
+    from tf2onnx.graph import Node
+    from tf2onnx.rewriter import loop_rewriter_base  # noqa: F401 -- takes a name when imported
+
+    made = itertools.count()
+    create, identity = Node.__init__, Node.__hash__
+
+    def numbered(node: Any, *args: Any, **kwargs: Any) -> None:
+        node._qcheck_made = next(made)
+        create(node, *args, **kwargs)
+
+    Node.__init__ = numbered
+    Node.__hash__ = lambda node: node._qcheck_made
+    utils.INTERNAL_NAME = _FIRST_NAME
+    try:
+        yield
+    finally:
+        Node.__init__, Node.__hash__ = create, identity
+
+
+# tf2onnx's counter as a new process finds it once its modules that take a name are imported.
+_FIRST_NAME = 2
 
 
 @contextlib.contextmanager

@@ -61,3 +61,24 @@ def build_classifier(seed: int = 0):  # type: ignore[no-untyped-def]
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = keras.layers.Dense(4, name="logits")(x)
     return keras.Model(inputs, outputs, name="tiny_classifier")
+
+
+def build_mixing_block():  # type: ignore[no-untyped-def]
+    """A ConvNeXt block and a MIRNet-style channel attention in 32×32: transposes to push
+    through depthwise convolution, layer normalization, GELU, residual adds, a global mean,
+    a sigmoid gate and a concatenation."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    stem = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    mixed = keras.layers.DepthwiseConv2D(7, padding="same")(stem)
+    mixed = keras.layers.LayerNormalization(epsilon=1e-6)(mixed)
+    mixed = keras.layers.Dense(16, activation="gelu")(mixed)
+    mixed = keras.layers.Add()([stem, keras.layers.Dense(8)(mixed)])
+    gate = keras.layers.GlobalAveragePooling2D(keepdims=True)(mixed)
+    gate = keras.layers.Conv2D(8, 1, activation="sigmoid")(gate)
+    attended = keras.layers.Multiply()([mixed, gate])
+    joined = keras.layers.Concatenate()([attended, stem])
+    outputs = keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid")(joined)
+    return keras.Model(inputs, outputs)

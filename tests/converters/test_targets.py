@@ -10,6 +10,7 @@ from qcheck.load import ModelFeed, bundled_images
 from qcheck.runners import KerasRunner, LiteRTRunner, runner_for
 from qcheck.runners.litert import dequantize, quantize
 from qcheck.types import Format, InputRange, Precision
+from tests import tiny_models
 
 # How far each precision may move a [0, 1] output of the tiny enhancer (absolute).
 TOLERANCE = {
@@ -139,50 +140,15 @@ def test_onnx_export_without_per_pass_writes_is_tf2onnxs_graph(enhancer, monkeyp
         assert np.array_equal(a.infer(images), b.infer(images))
 
 
-def _mixing_model():  # type: ignore[no-untyped-def]
-    """A ConvNeXt block and a MIRNet-style channel attention in 32×32: transposes to push
-    through depthwise convolution, layer normalization, GELU, residual adds, a global mean,
-    a sigmoid gate and a concatenation."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((32, 32, 3))
-    stem = keras.layers.Conv2D(8, 3, padding="same")(inputs)
-    mixed = keras.layers.DepthwiseConv2D(7, padding="same")(stem)
-    mixed = keras.layers.LayerNormalization(epsilon=1e-6)(mixed)
-    mixed = keras.layers.Dense(16, activation="gelu")(mixed)
-    mixed = keras.layers.Add()([stem, keras.layers.Dense(8)(mixed)])
-    gate = keras.layers.GlobalAveragePooling2D(keepdims=True)(mixed)
-    gate = keras.layers.Conv2D(8, 1, activation="sigmoid")(gate)
-    attended = keras.layers.Multiply()([mixed, gate])
-    joined = keras.layers.Concatenate()([attended, stem])
-    outputs = keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid")(joined)
-    return keras.Model(inputs, outputs)
-
-
 def test_onnx_export_scans_only_transposes_and_makes_tf2onnxs_bytes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """qcheck's scan of the transpose optimizer skips nodes that are not transposes; the
-    rewrites, so the exported bytes, must be tf2onnx's own. tf2onnx names new nodes from a
-    process-wide counter and keeps nodes in sets ordered by their ids, so each export here
-    starts from the same counter, with nodes hashed in the order they were made."""
+    rewrites, so the exported bytes, must be tf2onnx's own."""
     import contextlib
-    import itertools
 
-    import tf2onnx
-    from tf2onnx.graph import Node
     from tf2onnx.optimizer import transpose_optimizer
 
     import converters.source
 
-    made = itertools.count()
-    create = Node.__init__
-
-    def numbered(node, *args, **kwargs):  # type: ignore[no-untyped-def]
-        node.made = next(made)
-        create(node, *args, **kwargs)
-
-    monkeypatch.setattr(Node, "__init__", numbered)
-    monkeypatch.setattr(Node, "__hash__", lambda node: node.made)
     rewrites = []
     handle = transpose_optimizer.TransposeOptimizer._handle_nhwc_tranpose
 
@@ -192,22 +158,13 @@ def test_onnx_export_scans_only_transposes_and_makes_tf2onnxs_bytes(monkeypatch)
         return acted
 
     monkeypatch.setattr(transpose_optimizer.TransposeOptimizer, "_handle_nhwc_tranpose", counted)
-    model = _mixing_model()
+    model = tiny_models.build_mixing_block()
     scan = transpose_optimizer.TransposeOptimizer._optimize_at_current_graph_level
-
-    def export() -> bytes:
-        nonlocal made
-        made = itertools.count()
-        monkeypatch.setattr(tf2onnx.utils, "INTERNAL_NAME", 1)
-        return converters.ConversionSource(model, (None, 32, 32, 3)).onnx_float
-
-    export()  # tf2onnx's modules imported on first use take names from the counter too
-    rewrites.clear()
-    lean = export()
+    lean = converters.ConversionSource(model, (None, 32, 32, 3)).onnx_float
     assert transpose_optimizer.TransposeOptimizer._optimize_at_current_graph_level is scan
     assert sum(rewrites) >= 5, "the transpose optimizer must have had work to do"
     monkeypatch.setattr(converters.source, "_transposes_scanned_alone", contextlib.nullcontext)
-    assert export() == lean
+    assert converters.ConversionSource(model, (None, 32, 32, 3)).onnx_float == lean
 
 
 def test_tflite_targets_skip_the_converters_refreeze_and_match_fresh_converters(  # type: ignore[no-untyped-def]
