@@ -1,4 +1,4 @@
-"""An ONNX artifact is the same bytes from export to export and from check to check.
+"""An artifact is the same bytes from export to export and from check to check.
 
 tf2onnx numbers the nodes it adds from a process-wide counter, keeps nodes in sets ordered by
 their memory addresses, and walks sets of names ordered by the string hash: left alone, the
@@ -25,10 +25,10 @@ def test_one_graph_exported_twice_in_one_process_is_the_same_bytes() -> None:
     assert converters.ConversionSource(model, (None, 32, 32, 3)).onnx_float == first
 
 
-def test_two_checks_write_the_same_onnx_artifacts(tmp_path: Path,
+def test_two_checks_write_the_same_artifacts(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    """Each check exports in a worker process of its own, started with its own hash seed
-    unless qcheck sets one."""
+    """Each check converts in worker processes of its own, each started with a hash seed of
+    its own unless qcheck sets one; the four default targets."""
     from qcheck.quiet import import_tensorflow
 
     import_tensorflow()
@@ -37,11 +37,12 @@ def test_two_checks_write_the_same_onnx_artifacts(tmp_path: Path,
     artifacts = []
     for run in ("a", "b"):
         out = tmp_path / run
-        code = main(["check", str(model), "--targets", "onnx-fp16,onnx-int8", "--out",
-                     str(out), "--no-cache", "--quiet", "--no-analysis", "--no-readiness",
-                     "--input-range", "0:1"])
+        code = main(["check", str(model), "--out", str(out), "--no-cache", "--quiet",
+                     "--no-analysis", "--no-readiness", "--input-range", "0:1"])
         capsys.readouterr()
         assert code in (0, 1)
-        artifacts.append({name: (out / "artifacts" / name).read_bytes()
-                          for name in ("onnx-fp16.onnx", "onnx-int8.onnx")})
+        artifacts.append({path.name: path.read_bytes()
+                          for path in sorted((out / "artifacts").iterdir())})
+    assert list(artifacts[0]) == ["onnx-fp16.onnx", "onnx-int8.onnx", "tflite-fp16.tflite",
+                                  "tflite-int8.tflite"]
     assert artifacts[0] == artifacts[1]
