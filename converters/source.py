@@ -8,6 +8,7 @@ import functools
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -280,23 +281,27 @@ def _export_onnx(graph_def: Any, inputs: list[str], outputs: list[str],
     with them. (tf2onnx reads only whether ``TF2ONNX_CATCH_ERRORS`` is set, not its value.)"""
     import os
 
-    previous = os.environ.pop(_CATCH_ERRORS, None)
-    if not copy_per_optimizer:
-        os.environ[_CATCH_ERRORS] = "false"
-    try:
-        with _reproducible_names(), _protos_written_once(), _transposes_scanned_alone():
-            proto, _ = _from_frozen_graph_def(
-                graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,
-                tensors_to_rename=renamed,
-                custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])})
-    finally:
-        os.environ.pop(_CATCH_ERRORS, None)
-        if previous is not None:
-            os.environ[_CATCH_ERRORS] = previous
+    with _EXPORTING:
+        previous = os.environ.pop(_CATCH_ERRORS, None)
+        if not copy_per_optimizer:
+            os.environ[_CATCH_ERRORS] = "false"
+        try:
+            with _reproducible_names(), _protos_written_once(), _transposes_scanned_alone():
+                proto, _ = _from_frozen_graph_def(
+                    graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,
+                    tensors_to_rename=renamed,
+                    custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])})
+        finally:
+            os.environ.pop(_CATCH_ERRORS, None)
+            if previous is not None:
+                os.environ[_CATCH_ERRORS] = previous
     return bytes(proto.SerializeToString())
 
 
 _CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
+# The export sets tf2onnx's environment variable, patches its classes and resets its name
+# counter, all of which the whole process shares: one export at a time.
+_EXPORTING = threading.Lock()
 
 
 def _from_frozen_graph_def(graph_def: Any, *, input_names: list[str], output_names: list[str],

@@ -43,9 +43,9 @@ def spawn(lane: str, workdir: str, *, preload: bool, env: Mapping[str, str] | No
     ours, theirs = socket.socketpair()
     command = [sys.executable, "-m", "qcheck.workers.entry", str(theirs.fileno()), workdir,
                lane, "preload" if preload else "lazy", HANDLERS_MODULE]
-    # The workers import qcheck from where this process found it. tf2onnx and ONNX Runtime's
-    # quantizer walk sets of tensor names, whose order follows the string hash: with one seed
-    # for every worker, an artifact is the same bytes from run to run.
+    # The workers import qcheck from where this process found it. tf2onnx walks sets of
+    # tensor names, whose order follows the string hash: with one seed for every worker, an
+    # ONNX export is the same bytes from run to run.
     path = os.pathsep.join(p for p in sys.path if p)
     process = subprocess.Popen(command, pass_fds=(theirs.fileno(),),
                                env={**os.environ, "PYTHONPATH": path, "PYTHONHASHSEED": "0",

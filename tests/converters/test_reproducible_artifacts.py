@@ -46,3 +46,28 @@ def test_two_checks_write_the_same_artifacts(tmp_path: Path,
     assert list(artifacts[0]) == ["onnx-fp16.onnx", "onnx-int8.onnx", "tflite-fp16.tflite",
                                   "tflite-int8.tflite"]
     assert artifacts[0] == artifacts[1]
+
+
+def test_exports_on_two_threads_are_each_the_bytes_of_one_alone() -> None:
+    """The export patches tf2onnx's classes and resets its counter for the whole process: two
+    at once must not see each other's. (Called below ``onnx_float``, whose cached property
+    holds a lock of its own on Python 3.11.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from converters.source import _export_onnx
+    from qcheck.quiet import import_tensorflow
+
+    import_tensorflow()
+    frozen = converters.ConversionSource(tiny_models.build_mixing_block(), (None, 32, 32, 3)
+                                         ).frozen_function
+    graph_def = frozen.graph.as_graph_def()
+    inputs, outputs = [frozen.inputs[0].name], [frozen.outputs[0].name]
+
+    def export(_: int) -> bytes:
+        return _export_onnx(graph_def, inputs, outputs, {inputs[0]: "image"},
+                            copy_per_optimizer=False)
+
+    alone = export(0)
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(export, range(4)))
+    assert together == [alone] * 4
