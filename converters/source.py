@@ -21,7 +21,7 @@ from converters.graph import input_names, is_graph_model, output_paths, run_flat
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["INPUT_NAME", "CalibrationSamples", "ConversionSource"]
+__all__ = ["INPUT_NAME", "CalibrationSamples", "ConversionSource", "tf2onnx_export"]
 
 # Every artifact names its input the same way, so runners need no per-format lookup.
 INPUT_NAME = "image"
@@ -279,29 +279,41 @@ def _export_onnx(graph_def: Any, inputs: list[str], outputs: list[str],
     optimizer passes so that a failing pass can be skipped: half the export time on a
     MIRNet-style model. Without the copies a failing pass raises, and the caller retries
     with them. (tf2onnx reads only whether ``TF2ONNX_CATCH_ERRORS`` is set, not its value.)"""
-    import os
-
-    with _EXPORTING:
-        previous = os.environ.pop(_CATCH_ERRORS, None)
-        if not copy_per_optimizer:
-            os.environ[_CATCH_ERRORS] = "false"
-        try:
-            with _reproducible_names(), _protos_written_once(), _transposes_scanned_alone():
-                proto, _ = _from_frozen_graph_def(
-                    graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,
-                    tensors_to_rename=renamed,
-                    custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])})
-        finally:
-            os.environ.pop(_CATCH_ERRORS, None)
-            if previous is not None:
-                os.environ[_CATCH_ERRORS] = previous
+    with tf2onnx_export(), _errors_raised(not copy_per_optimizer), _protos_written_once(), \
+            _transposes_scanned_alone():
+        proto, _ = _from_frozen_graph_def(
+            graph_def, input_names=inputs, output_names=outputs, opset=ONNX_OPSET,
+            tensors_to_rename=renamed, custom_op_handlers={"Erfc": (_erfc_as_one_minus_erf, [])})
     return bytes(proto.SerializeToString())
 
 
 _CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
-# The export sets tf2onnx's environment variable, patches its classes and resets its name
+# An export sets tf2onnx's environment variable, patches its classes and resets its name
 # counter, all of which the whole process shares: one export at a time.
 _EXPORTING = threading.Lock()
+
+
+@contextlib.contextmanager
+def tf2onnx_export() -> Iterator[None]:
+    """What every tf2onnx export in qcheck runs under (the check's, and the trained model's
+    of ``qcheck.advise.qat``): alone in its process, and reproducible."""
+    with _EXPORTING, _reproducible_names():
+        yield
+
+
+@contextlib.contextmanager
+def _errors_raised(raised: bool) -> Iterator[None]:
+    import os
+
+    previous = os.environ.pop(_CATCH_ERRORS, None)
+    if raised:
+        os.environ[_CATCH_ERRORS] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(_CATCH_ERRORS, None)
+        if previous is not None:
+            os.environ[_CATCH_ERRORS] = previous
 
 
 def _from_frozen_graph_def(graph_def: Any, *, input_names: list[str], output_names: list[str],

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from converters.source import INPUT_NAME, ONNX_OPSET
+from converters.source import INPUT_NAME, ONNX_OPSET, tf2onnx_export
 from qcheck.errors import ConversionError
 from qcheck.jobs import ConvertJob, Lane, QatJob
 from qcheck.quiet import native_quiet
@@ -117,7 +117,7 @@ def convert_trained(quantized: Any, spec: TargetSpec, calibration: np.ndarray,
 
     shape = (None, *tuple(quantized.inputs[0].shape)[1:])
     signature = (tf.TensorSpec(shape, tf.float32, name=INPUT_NAME),)
-    with native_quiet():
+    with native_quiet(), tf2onnx_export():
         proto, _ = tf2onnx.convert.from_keras(quantized, input_signature=signature,
                                               opset=ONNX_OPSET)
     return bytes(proto.SerializeToString())
