@@ -338,32 +338,54 @@ def _reproducible_names() -> Iterator[None]:
     keeps nodes in sets, whose order follows their memory addresses: the same graph exported
     twice gave different names, a different node order, even a different node count (ConvNeXt:
     919 and 920). Each export here numbers from the same start, and its nodes hash in the order
-    they were made. (The order of sets of names follows the string hash: the workers run with
-    one seed, ``qcheck.workers.ahead``.)"""
+    they were made. Its einsum optimizer (attention's einsums) names the nodes it makes
+    after the memory addresses of its objects (``einsum139916165923664_id_axes__119``): there
+    each object is numbered in the order it is first asked for its ``id`` instead. (The order
+    of sets of names follows the string hash: the workers run with one seed,
+    ``qcheck.workers.ahead``.)
+    """
     import itertools
 
     from tf2onnx import utils
     from tf2onnx.graph import Node
+    from tf2onnx.optimizer import einsum_optimizer
     from tf2onnx.rewriter import loop_rewriter_base  # noqa: F401 -- takes a name when imported
 
-    made = itertools.count()
+    made, named = itertools.count(), itertools.count(_EINSUM_IDS)
     create, identity = Node.__init__, Node.__hash__
 
     def numbered(node: Any, *args: Any, **kwargs: Any) -> None:
         node._qcheck_made = next(made)
         create(node, *args, **kwargs)
 
+    def number_of(thing: Any) -> int:
+        # Kept on the object: the allocator hands a dead object's address to the next one.
+        fields = getattr(thing, "__dict__", None)
+        if fields is None:  # a plain value (an input's index) is only ever a key
+            return id(thing)
+        if "_qcheck_id" not in fields:
+            fields["_qcheck_id"] = next(named)
+        return int(fields["_qcheck_id"])
+
     Node.__init__ = numbered
     Node.__hash__ = lambda node: node._qcheck_made
+    einsum_optimizer.id = number_of
+    # Its objects, numbered by an earlier export, would otherwise come back from its cache.
+    einsum_optimizer.CachedEinsum.einsum_cache.clear()
     utils.INTERNAL_NAME = _FIRST_NAME
     try:
         yield
     finally:
         Node.__init__, Node.__hash__ = create, identity
+        del einsum_optimizer.id
 
 
 # tf2onnx's counter as a new process finds it once its modules that take a name are imported.
 _FIRST_NAME = 2
+# The einsum optimizer keys its inputs by their small indices in the dict it keys its objects
+# by ``id`` in: the numbers standing in for addresses start far above any index (and below
+# any address, which the optimizer's plain values still key by).
+_EINSUM_IDS = 1 << 40
 
 
 @contextlib.contextmanager

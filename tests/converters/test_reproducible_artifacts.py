@@ -25,6 +25,27 @@ def test_one_graph_exported_twice_in_one_process_is_the_same_bytes() -> None:
     assert converters.ConversionSource(model, (None, 32, 32, 3)).onnx_float == first
 
 
+def test_attention_exported_twice_in_one_process_is_the_same_bytes() -> None:
+    """Keras's MultiHeadAttention computes with einsum, which tf2onnx's einsum optimizer
+    rewrites into nodes named after the memory addresses of its own objects
+    (``einsum139916165923664_id_axes__119``)."""
+    import keras
+
+    from qcheck.quiet import import_tensorflow
+
+    import_tensorflow()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    tokens = keras.layers.Reshape((64, 48))(keras.layers.Conv2D(48, 4, strides=4)(inputs))
+    attended = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8)(tokens, tokens)
+    outputs = keras.layers.Dense(4, activation="softmax")(
+        keras.layers.GlobalAveragePooling1D()(attended))
+    model = keras.Model(inputs, outputs)
+    first = converters.ConversionSource(model, (None, 32, 32, 3)).onnx_float
+    assert b"einsum" in first
+    assert converters.ConversionSource(model, (None, 32, 32, 3)).onnx_float == first
+
+
 def test_two_checks_write_the_same_artifacts(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """Each check converts in worker processes of its own, each started with a hash seed of
